@@ -1,0 +1,175 @@
+"""The `qa` command: a thin typer layer over the library (index, ask, serve)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from qa.config import Settings
+from qa.errors import QAError
+
+app = typer.Typer(help="Ask questions about a folder of documents, in any language, with exact citations.",
+                  no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+SeedsOpt = Annotated[Path | None, typer.Option("--seeds-dir", help="Documents folder [env QA_SEEDS_DIR].")]
+IndexOpt = Annotated[Path | None, typer.Option("--index-dir", help="Index folder [env QA_INDEX_DIR].")]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="e5 | use | e5+use | sentence-transformers:MODEL [env QA_EMBEDDER].")]
+
+
+def _settings(seeds_dir: Path | None, index_dir: Path | None, embedder: str | None) -> Settings:
+    overrides = {"seeds_dir": seeds_dir, "index_dir": index_dir, "embedder": embedder}
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def _index(settings: Settings, rebuild: bool = False, quiet: bool = False):
+    from qa.indexer import build_index
+
+    with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=quiet) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(doc_id: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=doc_id)
+
+        report, data = build_index(settings, rebuild=rebuild, progress=progress)
+    for doc_id in report.added:
+        err.print(f"  [green]added[/green]    {doc_id}")
+    for doc_id in report.updated:
+        err.print(f"  [yellow]updated[/yellow]  {doc_id}")
+    for doc_id in report.removed:
+        err.print(f"  [magenta]removed[/magenta]  {doc_id}")
+    for failure in report.failed:
+        err.print(f"  [red]failed[/red]   {failure.path}: {failure.reason}")
+    err.print(
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged, {len(report.failed)} failed; "
+        f"{report.documents} documents, {report.chunks} chunks, {report.embedded} texts embedded "
+        f"in {report.seconds:.1f}s" + ("" if report.written or not report.unchanged else " (index already up to date)")
+    )
+    return report, data
+
+
+@app.command()
+def index(
+    seeds_dir: SeedsOpt = None,
+    index_dir: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything, ignoring the existing index.")] = False,
+) -> None:
+    """Index the seeds folder (incremental: only new or changed files are embedded).
+
+    Example: qa index --seeds-dir ./seeds
+    """
+    try:
+        report, _ = _index(_settings(seeds_dir, index_dir, embedder), rebuild)
+    except QAError as exc:
+        raise _fail(exc) from None
+    if report.failed and not report.documents:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in any language.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=20, help="Number of citations.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response body.")] = False,
+    seeds_dir: SeedsOpt = None,
+    index_dir: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Answer a question from the index, with numbered citations.
+
+    Example: qa ask "who commands US troops in Japan?"
+    """
+    from qa.api import load_answerer
+    from qa.schemas import AskRequest, AskResponse
+
+    settings = _settings(seeds_dir, index_dir, embedder)
+    try:
+        request = AskRequest(question=question, top_k=top_k)
+    except ValueError as exc:
+        raise _fail(f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+    try:
+        answer = load_answerer(settings).ask(request.question, request.top_k)
+    except QAError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(AskResponse.from_answer(answer).model_dump_json())
+        return
+    _print_answer(asdict(answer))
+
+
+def _print_answer(answer: dict) -> None:
+    if answer["no_answer"]:
+        out.print("[yellow]No passage in the corpus seems to answer this.[/yellow] Closest passages:")
+    else:
+        out.print(f"[bold]{answer['answer']}[/bold]")
+    out.print()
+    for c in answer["citations"]:
+        h = c["highlight"]
+        before, after = c["text"][: h["start"] - c["start"]], c["text"][h["end"] - c["start"]:]
+        out.print(f"[cyan][{c['rank']}][/cyan] {c['title']} ({c['document']}:{c['start']}-{c['end']}, score {c['score']:.3f})")
+        out.print(f"    {before}[reverse]{h['text']}[/reverse]{after}", highlight=False, markup=True)
+    out.print(f"[dim]{answer['took_ms']:.0f} ms[/dim]")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    seeds_dir: SeedsOpt = None,
+    index_dir: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Bring the index up to date, then serve the API and the web chat.
+
+    Example: qa serve --port 8000, then open http://127.0.0.1:8000/
+    """
+    import uvicorn
+
+    from qa.answer import Answerer
+    from qa.api import create_app
+    from qa.embedding import make_embedder
+
+    settings = _settings(seeds_dir, index_dir, embedder)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        _, data = _index(settings)
+        answerer = Answerer(make_embedder(settings.embedder, settings.device), data, min_score=settings.min_score)
+    except QAError as exc:
+        raise _fail(exc) from None
+    if not settings.api_key and not _is_loopback(host):
+        err.print(f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask")
+    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(create_app(settings, answerer=answerer), host=host, port=port, log_level="info")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,46 @@
+"""All configuration in one pydantic-settings object (env prefix ``QA_``), built once and passed in."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDER = "e5"
+
+
+class Settings(BaseSettings):
+    """Every field has a default, so ``qa serve`` runs with no configuration at all."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    seeds_dir: Path = Field(Path("seeds"), description="Folder of documents to index (recursively).")
+    index_dir: Path = Field(Path("index"), description="Where the built index is persisted.")
+    embedder: str = Field(
+        DEFAULT_EMBEDDER,
+        description="Embedding model: 'e5' (bundled multilingual-e5-small), 'use' (bundled multilingual USE), "
+        "'e5+use' (both, fused), or 'sentence-transformers:NAME_OR_PATH'.",
+    )
+    device: str = Field("cpu", description="Device for sentence-transformers models: 'cpu' or 'cuda'.")
+    chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
+    chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Chunks embedded per encoder call while indexing.")
+    min_score: float = Field(
+        0.0, description="Below this top score the answer is flagged no_answer (calibrated on the dev set)."
+    )
+    store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
+    milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
+    milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
+    api_key: str | None = Field(None, description="When set, /ask and /documents require 'Authorization: Bearer KEY'.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty keeps CORS closed.")
+    public_url: str | None = Field(None, description="Public URL of the web UI, used for links in Slack replies.")
+    web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web", description="Static web front end.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

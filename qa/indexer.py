@@ -1,0 +1,271 @@
+"""seeds/ -> documents -> chunks and sentences -> vectors -> a new index generation, incrementally.
+
+Unchanged documents (same id and content hash) keep their rows and vectors; changed ones are re-chunked
+and only texts never embedded before are sent to the model (an embedding cache keyed by text hash, fed
+from the previous generation). A different embedder or chunking rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fcntl
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa import loader, store
+from qa.chunking import ChunkingParams, chunk_document, make_splitter
+from qa.config import Settings
+from qa.embedding import Embedder, make_embedder
+from qa.errors import IndexCorrupt, IndexMissing
+from qa.loader import Failure
+from qa.models import Document
+from qa.sentences import split_sentences
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (file id, files done, files total)
+
+
+@dataclass
+class IndexReport:
+    """What `qa index` prints: which files changed, which failed and why, and what it cost."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0  # texts actually sent to the model (cache misses)
+    rebuilt: bool = False  # full rebuild forced (new embedder/chunking, or no usable previous index)
+    written: bool = False  # a new generation was swapped in
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class _DocRows:
+    doc: Document
+    chunks: list[tuple[int, int, int, int]]  # start, end, first sentence (relative), sentence end (relative)
+    sentences: list[tuple[int, int]]
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    context_vectors: np.ndarray
+
+
+def manifest_header(embedder: Embedder, params: ChunkingParams) -> dict:
+    return {
+        "embedder": {"name": embedder.name, "dim": embedder.dim},
+        "chunking": {"size": params.size, "overlap": params.overlap, "splitter": "recursive-sentence-v1"},
+    }
+
+
+def chunking_params(settings: Settings) -> ChunkingParams:
+    return ChunkingParams(settings.chunk_size, settings.chunk_overlap)
+
+
+@contextmanager
+def _exclusive(index_dir: Path) -> Iterator[None]:
+    """One builder at a time per index folder (a second `qa index` waits)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_index(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> tuple[IndexReport, store.IndexData | None]:
+    """Bring the index in line with the seeds folder; returns the report and the live data (None if empty)."""
+    started = time.perf_counter()
+    embedder = embedder or make_embedder(settings.embedder, settings.device)
+    params = chunking_params(settings)
+    header = manifest_header(embedder, params)
+    report = IndexReport()
+    with _exclusive(settings.index_dir):
+        previous = None if rebuild else _load_compatible(settings.index_dir, header, report)
+        report.rebuilt = previous is None
+        old_rows = {doc.id: row for row, doc in enumerate(previous.documents)} if previous else {}
+        paths = loader.discover(settings.seeds_dir)
+        builder = _Builder(embedder, params, settings.batch_size, previous)
+        kept: list[_DocRows] = []
+        seen: set[str] = set()
+        for done, path in enumerate(paths, 1):
+            doc_id = loader.doc_id(settings.seeds_dir, path)
+            seen.add(doc_id)
+            try:
+                sha = loader.file_sha256(path)
+                old = old_rows.get(doc_id)
+                if previous is not None and old is not None and previous.documents[old].sha256 == sha:
+                    kept.append(builder.reuse(old))
+                    report.unchanged.append(doc_id)
+                else:
+                    doc = loader.load_document(settings.seeds_dir, path, sha)
+                    kept.append(builder.embed(doc))
+                    (report.updated if old is not None else report.added).append(doc_id)
+            except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+                reason = str(exc) if isinstance(exc, loader.BadDocument) else f"{type(exc).__name__}: {exc}"
+                report.failed.append(Failure(doc_id, reason))
+            if progress:
+                progress(doc_id, done, len(paths))
+        # a file indexed before that now fails is dropped from the index too
+        report.removed = sorted((set(old_rows) - seen) | {f.path for f in report.failed if f.path in old_rows})
+        report.embedded = builder.embedded
+        report.documents = len(kept)
+        report.chunks = sum(len(rows.chunks) for rows in kept)
+        if previous is not None and not report.changed:
+            report.seconds = time.perf_counter() - started
+            return report, previous
+        data = _assemble(header, kept, embedder.dim)
+        store.save(settings.index_dir, data)
+        report.written = True
+    report.seconds = time.perf_counter() - started
+    return report, data
+
+
+def _load_compatible(index_dir: Path, header: dict, report: IndexReport) -> store.IndexData | None:
+    try:
+        manifest = store.read_manifest(index_dir)
+        if manifest is None:
+            return None
+        if manifest.get("embedder") != header["embedder"] or manifest.get("chunking") != header["chunking"]:
+            log.info("embedder or chunking changed: full rebuild")
+            return None
+        return store.load(index_dir)
+    except (IndexCorrupt, IndexMissing) as exc:
+        log.warning("previous index unusable, rebuilding: %s", exc)
+        return None
+
+
+class _Builder:
+    """Chunks, splits and embeds documents, reusing every vector it can."""
+
+    def __init__(self, embedder: Embedder, params: ChunkingParams, batch_size: int, previous: store.IndexData | None):
+        self.embedder = embedder
+        self.params = params
+        self.splitter = make_splitter(params)
+        self.batch_size = batch_size
+        self.previous = previous
+        self.embedded = 0
+        self._cache: dict[bytes, np.ndarray] | None = None
+
+    def reuse(self, row: int) -> _DocRows:
+        prev = self.previous
+        assert prev is not None
+        chunk_rows = np.nonzero(prev.chunks[:, 0] == row)[0]
+        if len(chunk_rows) == 0:
+            empty = np.empty((0, prev.dim), np.float32)
+            return _DocRows(prev.documents[row], [], [], empty, empty, empty)
+        first_sentence = int(prev.chunks[chunk_rows[0], 3])
+        last_sentence = int(prev.chunks[chunk_rows[-1], 4])
+        chunks = [
+            (int(c[1]), int(c[2]), int(c[3]) - first_sentence, int(c[4]) - first_sentence) for c in prev.chunks[chunk_rows]
+        ]
+        sentence_slice = slice(first_sentence, last_sentence)
+        return _DocRows(
+            prev.documents[row],
+            chunks,
+            [(int(s[1]), int(s[2])) for s in prev.sentences[sentence_slice]],
+            prev.vectors[chunk_rows],
+            prev.sentence_vectors[sentence_slice],
+            prev.context_vectors[sentence_slice],
+        )
+
+    def embed(self, doc: Document) -> _DocRows:
+        chunks = chunk_document(doc, self.params, self.splitter)
+        doc_sentences = split_sentences(doc.text)
+        doc_starts = [s.start for s in doc_sentences]
+        chunk_rows: list[tuple[int, int, int, int]] = []
+        sentences: list[tuple[int, int]] = []
+        contexts: list[str] = []
+        for chunk in chunks:
+            first = len(sentences)
+            for span in split_sentences(doc.text, chunk.start, chunk.end):
+                sentences.append((span.start, span.end))
+                # the sentence read after the one before it, so "The command is ..." knows which command
+                before = bisect.bisect_left(doc_starts, span.start) - 1
+                previous = doc_sentences[before].text if before >= 0 and doc_sentences[before].end <= span.start else ""
+                contexts.append(f"{previous} {span.text}" if previous else span.text)
+            chunk_rows.append((chunk.start, chunk.end, first, len(sentences)))
+        return _DocRows(
+            doc,
+            chunk_rows,
+            sentences,
+            self._encode([c.text for c in chunks]),
+            self._encode([doc.text[s:e] for s, e in sentences]),
+            self._encode(contexts),
+        )
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        cache = self._vector_cache()
+        keys = [hashlib.sha1(t.encode("utf-8")).digest() for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in cache))
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            for text, vector in zip(batch, self.embedder.encode_passages(batch)):
+                cache[hashlib.sha1(text.encode("utf-8")).digest()] = vector
+            self.embedded += len(batch)
+        if not texts:
+            return np.empty((0, self.embedder.dim), np.float32)
+        return np.stack([cache[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _vector_cache(self) -> dict[bytes, np.ndarray]:
+        """Text hash -> vector for every passage of the previous generation, built on first need."""
+        if self._cache is None:
+            self._cache = {}
+            prev = self.previous
+            if prev is not None:
+                for row in range(len(prev.chunks)):
+                    self._cache[_key(prev.chunk(row).text)] = prev.vectors[row]
+                for row in range(len(prev.sentences)):
+                    self._cache[_key(prev.sentence(row).text)] = prev.sentence_vectors[row]
+        return self._cache
+
+
+def _key(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8")).digest()
+
+
+def _assemble(header: dict, kept: list[_DocRows], dim: int) -> store.IndexData:
+    chunks, sentences = [], []
+    for doc_row, rows in enumerate(kept):
+        offset = len(sentences)
+        chunks.extend((doc_row, s, e, offset + a, offset + b) for s, e, a, b in rows.chunks)
+        sentences.extend((doc_row, s, e) for s, e in rows.sentences)
+
+    def stack(name: str) -> np.ndarray:
+        parts = [getattr(r, name) for r in kept if len(getattr(r, name))]
+        return np.ascontiguousarray(np.vstack(parts) if parts else np.empty((0, dim)), dtype=np.float32)
+
+    documents = [r.doc for r in kept]
+    manifest = dict(
+        header,
+        documents={d.id: {"sha256": d.sha256, "title": d.title, "chunks": len(r.chunks)} for d, r in zip(documents, kept)},
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    return store.IndexData(
+        manifest=manifest,
+        documents=documents,
+        chunks=np.array(chunks, dtype=np.int64).reshape(-1, 5),
+        sentences=np.array(sentences, dtype=np.int64).reshape(-1, 3),
+        vectors=stack("vectors"),
+        sentence_vectors=stack("sentence_vectors"),
+        context_vectors=stack("context_vectors"),
+    )
