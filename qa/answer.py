@@ -6,10 +6,9 @@ import threading
 import time
 from collections.abc import Sequence
 
-import numpy as np
-
 from qa.embedding import Embedder
 from qa.errors import DocumentNotFound, IndexMissing
+from qa.highlight import best_sentence
 from qa.models import Answer, Citation, Document, Span, Turn
 from qa.store import IndexData
 
@@ -55,7 +54,7 @@ class Answerer:
         for chunk_score, row in zip(scores[0], rows[0]):
             if row < 0:
                 continue
-            highlight, sentence_score = _best_sentence(data, int(row), query)
+            highlight, sentence_score = best_sentence(data, int(row), query)
             ranked.append((float(chunk_score), int(row), highlight, sentence_score))
         ranked.sort(key=lambda item: -item[0])
         citations = _citations(data, ranked, top_k)
@@ -68,24 +67,6 @@ class Answerer:
             no_answer=no_answer,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-
-
-def _best_sentence(data: IndexData, row: int, query: np.ndarray) -> tuple[Span, float]:
-    """The sentence that answers: scored alone and read after its previous sentence, best of both.
-
-    The context reading matters when the answer leans on the sentence before it: for "who commands US
-    troops in Japan?" the closest sentence says the commander in Japan has *no* command authority, and
-    the answer ("The head of the Indo-Pacific Command exercises command") only matches in context.
-    """
-    sentences = data.chunk_sentences(row)
-    if len(sentences) == 0:
-        chunk = data.chunk(row)
-        return Span(chunk.start, chunk.end, chunk.text), 0.0
-    alone = data.sentence_vectors[sentences.start : sentences.stop] @ query
-    context = data.context_vectors[sentences.start : sentences.stop] @ query
-    scores = np.maximum(alone, context)
-    best = int(np.argmax(scores))
-    return data.sentence(sentences.start + best), float(scores[best])
 
 
 def _citations(data: IndexData, ranked: list[tuple[float, int, Span, float]], top_k: int) -> list[Citation]:

@@ -23,9 +23,7 @@ from qa.models import Turn
 from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut
 
 log = logging.getLogger(__name__)
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
 
 
 def load_answerer(settings: Settings) -> Answerer:

@@ -42,7 +42,9 @@ def make_splitter(params: ChunkingParams) -> RecursiveCharacterTextSplitter:
     )
 
 
-def chunk_document(doc: Document, params: ChunkingParams, splitter: RecursiveCharacterTextSplitter | None = None) -> list[Chunk]:
+def chunk_document(
+    doc: Document, params: ChunkingParams, splitter: RecursiveCharacterTextSplitter | None = None
+) -> list[Chunk]:
     """Passages of ``doc``; each one's ``text`` is exactly ``doc.text[start:end]``."""
     splitter = splitter or make_splitter(params)
     chunks: list[Chunk] = []

@@ -15,14 +15,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from qa.config import Settings
 from qa.errors import QAError
 
-app = typer.Typer(help="Ask questions about a folder of documents, in any language, with exact citations.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Ask questions about a folder of documents, in any language, with exact citations.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 out = Console()
 err = Console(stderr=True)
 
 SeedsOpt = Annotated[Path | None, typer.Option("--seeds-dir", help="Documents folder [env QA_SEEDS_DIR].")]
 IndexOpt = Annotated[Path | None, typer.Option("--index-dir", help="Index folder [env QA_INDEX_DIR].")]
-EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="e5 | use | e5+use | sentence-transformers:MODEL [env QA_EMBEDDER].")]
+EmbedderOpt = Annotated[
+    str | None, typer.Option("--embedder", help="e5 | use | e5+use | sentence-transformers:MODEL [env QA_EMBEDDER].")
+]
 
 
 def _settings(seeds_dir: Path | None, index_dir: Path | None, embedder: str | None) -> Settings:
@@ -38,8 +43,16 @@ def _fail(exc: Exception) -> typer.Exit:
 def _index(settings: Settings, rebuild: bool = False, quiet: bool = False):
     from qa.indexer import build_index
 
-    with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=quiet) as bar:
+    with Progress(
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as bar:
         task = bar.add_task("", total=None)
 
         def progress(doc_id: str, done: int, total: int) -> None:
@@ -68,7 +81,9 @@ def index(
     seeds_dir: SeedsOpt = None,
     index_dir: IndexOpt = None,
     embedder: EmbedderOpt = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything, ignoring the existing index.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Re-embed everything, ignoring the existing index.")
+    ] = False,
 ) -> None:
     """Index the seeds folder (incremental: only new or changed files are embedded).
 
@@ -121,8 +136,10 @@ def _print_answer(answer: dict) -> None:
     out.print()
     for c in answer["citations"]:
         h = c["highlight"]
-        before, after = c["text"][: h["start"] - c["start"]], c["text"][h["end"] - c["start"]:]
-        out.print(f"[cyan][{c['rank']}][/cyan] {c['title']} ({c['document']}:{c['start']}-{c['end']}, score {c['score']:.3f})")
+        before, after = c["text"][: h["start"] - c["start"]], c["text"][h["end"] - c["start"] :]
+        out.print(
+            f"[cyan][{c['rank']}][/cyan] {c['title']} ({c['document']}:{c['start']}-{c['end']}, score {c['score']:.3f})"
+        )
         out.print(f"    {before}[reverse]{h['text']}[/reverse]{after}", highlight=False, markup=True)
     out.print(f"[dim]{answer['took_ms']:.0f} ms[/dim]")
 

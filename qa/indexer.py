@@ -7,7 +7,6 @@ from the previous generation). A different embedder or chunking rebuilds everyth
 
 from __future__ import annotations
 
-import bisect
 import fcntl
 import hashlib
 import logging
@@ -176,7 +175,8 @@ class _Builder:
         first_sentence = int(prev.chunks[chunk_rows[0], 3])
         last_sentence = int(prev.chunks[chunk_rows[-1], 4])
         chunks = [
-            (int(c[1]), int(c[2]), int(c[3]) - first_sentence, int(c[4]) - first_sentence) for c in prev.chunks[chunk_rows]
+            (int(c[1]), int(c[2]), int(c[3]) - first_sentence, int(c[4]) - first_sentence)
+            for c in prev.chunks[chunk_rows]
         ]
         sentence_slice = slice(first_sentence, last_sentence)
         return _DocRows(
@@ -190,19 +190,17 @@ class _Builder:
 
     def embed(self, doc: Document) -> _DocRows:
         chunks = chunk_document(doc, self.params, self.splitter)
-        doc_sentences = split_sentences(doc.text)
-        doc_starts = [s.start for s in doc_sentences]
         chunk_rows: list[tuple[int, int, int, int]] = []
         sentences: list[tuple[int, int]] = []
         contexts: list[str] = []
         for chunk in chunks:
             first = len(sentences)
+            previous = ""
             for span in split_sentences(doc.text, chunk.start, chunk.end):
                 sentences.append((span.start, span.end))
                 # the sentence read after the one before it, so "The command is ..." knows which command
-                before = bisect.bisect_left(doc_starts, span.start) - 1
-                previous = doc_sentences[before].text if before >= 0 and doc_sentences[before].end <= span.start else ""
                 contexts.append(f"{previous} {span.text}" if previous else span.text)
+                previous = span.text
             chunk_rows.append((chunk.start, chunk.end, first, len(sentences)))
         return _DocRows(
             doc,
@@ -257,7 +255,9 @@ def _assemble(header: dict, kept: list[_DocRows], dim: int) -> store.IndexData:
     documents = [r.doc for r in kept]
     manifest = dict(
         header,
-        documents={d.id: {"sha256": d.sha256, "title": d.title, "chunks": len(r.chunks)} for d, r in zip(documents, kept)},
+        documents={
+            d.id: {"sha256": d.sha256, "title": d.title, "chunks": len(r.chunks)} for d, r in zip(documents, kept)
+        },
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     return store.IndexData(

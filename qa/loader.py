@@ -16,8 +16,32 @@ SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 MAX_BYTES = 20 * 1024 * 1024  # a bigger file is almost surely not a document someone wants cited
 _HIDDEN_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
 _BLOCK_TAGS = (
-    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
-    "article", "header", "footer", "blockquote", "pre", "hr", "dd", "dt", "figcaption", "main", "aside",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "hr",
+    "dd",
+    "dt",
+    "figcaption",
+    "main",
+    "aside",
 )
 
 
@@ -34,7 +58,8 @@ def discover(seeds_dir: Path) -> list[Path]:
     if not seeds_dir.is_dir():
         return []
     return sorted(
-        p for p in seeds_dir.rglob("*")
+        p
+        for p in seeds_dir.rglob("*")
         if not any(part.startswith(".") for part in p.relative_to(seeds_dir).parts) and (p.is_file() or p.is_symlink())
     )
 
@@ -72,7 +97,11 @@ def load_document(seeds_dir: Path, path: Path, sha256: str | None = None) -> Doc
         text, title = _pdf(data)
     else:
         raw = _decode(data)
-        text, title = _html(raw) if suffix in (".html", ".htm") else (_clean(raw), _markdown_title(raw) if suffix in (".md", ".markdown") else None)
+        text, title = (
+            _html(raw)
+            if suffix in (".html", ".htm")
+            else (_clean(raw), _markdown_title(raw) if suffix in (".md", ".markdown") else None)
+        )
     if not text.strip():
         raise BadDocument("no text could be extracted")
     return Document(

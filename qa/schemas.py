@@ -25,12 +25,15 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        min_length=1, max_length=MAX_QUESTION, examples=["who commands US troops in Japan?"],
+        min_length=1,
+        max_length=MAX_QUESTION,
+        examples=["who commands US troops in Japan?"],
         description="The question, in any language the embedder knows.",
     )
     top_k: int = Field(5, ge=1, le=20, description="How many citations to return.")
     history: list[TurnIn] = Field(
-        default_factory=list, max_length=MAX_TURNS,
+        default_factory=list,
+        max_length=MAX_TURNS,
         description="Earlier turns of the chat, oldest first, so follow-up questions are understood.",
     )
 

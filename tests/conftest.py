@@ -1,0 +1,98 @@
+"""Shared fixtures: the real bundled e5 model, a seed-corpus index built once per session, a live server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from qa.answer import Answerer
+from qa.api import create_app
+from qa.config import Settings
+from qa.embedding import Embedder, make_embedder
+from qa.indexer import build_index
+from qa.store import IndexData
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+JAPAN_QUESTION = "who commands US troops in Japan?"
+JAPAN_ANSWER = "Управление осуществляет глава Индо-Тихоокеанского командования на Гавайях."
+
+
+@pytest.fixture(scope="session")
+def e5() -> Embedder:
+    return make_embedder("e5")
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The repository's seed corpus, indexed into a private folder."""
+    base = tmp_path_factory.mktemp("seed")
+    seeds = base / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    return Settings(seeds_dir=seeds, index_dir=base / "index", embedder="e5")
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings: Settings, e5: Embedder) -> IndexData:
+    report, data = build_index(seed_settings, embedder=e5)
+    assert not report.failed and data is not None
+    return data
+
+
+@pytest.fixture(scope="session")
+def seed_answerer(seed_index: IndexData, e5: Embedder) -> Answerer:
+    return Answerer(e5, seed_index)
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a thread, so tests speak real HTTP to the ASGI app."""
+
+    def __init__(self, app, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def seed_server(seed_settings: Settings, seed_answerer: Answerer) -> Iterator[LiveServer]:
+    with LiveServer(create_app(seed_settings, answerer=seed_answerer)) as server:
+        yield server
+
+
+@pytest.fixture()
+def client(seed_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=seed_server.url, timeout=30) as http:
+        yield http

