@@ -70,9 +70,9 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness and corpus size")
     async def healthz(request: Request) -> HealthOut:
         qa: Answerer = request.app.state.answerer
-        data = qa._data
-        documents = len(data.documents) if data else 0
-        chunks = len(data.chunks) if data else 0
+        index = qa.index
+        documents = index.num_documents if index else 0
+        chunks = index.num_chunks if index else 0
         return HealthOut(
             status="ok" if chunks else "empty", documents=documents, chunks=chunks, embedder=qa.embedder.name
         )

