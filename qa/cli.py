@@ -117,7 +117,7 @@ def ask(
     try:
         request = AskRequest(question=question, top_k=top_k)
     except ValueError as exc:
-        raise _fail(f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+        raise _fail(f"invalid question: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     try:
         answer = load_answerer(settings).ask(request.question, request.top_k)
     except QAError as exc:
