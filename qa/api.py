@@ -7,33 +7,46 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa import __version__, store
+from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
-from qa.embedding import make_embedder
-from qa.errors import DocumentNotFound, IndexMissing, QAError
+from qa.embedding import Embedder, make_embedder
+from qa.errors import DocumentNotFound, IndexCorrupt, IndexMissing, QAError
+from qa.limits import BodyLimitMiddleware, require_json
+from qa.live import Reindexer, SeedsWatcher
 from qa.models import Turn
-from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut
+from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut, ReindexOut
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
 
 
-def load_answerer(settings: Settings) -> Answerer:
-    """The model plus whatever index exists; an empty/missing index still serves /healthz (and 503s)."""
-    embedder = make_embedder(settings.embedder, settings.device)
+def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answerer:
+    """The model plus whatever index exists; an empty/missing index still serves /healthz (and 503s).
+
+    The index is loaded (and its checksums verified) before the model, so a damaged index fails fast.
+    With ``tolerate_corrupt`` (the server) a damaged index becomes the 503 every /ask answers, naming
+    `qa index --rebuild`, instead of a service that does not start.
+    """
+    problem: QAError | None = None
     try:
         data = store.load(settings.index_dir)
     except IndexMissing:
         data = None
-    return Answerer(embedder, data, min_score=settings.min_score)
+    except IndexCorrupt as exc:
+        if not tolerate_corrupt:
+            raise
+        log.error("%s", exc)
+        data, problem = None, exc
+    embedder: Embedder = make_embedder(settings.embedder, settings.device)
+    return Answerer(embedder, data, min_score=settings.min_score, problem=problem)
 
 
 def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:
@@ -42,8 +55,16 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "answerer", None) is None:
-            app.state.answerer = await run_in_threadpool(load_answerer, settings)
-        yield
+            app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
+        watcher = SeedsWatcher(settings.seeds_dir, app.state.reindexer) if settings.watch else None
+        if watcher is not None:
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            app.state.reindexer.close()
 
     app = FastAPI(
         title="qa",
@@ -53,16 +74,33 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
     )
     app.state.settings = settings
     app.state.answerer = answerer
+    app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
     _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # before any body is read; CORS and headers wrap even its 413
+    security.install(app, settings)
+    # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
+    guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
 
-    @app.post("/ask", response_model=AskResponse, responses=_ERRORS, summary="Answer a question with citations")
+    @app.post(
+        "/ask",
+        response_model=AskResponse,
+        responses=_ERRORS,
+        summary="Answer a question with citations",
+        dependencies=[*guarded, Depends(require_json)],
+    )
     async def ask(body: AskRequest, request: Request) -> AskResponse:
         qa: Answerer = request.app.state.answerer
         history = [Turn(t.role, t.content) for t in body.history]
         answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
         return AskResponse.from_answer(answer)
 
-    @app.get("/documents/{doc_id:path}", response_model=DocumentOut, responses=_ERRORS, summary="A document's text")
+    @app.get(
+        "/documents/{doc_id:path}",
+        response_model=DocumentOut,
+        responses=_ERRORS,
+        summary="A document's text",
+        dependencies=guarded,
+    )
     async def document(doc_id: str, request: Request) -> DocumentOut:
         doc = request.app.state.answerer.document(doc_id)
         return DocumentOut(id=doc.id, title=doc.title, text=doc.text)
@@ -76,6 +114,40 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
         return HealthOut(
             status="ok" if chunks else "empty", documents=documents, chunks=chunks, embedder=qa.embedder.name
         )
+
+    admin_errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut, "description": "No QA_API_KEY is set and the client is not on loopback."},
+    }
+
+    def admin_only(request: Request) -> None:
+        """With a key, the key decides (the guard); without one, only this machine may trigger a rebuild."""
+        host = request.client.host if request.client else None
+        if not settings.api_key and not security.is_loopback(host):
+            raise StarletteHTTPException(403, f"re-indexing from {host} needs QA_API_KEY set on the server")
+
+    @app.post(
+        "/admin/reindex",
+        response_model=ReindexOut,
+        status_code=202,
+        responses=admin_errors,
+        summary="Rebuild the index from the seeds folder in the background",
+        dependencies=[*guarded, Depends(admin_only)],
+    )
+    async def reindex(request: Request) -> ReindexOut:
+        reindexer: Reindexer = request.app.state.reindexer
+        started = reindexer.request("POST /admin/reindex")
+        return ReindexOut(accepted="started" if started else "queued", **reindexer.status())
+
+    @app.get(
+        "/admin/reindex",
+        response_model=ReindexOut,
+        responses=admin_errors,
+        summary="State of the background re-index",
+        dependencies=[*guarded, Depends(admin_only)],
+    )
+    async def reindex_status(request: Request) -> ReindexOut:
+        return ReindexOut(**request.app.state.reindexer.status())
 
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
@@ -102,7 +174,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+        response = error_response(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(IndexMissing)
     async def missing(_: Request, exc: IndexMissing) -> JSONResponse:

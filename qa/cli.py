@@ -160,6 +160,10 @@ def serve(
     seeds_dir: SeedsOpt = None,
     index_dir: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    watch: Annotated[
+        bool | None,
+        typer.Option("--watch/--no-watch", help="Re-index when the seeds folder changes [env QA_WATCH, default on]."),
+    ] = None,
 ) -> None:
     """Bring the index up to date, then serve the API and the web chat.
 
@@ -172,6 +176,8 @@ def serve(
     from qa.embedding import make_embedder
 
     settings = _settings(seeds_dir, index_dir, embedder)
+    if watch is not None or settings.watch is None:
+        settings = settings.model_copy(update={"watch": True if watch is None else watch})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         _, data = _index(settings)
