@@ -57,6 +57,8 @@ def _index(settings: Settings, rebuild: bool = False, quiet: bool = False):
 
         def progress(doc_id: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=doc_id)
+            if not quiet and not err.is_interactive:  # no live bar in a log file or pipe: one line per file
+                err.print(f"indexing {done}/{total} {doc_id}", highlight=False)
 
         report, data = build_index(settings, rebuild=rebuild, progress=progress)
     for doc_id in report.added:
