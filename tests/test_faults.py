@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import ROOT, LiveServer
 from typer.testing import CliRunner
 
-from conftest import ROOT, LiveServer
 from qa import store
 from qa.answer import Answerer
 from qa.api import create_app
@@ -65,7 +65,9 @@ def _damaged_copy(tiny: Settings, tmp_path: Path, victim: str, how: str) -> Sett
     return Settings(seeds_dir=tiny.seeds_dir, index_dir=index_dir)
 
 
-@pytest.mark.parametrize(("victim", "how"), [("vectors.npy", "truncate"), ("index.faiss", "flip"), ("manifest.json", "truncate")])
+@pytest.mark.parametrize(
+    ("victim", "how"), [("vectors.npy", "truncate"), ("index.faiss", "flip"), ("manifest.json", "truncate")]
+)
 def test_damaged_index_is_detected_naming_the_rebuild_command(tiny: Settings, tmp_path: Path, victim: str, how: str):
     settings = _damaged_copy(tiny, tmp_path, victim, how)
     with pytest.raises(IndexCorrupt, match=r"qa index --rebuild"):
