@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, LiveServer
+from conftest import ROOT, TINY, TINY_ANSWER, LiveServer
 from typer.testing import CliRunner
 
 from qa import store
@@ -24,11 +24,6 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import IndexCorrupt
 from qa.indexer import build_index
-
-TINY = {
-    "harbour.txt": "The harbour master of Valdoria is Ingrid Olsen. She has run the port since 2011.",
-    "bakery.txt": "The old bakery on Mill Street sells rye bread. It opens at six every morning.",
-}
 
 
 def _env() -> dict[str, str]:
@@ -42,14 +37,9 @@ def _write(folder: Path, files: dict[str, str]) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Settings:
-    """Two short documents indexed once; tests damage copies of this index."""
-    base = tmp_path_factory.mktemp("tiny")
-    _write(base / "seeds", TINY)
-    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
-    build_index(settings, embedder=e5)
-    return settings
+@pytest.fixture()
+def tiny(tiny_settings: Settings) -> Settings:
+    return tiny_settings
 
 
 def _damaged_copy(tiny: Settings, tmp_path: Path, victim: str, how: str) -> Settings:
@@ -84,7 +74,7 @@ def test_api_answers_503_on_a_damaged_index_and_recovers_on_reindex(tiny: Settin
         assert http.post("/admin/reindex").status_code == 202
         assert server.server.config.app.state.reindexer.wait_idle(120)
         answer = http.post("/ask", json={"question": "Who is the harbour master?"}).json()
-    assert answer["answer"] == "The harbour master of Valdoria is Ingrid Olsen."
+    assert answer["answer"] == TINY_ANSWER
 
 
 def test_cli_reports_a_damaged_index_without_traceback_and_index_rebuilds_it(tiny: Settings, tmp_path: Path) -> None:
