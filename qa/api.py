@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from qa import __version__, security, store
 from qa.answer import Answerer
@@ -173,9 +174,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(422, detail, items)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = error_response(exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette lists only the first route's methods; a path may have several
+            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
         return response
 
     @app.exception_handler(IndexMissing)
@@ -190,3 +193,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def qa_error(_: Request, exc: QAError) -> JSONResponse:
         log.error("request failed: %s", exc)
         return error_response(503, str(exc))
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
