@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import JAPAN_ANSWER, JAPAN_QUESTION, SEEDS, LiveServer
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, SEEDS, LiveServer
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
@@ -41,6 +41,11 @@ XSS_PAGE = (
     "<html><head><title>Escaped &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt; notes</title></head>"
     "<body><p>The museum garden has three fountains and a rose walk.</p>"
     "<p>Escaped markup: &lt;script&gt;window.__xss=1&lt;/script&gt; stays text.</p></body></html>"
+)
+# What issue 6 serves the page with: no inline script or style anywhere, every fetch to the same origin.
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 ARMS_QUESTION = "Что Япония сделала с ограничениями на экспорт оружия?"
 ARMS_ANSWER = "В декабре Япония значительно ослабила ограничения на экспорт оружия."  # the article's last paragraph
@@ -81,6 +86,8 @@ def web_server(web_settings: Settings, web_answerer: Answerer) -> Iterator[LiveS
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium), see .ci/run")
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         expect.set_options(timeout=20_000)
@@ -337,3 +344,26 @@ def test_phone_width_has_no_horizontal_scroll(browser: Browser, web_server: Live
         assert viewer and viewer["x"] >= 0 and viewer["x"] + viewer["width"] <= PHONE["width"]
     finally:
         tab.close()
+
+
+def test_page_works_under_a_strict_content_security_policy(browser: Browser, web_server: LiveServer) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+
+    def with_csp(route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    page.route(f"{web_server.url}/", with_csp)
+    try:
+        page.goto(f"{web_server.url}/")
+        expect(page.locator("#corpus")).to_have_attribute("data-state", "ok")
+        page.get_by_role("button", name=JAPAN_QUESTION).click()  # an example question, sent as is
+        expect(page.locator(".citation mark").first).to_have_text(JAPAN_ANSWER)
+        page.locator(".open-doc").first.click()
+        expect(page.locator("#cited-span")).to_have_text(JAPAN_ANSWER)
+        assert violations == []
+    finally:
+        context.close()

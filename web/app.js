@@ -298,7 +298,8 @@
           "p",
           { className: "answer-text" },
           body.answer,
-          count ? el("span", { className: "ref", text: "[1]", "aria-hidden": "true" }) : null,
+          // a no-break space keeps the [1] on the sentence's last line
+          count ? el("span", { className: "ref", text: "\u00a0[1]", "aria-hidden": "true" }) : null,
         );
     const seconds = (body.took_ms / 1000).toFixed(2);
     return el(
