@@ -12,11 +12,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import aiohttp
 from cachetools import TTLCache
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from slack_bolt import BoltResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
@@ -74,18 +76,21 @@ def mount_slack(app: FastAPI, settings: Settings, slack: SlackSettings | None = 
     async def slack_endpoint(request: Request) -> Response:
         # Bolt verifies too; checking first also turns malformed headers or bodies into a clean 401
         if not _signed(verifier, await request.body(), request.headers):
-            return JSONResponse(
-                ErrorOut(
-                    detail="invalid or missing Slack signature (X-Slack-Signature, X-Slack-Request-Timestamp)",
-                    errors=[{"field": "X-Slack-Signature", "message": "does not match the signing secret"}],
-                ).model_dump(),
-                status_code=401,
+            return _error(
+                401,
+                "invalid or missing Slack signature (X-Slack-Signature, X-Slack-Request-Timestamp)",
+                [{"field": "X-Slack-Signature", "message": "does not match the signing secret, or is too old"}],
             )
         return await handler.handle(request, {"answerer": request.app.state.answerer})
 
     for path, summary in (("/slack/events", "Slack Events API"), ("/slack/commands", "Slack slash commands")):
         app.add_api_route(path, slack_endpoint, methods=["POST"], summary=summary, include_in_schema=True)
     return True
+
+
+def _error(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    """The service's one error shape (qa.api imports this module, so it cannot lend its helper)."""
+    return JSONResponse(ErrorOut(detail=detail, errors=errors or []).model_dump(), status_code=status)
 
 
 def _signed(verifier: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -148,6 +153,16 @@ def build_bolt_app(settings: Settings, slack: SlackSettings) -> AsyncApp:
             unfurl_links=False,
             unfurl_media=False,
         )
+
+    @bolt.error
+    async def on_error(error: Exception) -> BoltResponse | None:
+        """Bolt answers 500 to any failure; an unreachable Slack API (its first auth.test) is a 503 instead."""
+        if isinstance(error, (aiohttp.ClientError, asyncio.TimeoutError)):
+            log.error("slack: cannot reach Slack's Web API at %s: %s", slack.api_url, error)
+            body = ErrorOut(detail=f"cannot reach Slack's Web API at {slack.api_url}; Slack will retry")
+            return BoltResponse(status=503, body=body.model_dump_json(), headers={"content-type": "application/json"})
+        log.error("slack: request failed", exc_info=error)
+        return None
 
     @bolt.event("app_mention")
     async def on_mention(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, LiveServer
+import yaml
+from conftest import JAPAN_ANSWER, JAPAN_QUESTION, ROOT, LiveServer, free_port
 from fastapi import FastAPI, Request
 
 from qa.answer import Answerer
@@ -359,3 +360,30 @@ def test_routes_are_off_without_configuration(
         for path in ("/slack/events", "/slack/commands"):
             assert http.post(path, content=body, headers=sign(body)).status_code == 404
         assert http.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] == JAPAN_ANSWER
+
+
+def test_manifest_points_slack_at_the_served_routes(slack_app: httpx.Client) -> None:
+    manifest = yaml.safe_load((ROOT / "slack" / "manifest.yml").read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    events = manifest["settings"]["event_subscriptions"]
+    assert command["command"] == "/ask" and sorted(events["bot_events"]) == ["app_mention", "message.im"]
+    assert {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )
+    for url in (command["url"], events["request_url"]):
+        body = json.dumps({"type": "url_verification", "challenge": "manifest"}).encode()
+        response = slack_app.post(urlsplit(url).path, content=body, headers=sign(body))
+        assert response.json() == {"challenge": "manifest"}
+
+
+def test_unreachable_slack_api_gets_503_so_slack_retries(
+    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", f"http://127.0.0.1:{free_port()}/api/")  # nothing listens there
+    app = create_app(seed_settings.model_copy(update={"web_dir": tmp_path}), answerer=seed_answerer)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        body = callback(mention(JAPAN_QUESTION))
+        response = http.post("/slack/events", content=body, headers=sign(body))
+        assert response.status_code == 503 and "Slack's Web API" in response.json()["detail"]
