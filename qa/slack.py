@@ -134,7 +134,7 @@ def build_bolt_app(settings: Settings, slack: SlackSettings) -> AsyncApp:
             log.info("slack: skipping event %s already answered", body.get("event_id"))
             return
         thread_ts = event.get("thread_ts") or ts
-        question = MENTION.sub(" ", event.get("text", "")).strip()
+        question = MENTION.sub(" ", event.get("text") or "").strip()
         if not question:
             await context.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=MENTION_USAGE)
             return
@@ -229,7 +229,7 @@ async def _thread_history(
         )
         if not ours and (message.get("bot_id") or message.get("subtype") not in ASKING_SUBTYPES):
             continue  # other bots and system messages are not part of the conversation
-        text = MENTION.sub(" ", message.get("text", "")).strip()
+        text = MENTION.sub(" ", message.get("text") or "").strip()
         if text:
             turns.append(Turn("assistant" if ours else "user", text))
     return turns[-limit:]

@@ -115,6 +115,8 @@ def _headline(answer: Answer) -> str:
 def _citation_text(citation: Citation, public_url: str | None) -> str:
     title = clip(citation.title or citation.document, TITLE_LIMIT)
     link = document_link(public_url, citation)
+    if link and slack_len(escape(link)) > SECTION_LIMIT // 2:  # a freak document id: keep room for the passage
+        link = None
     heading = f"*<{escape(link)}|{title.replace('|', '¦')}>*" if link else f"*{title}*"
     quote_room = SECTION_LIMIT - slack_len(heading) - 2
     return f"{heading}\n>{clip(citation.highlight.text, quote_room)}"

@@ -74,7 +74,7 @@ def test_mrkdwn_control_characters_are_escaped() -> None:
 
 def test_long_passages_are_cut_with_an_ellipsis_within_limits() -> None:
     passage = "Глава & <командования> " * 800  # ~18,000 characters, full of characters that escape
-    many = [_citation(rank, passage, title="T&" * 400) for rank in range(1, 120)]
+    many = [_citation(rank, passage, title="T&" * 400, document="a&b/" * rank * 20) for rank in range(1, 120)]
     answer = Answer("q", passage, many)
     blocks = render_blocks(answer, "https://qa.example.test", max_citations=200, echo_question=True)
     assert len(blocks) <= MAX_BLOCKS
