@@ -21,6 +21,7 @@ from qa.embedding import make_embedder
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.models import Turn
 from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut
+from qa.slack import mount_slack
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
             status="ok" if chunks else "empty", documents=documents, chunks=chunks, embedder=qa.embedder.name
         )
 
+    mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
