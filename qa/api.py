@@ -24,6 +24,7 @@ from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
 from qa.models import Turn
 from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut, ReindexOut
+from qa.slack import mount_slack
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
     async def reindex_status(request: Request) -> ReindexOut:
         return ReindexOut(**request.app.state.reindexer.status())
 
+    mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
