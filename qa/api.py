@@ -177,10 +177,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = error_response(exc.status_code, str(exc.detail))
+        status, detail = exc.status_code, str(exc.detail)
+        full, partial = _route_methods(request)
+        if status == 404 and partial and not full:  # the web page's mount at "/" answered for an API path
+            status, detail = 405, "Method Not Allowed"
+        response = error_response(status, detail)
         response.headers.update(exc.headers or {})
-        if exc.status_code == 405:  # Starlette lists only the first route's methods; a path may have several
-            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        if status == 405 and (full or partial):  # Starlette names only one route's methods; a path may have more
+            response.headers["Allow"] = ", ".join(sorted(full | partial))
         return response
 
     @app.exception_handler(IndexMissing)
@@ -197,10 +201,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(503, str(exc))
 
 
-def _allowed_methods(request: Request) -> set[str]:
-    methods: set[str] = set()
+def _route_methods(request: Request) -> tuple[set[str], set[str]]:
+    """Methods of the API routes whose path matches this request: (method matches too, method does not)."""
+    full: set[str] = set()
+    partial: set[str] = set()
     for route in request.app.router.routes:
+        methods = getattr(route, "methods", None)
+        if not methods:  # mounts (the web page, Slack) have no methods of their own
+            continue
         match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return methods
+        if match == Match.FULL:
+            full |= methods
+        elif match == Match.PARTIAL:
+            partial |= methods
+    return full, partial

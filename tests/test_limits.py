@@ -107,3 +107,13 @@ def test_document_path_tricks_are_404(client: httpx.Client, trick: str) -> None:
     request.url = request.url.copy_with(raw_path=f"/documents/{trick}".encode())
     response = client.send(request)
     _assert_error(response, 404, "no document")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"), [("GET", "/ask", "POST"), ("DELETE", "/admin/reindex", "GET, POST")]
+)
+def test_wrong_method_is_405_listing_every_allowed_method(client: httpx.Client, method: str, path: str, allow: str):
+    # the web page is mounted at "/", so without care a GET /ask would fall through to it as a 404
+    response = client.request(method, path)
+    _assert_error(response, 405, "Method Not Allowed")
+    assert response.headers["allow"] == allow
