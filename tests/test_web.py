@@ -367,3 +367,27 @@ def test_page_works_under_a_strict_content_security_policy(browser: Browser, web
         assert violations == []
     finally:
         context.close()
+
+
+def test_page_asks_for_the_api_key_once_and_keeps_it(browser: Browser, web_settings: Settings, web_answerer) -> None:
+    locked = web_settings.model_copy(update={"api_key": "s3cret-key"})
+    with LiveServer(create_app(locked, answerer=web_answerer)) as server:
+        tab = Chat(browser, server.url)
+        try:
+            tab.input.fill(JAPAN_QUESTION)
+            tab.input.press("Enter")
+            key = tab.page.get_by_label("API key", exact=True)
+            expect(key).to_be_visible()
+            key.fill("s3cret-key")
+            tab.page.get_by_role("button", name="Save key").click()
+            expect(tab.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+            assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
+            assert tab.page.evaluate("() => localStorage.getItem('qa.apiKey')") == "s3cret-key"
+
+            tab.page.reload()
+            expect(tab.page.locator("#corpus")).not_to_have_attribute("data-state", "loading")
+            tab.ask(JAPAN_QUESTION)
+            expect(tab.page.get_by_label("API key", exact=True)).to_be_hidden()
+            assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
+        finally:
+            tab.close()
