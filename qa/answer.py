@@ -6,23 +6,43 @@ import threading
 import time
 from collections.abc import Sequence
 
-from qa.embedding import Embedder
+from qa.config import Settings
+from qa.embedding import Embedder, make_embedder
 from qa.errors import DocumentNotFound, IndexMissing
 from qa.highlight import best_sentence
 from qa.models import Answer, Citation, Document, Span, Turn
 from qa.store import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
+FOLLOW_UP_CHARS = 400  # of the previous exchange read before a follow-up question
 
 
 class Answerer:
     """Holds the model and the live index; ``swap`` replaces the index atomically while serving."""
 
-    def __init__(self, embedder: Embedder, index: SearchIndex | None, *, min_score: float = 0.0) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: SearchIndex | None,
+        *,
+        min_score: float = 0.0,
+        sentence_weight: float = 0.0,
+    ) -> None:
         self.embedder = embedder
         self.min_score = min_score
+        self.sentence_weight = sentence_weight
         self._index = index
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, index: SearchIndex | None) -> Answerer:
+        """The answerer the service runs (``qa serve``, ``qa ask`` and ``qa eval`` all build it here)."""
+        return cls(
+            make_embedder(settings.embedder, settings.device),
+            index,
+            min_score=settings.min_score,
+            sentence_weight=settings.sentence_weight,
+        )
 
     @property
     def index(self) -> SearchIndex | None:
@@ -49,27 +69,59 @@ class Answerer:
         return doc
 
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
+        """Retrieve, score each passage by itself and by its best sentence, highlight, and cite.
+
+        With a chat history, the question is also read after the previous turn (a follow-up such as
+        "where is that command based?" names nothing by itself); each passage keeps the better of its two
+        scores, so a question that stands alone still finds what it found without the history.
+        """
         started = time.perf_counter()
         index = self._live()
-        query = self.embedder.encode_queries([question])[0]
-        hits = index.search_hits(query, max(CANDIDATES, top_k))
-        ranked = sorted(((hit, *best_sentence(hit, query)) for hit in hits), key=lambda item: -item[0].score)
+        texts = [question]
+        follow = follow_up_text(question, history)
+        if follow:
+            texts.append(follow)
+        best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}
+        for query in self.embedder.encode_queries(texts):
+            for hit in index.search_hits(query, max(CANDIDATES, top_k)):
+                span, sentence_score = best_sentence(hit, query)
+                score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * sentence_score
+                key = (hit.chunk.doc_id, hit.chunk.start)
+                if key not in best or score > best[key][0]:
+                    best[key] = (score, hit, span)
+        ranked = sorted(best.values(), key=lambda item: -item[0])
         citations = _citations(ranked, top_k)
-        best = citations[0] if citations else None
-        no_answer = best is None or best.score < self.min_score
+        top = citations[0] if citations else None
+        no_answer = top is None or top.score < self.min_score
         return Answer(
             question=question,
-            answer="" if no_answer or best is None else best.highlight.text,
+            answer="" if no_answer or top is None else top.highlight.text,
             citations=citations,
             no_answer=no_answer,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
 
-def _citations(ranked: list[tuple[Hit, Span, float]], top_k: int) -> list[Citation]:
+def follow_up_text(question: str, history: Sequence[Turn], max_chars: int = FOLLOW_UP_CHARS) -> str | None:
+    """The question read after the chat's previous user turn (and the answer it got), or None without one.
+
+    Only the latest exchange counts: older turns are usually about something else by then. The text is
+    clipped so a long pasted answer cannot drown the question.
+    """
+    previous_user = next((t.content for t in reversed(history) if t.role == "user" and t.content.strip()), None)
+    if previous_user is None:
+        return None
+    context = previous_user.strip()
+    last = history[-1]
+    if last.role == "assistant" and last.content.strip():
+        context = f"{context} {last.content.strip()}"
+    return f"{context[:max_chars]} {question}"
+
+
+def _citations(ranked: list[tuple[float, Hit, Span]], top_k: int) -> list[Citation]:
     citations: list[Citation] = []
     seen: set[tuple[str, int]] = set()
-    for hit, highlight, _ in ranked:
+    for score, hit, highlight in ranked:
         chunk = hit.chunk
         if (chunk.doc_id, highlight.start) in seen:  # an overlapping chunk citing the same sentence again
             continue
@@ -83,7 +135,7 @@ def _citations(ranked: list[tuple[Hit, Span, float]], top_k: int) -> list[Citati
                 end=chunk.end,
                 text=chunk.text,
                 highlight=highlight,
-                score=round(hit.score, 4),
+                score=round(score, 4),
             )
         )
         if len(citations) == top_k:

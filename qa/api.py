@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qa import __version__, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
-from qa.embedding import make_embedder
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.models import Turn
 from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut
@@ -28,12 +27,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code i
 
 def load_answerer(settings: Settings) -> Answerer:
     """The model plus whatever index exists; an empty/missing index still serves /healthz (and 503s)."""
-    embedder = make_embedder(settings.embedder, settings.device)
     try:
         data = store.load(settings.index_dir)
     except IndexMissing:
         data = None
-    return Answerer(embedder, data, min_score=settings.min_score)
+    return Answerer.from_settings(settings, data)
 
 
 def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     min_score: float = Field(
         0.0, description="Below this top score the answer is flagged no_answer (calibrated on the dev set)."
     )
+    sentence_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Weight of a passage's best-matching sentence in its score (the rest is the whole passage's).",
+    )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
