@@ -14,7 +14,7 @@ from qa.models import Answer, Citation, Document, Span, Turn
 from qa.store import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
-FOLLOW_UP_CHARS = 400  # of the previous exchange read before a follow-up question
+FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
 
 
 class Answerer:
@@ -27,10 +27,12 @@ class Answerer:
         *,
         min_score: float = 0.0,
         sentence_weight: float = 0.0,
+        follow_up_margin: float = 0.0,
     ) -> None:
         self.embedder = embedder
         self.min_score = min_score
         self.sentence_weight = sentence_weight
+        self.follow_up_margin = follow_up_margin
         self._index = index
         self._lock = threading.Lock()
 
@@ -42,6 +44,7 @@ class Answerer:
             index,
             min_score=settings.min_score,
             sentence_weight=settings.sentence_weight,
+            follow_up_margin=settings.follow_up_margin,
         )
 
     @property
@@ -71,22 +74,24 @@ class Answerer:
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
         """Retrieve, score each passage by itself and by its best sentence, highlight, and cite.
 
-        With a chat history, the question is also read after the previous turn (a follow-up such as
-        "where is that command based?" names nothing by itself); each passage keeps the better of its two
-        scores, so a question that stands alone still finds what it found without the history.
+        With a chat history the question is also read after the previous user turn, since a follow-up such
+        as "where is that command based?" names nothing by itself. A passage takes that reading's score only
+        less a margin (``follow_up_margin``), so an unrelated earlier turn cannot pull a question that stands
+        alone away from its own passage. The answering sentence is always chosen for the question itself.
         """
         started = time.perf_counter()
         index = self._live()
-        texts = [question]
         follow = follow_up_text(question, history)
-        if follow:
-            texts.append(follow)
+        queries = self.embedder.encode_queries([question] if follow is None else [question, follow])
         best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}
-        for query in self.embedder.encode_queries(texts):
+        for reading, query in enumerate(queries):
+            penalty = self.follow_up_margin if reading else 0.0
             for hit in index.search_hits(query, max(CANDIDATES, top_k)):
-                span, sentence_score = best_sentence(hit, query)
-                score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * sentence_score
                 key = (hit.chunk.doc_id, hit.chunk.start)
+                span, sentence_score = best_sentence(hit, queries[0])
+                if reading:  # the passage is scored as this reading sees it, highlighted for the question
+                    sentence_score = best_sentence(hit, query)[1]
+                score = self._score(hit.score, sentence_score) - penalty
                 if key not in best or score > best[key][0]:
                     best[key] = (score, hit, span)
         ranked = sorted(best.values(), key=lambda item: -item[0])
@@ -101,21 +106,22 @@ class Answerer:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
+    def _score(self, passage: float, sentence: float) -> float:
+        """A passage's retrieval score: its own cosine blended with its best sentence's."""
+        return (1 - self.sentence_weight) * passage + self.sentence_weight * sentence
+
 
 def follow_up_text(question: str, history: Sequence[Turn], max_chars: int = FOLLOW_UP_CHARS) -> str | None:
-    """The question read after the chat's previous user turn (and the answer it got), or None without one.
+    """The question read after the chat's previous user turn, or None when there is none.
 
-    Only the latest exchange counts: older turns are usually about something else by then. The text is
-    clipped so a long pasted answer cannot drown the question.
+    Only the latest user turn counts (older ones are usually about something else by then), and not the
+    assistant's reply: that reply is a passage of the corpus, and reading it in would pull every next
+    question back to the passage already shown.
     """
-    previous_user = next((t.content for t in reversed(history) if t.role == "user" and t.content.strip()), None)
-    if previous_user is None:
+    previous = next((t.content.strip() for t in reversed(history) if t.role == "user" and t.content.strip()), None)
+    if previous is None:
         return None
-    context = previous_user.strip()
-    last = history[-1]
-    if last.role == "assistant" and last.content.strip():
-        context = f"{context} {last.content.strip()}"
-    return f"{context[:max_chars]} {question}"
+    return f"{previous[-max_chars:]} {question}"
 
 
 def _citations(ranked: list[tuple[float, Hit, Span]], top_k: int) -> list[Citation]:

@@ -32,10 +32,17 @@ class Settings(BaseSettings):
         0.0, description="Below this top score the answer is flagged no_answer (calibrated on the dev set)."
     )
     sentence_weight: float = Field(
-        0.0,
+        0.4,
         ge=0.0,
         le=1.0,
         description="Weight of a passage's best-matching sentence in its score (the rest is the whole passage's).",
+    )
+    follow_up_margin: float = Field(
+        0.03,
+        ge=0.0,
+        le=1.0,
+        description="How much better a passage must match the question read after the previous turn than the "
+        "question alone before the chat history decides (protects questions that stand alone).",
     )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
