@@ -17,6 +17,11 @@ CANDIDATES = 30  # chunks scored per question before the top_k are kept
 FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
 
 
+def _default(name: str) -> float:
+    """The Settings default, so ``Answerer(embedder, index)`` answers as the service does."""
+    return Settings.model_fields[name].default
+
+
 class Answerer:
     """Holds the model and the live index; ``swap`` replaces the index atomically while serving."""
 
@@ -25,9 +30,9 @@ class Answerer:
         embedder: Embedder,
         index: SearchIndex | None,
         *,
-        min_score: float = 0.0,
-        sentence_weight: float = 0.0,
-        follow_up_margin: float = 0.0,
+        min_score: float = _default("min_score"),
+        sentence_weight: float = _default("sentence_weight"),
+        follow_up_margin: float = _default("follow_up_margin"),
     ) -> None:
         self.embedder = embedder
         self.min_score = min_score
