@@ -94,7 +94,8 @@ def main() -> None:
             for c in np.argsort(-scores[WEIGHT][i])[:30]:
                 bonus[i, c] = len(wanted & chunk_numbers[c]) / len(wanted)
     for b in (0.02, 0.05):
-        report(f"weight {WEIGHT} + shared numbers, bonus {b}", per_owner_max(scores[WEIGHT] + b * bonus, chunk_doc, n), gold)
+        with_numbers = per_owner_max(scores[WEIGHT] + b * bonus, chunk_doc, n)
+        report(f"weight {WEIGHT} + shared numbers, bonus {b}", with_numbers, gold)
 
     with_history = fused(embedder.encode_queries([f"{args.history} {t}" for t in texts]), WEIGHT)
     for margin in (0.0, 0.02, 0.03, 0.05):
