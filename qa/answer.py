@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -15,6 +16,15 @@ from qa.store import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
 FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
+
+
+# digits survive translation and transliteration (names do not: scored, they lowered even en->en recall)
+_NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers of a text with thousands separators removed, so "1,233", "1.233" and "1 233" agree."""
+    return {re.sub(r"[.,\s]", "", match) for match in _NUMBER.findall(text)}
 
 
 def _default(name: str) -> float:
@@ -33,11 +43,13 @@ class Answerer:
         min_score: float = _default("min_score"),
         sentence_weight: float = _default("sentence_weight"),
         follow_up_margin: float = _default("follow_up_margin"),
+        number_bonus: float = _default("number_bonus"),
     ) -> None:
         self.embedder = embedder
         self.min_score = min_score
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
+        self.number_bonus = number_bonus
         self._index = index
         self._lock = threading.Lock()
 
@@ -50,6 +62,7 @@ class Answerer:
             min_score=settings.min_score,
             sentence_weight=settings.sentence_weight,
             follow_up_margin=settings.follow_up_margin,
+            number_bonus=settings.number_bonus,
         )
 
     @property
@@ -88,6 +101,7 @@ class Answerer:
         index = self._live()
         follow = follow_up_text(question, history)
         queries = self.embedder.encode_queries([question] if follow is None else [question, follow])
+        wanted = numbers(question)
         best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
@@ -97,6 +111,8 @@ class Answerer:
                 if reading:  # the passage is scored as this reading sees it, highlighted for the question
                     sentence_score = best_sentence(hit, query)[1]
                 score = self._score(hit.score, sentence_score) - penalty
+                if wanted:  # a small lift for passages holding the question's numbers
+                    score += self.number_bonus * len(wanted & numbers(hit.chunk.text)) / len(wanted)
                 if key not in best or score > best[key][0]:
                     best[key] = (score, hit, span)
         ranked = sorted(best.values(), key=lambda item: -item[0])

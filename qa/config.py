@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="How much better a passage must match the question read after the previous turn than the "
         "question alone before the chat history decides (protects questions that stand alone).",
     )
+    number_bonus: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="Added to a passage's score in proportion to the question's numbers it contains.",
+    )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import JAPAN_ANSWER, JAPAN_QUESTION
 
-from qa.answer import Answerer, follow_up_text
+from qa.answer import Answerer, follow_up_text, numbers
 from qa.models import Turn
 
 JAPAN_CHAT = [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
@@ -52,3 +52,9 @@ def test_unrelated_question_is_flagged_no_answer_with_citations(seed_answerer: A
 def test_on_topic_questions_are_not_flagged(seed_answerer: Answerer) -> None:
     for question in (JAPAN_QUESTION, "How many US troops are stationed in Japan?", "Кто такой Ллойд Остин?"):
         assert not seed_answerer.ask(question).no_answer, question
+
+
+def test_numbers_agree_across_separators_and_scripts() -> None:
+    assert numbers("Der Rhein ist 1.233 km lang, seit 2015") == numbers("The Rhine is 1,233 km long, since 2015")
+    assert numbers("莱茵河长1233公里") == {"1233"}
+    assert numbers("no digits here") == set()
