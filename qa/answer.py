@@ -2,30 +2,73 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
 
-from qa.embedding import Embedder
+from qa.config import Settings
+from qa.embedding import Embedder, make_embedder
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence
 from qa.models import Answer, Citation, Document, Span, Turn
 from qa.store import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
+FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
+
+
+# digits survive translation and transliteration (names do not: scored, they lowered even en->en recall)
+_NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers of a text with thousands separators removed, so "1,233", "1.233" and "1 233" agree."""
+    return {re.sub(r"[.,\s]", "", match) for match in _NUMBER.findall(text)}
+
+
+def _default(name: str) -> float:
+    """The Settings default, so ``Answerer(embedder, index)`` answers as the service does."""
+    return Settings.model_fields[name].default
 
 
 class Answerer:
     """Holds the model and the live index; ``swap`` replaces the index atomically while serving."""
 
     def __init__(
-        self, embedder: Embedder, index: SearchIndex | None, *, min_score: float = 0.0, problem: QAError | None = None
+        self,
+        embedder: Embedder,
+        index: SearchIndex | None,
+        *,
+        min_score: float = _default("min_score"),
+        sentence_weight: float = _default("sentence_weight"),
+        follow_up_margin: float = _default("follow_up_margin"),
+        number_bonus: float = _default("number_bonus"),
+        problem: QAError | None = None,
     ) -> None:
         self.embedder = embedder
         self.min_score = min_score
+        self.sentence_weight = sentence_weight
+        self.follow_up_margin = follow_up_margin
+        self.number_bonus = number_bonus
         self._index = index
         self._problem = problem  # why there is no index (e.g. IndexCorrupt), reported instead of "empty"
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, index: SearchIndex | None, *, problem: QAError | None = None
+    ) -> Answerer:
+        """The answerer the service runs (``qa serve``, ``qa ask`` and ``qa eval`` all build it here)."""
+        return cls(
+            make_embedder(settings.embedder, settings.device),
+            index,
+            min_score=settings.min_score,
+            sentence_weight=settings.sentence_weight,
+            follow_up_margin=settings.follow_up_margin,
+            number_bonus=settings.number_bonus,
+            problem=problem,
+        )
 
     @property
     def index(self) -> SearchIndex | None:
@@ -55,27 +98,65 @@ class Answerer:
         return doc
 
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
+        """Retrieve, score each passage by itself and by its best sentence, highlight, and cite.
+
+        With a chat history the question is also read after the previous user turn, since a follow-up such
+        as "where is that command based?" names nothing by itself. A passage takes that reading's score only
+        less a margin (``follow_up_margin``), so an unrelated earlier turn cannot pull a question that stands
+        alone away from its own passage. The answering sentence is always chosen for the question itself.
+        """
         started = time.perf_counter()
         index = self._live()
-        query = self.embedder.encode_queries([question])[0]
-        hits = index.search_hits(query, max(CANDIDATES, top_k))
-        ranked = sorted(((hit, *best_sentence(hit, query)) for hit in hits), key=lambda item: -item[0].score)
+        follow = follow_up_text(question, history)
+        queries = self.embedder.encode_queries([question] if follow is None else [question, follow])
+        wanted = numbers(question)
+        best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}
+        for reading, query in enumerate(queries):
+            penalty = self.follow_up_margin if reading else 0.0
+            for hit in index.search_hits(query, max(CANDIDATES, top_k)):
+                key = (hit.chunk.doc_id, hit.chunk.start)
+                span, sentence_score = best_sentence(hit, queries[0])
+                if reading:  # the passage is scored as this reading sees it, highlighted for the question
+                    sentence_score = best_sentence(hit, query)[1]
+                score = self._score(hit.score, sentence_score) - penalty
+                if wanted:  # a small lift for passages holding the question's numbers
+                    score += self.number_bonus * len(wanted & numbers(hit.chunk.text)) / len(wanted)
+                if key not in best or score > best[key][0]:
+                    best[key] = (score, hit, span)
+        ranked = sorted(best.values(), key=lambda item: -item[0])
         citations = _citations(ranked, top_k)
-        best = citations[0] if citations else None
-        no_answer = best is None or best.score < self.min_score
+        top = citations[0] if citations else None
+        no_answer = top is None or top.score < self.min_score
         return Answer(
             question=question,
-            answer="" if no_answer or best is None else best.highlight.text,
+            answer="" if no_answer or top is None else top.highlight.text,
             citations=citations,
             no_answer=no_answer,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
+    def _score(self, passage: float, sentence: float) -> float:
+        """A passage's retrieval score: its own cosine blended with its best sentence's."""
+        return (1 - self.sentence_weight) * passage + self.sentence_weight * sentence
 
-def _citations(ranked: list[tuple[Hit, Span, float]], top_k: int) -> list[Citation]:
+
+def follow_up_text(question: str, history: Sequence[Turn], max_chars: int = FOLLOW_UP_CHARS) -> str | None:
+    """The question read after the chat's previous user turn, or None when there is none.
+
+    Only the latest user turn counts (older ones are usually about something else by then), and not the
+    assistant's reply: that reply is a passage of the corpus, and reading it in would pull every next
+    question back to the passage already shown.
+    """
+    previous = next((t.content.strip() for t in reversed(history) if t.role == "user" and t.content.strip()), None)
+    if previous is None:
+        return None
+    return f"{previous[-max_chars:]} {question}"
+
+
+def _citations(ranked: list[tuple[float, Hit, Span]], top_k: int) -> list[Citation]:
     citations: list[Citation] = []
     seen: set[tuple[str, int]] = set()
-    for hit, highlight, _ in ranked:
+    for score, hit, highlight in ranked:
         chunk = hit.chunk
         if (chunk.doc_id, highlight.start) in seen:  # an overlapping chunk citing the same sentence again
             continue
@@ -89,7 +170,7 @@ def _citations(ranked: list[tuple[Hit, Span, float]], top_k: int) -> list[Citati
                 end=chunk.end,
                 text=chunk.text,
                 highlight=highlight,
-                score=round(hit.score, 4),
+                score=round(score, 4),
             )
         )
         if len(citations) == top_k:

@@ -18,7 +18,6 @@ from starlette.routing import Match
 from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
-from qa.embedding import Embedder, make_embedder
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexMissing, QAError
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
@@ -47,8 +46,7 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
             raise
         log.error("%s", exc)
         data, problem = None, exc
-    embedder: Embedder = make_embedder(settings.embedder, settings.device)
-    return Answerer(embedder, data, min_score=settings.min_score, problem=problem)
+    return Answerer.from_settings(settings, data, problem=problem)
 
 
 def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:

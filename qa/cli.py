@@ -146,6 +146,59 @@ def _print_answer(answer: dict) -> None:
     out.print(f"[dim]{answer['took_ms']:.0f} ms[/dim]")
 
 
+@app.command("eval")
+def eval_(
+    questions: Annotated[Path, typer.Option("--questions", help="SQuAD-format file whose questions are asked.")],
+    contexts: Annotated[
+        Path, typer.Option("--contexts", help="SQuAD-format file whose paragraphs are indexed (paired by question id).")
+    ],
+    top_k: Annotated[int, typer.Option("--top-k", min=5, max=50, help="Documents ranked per question (MRR cut).")] = 10,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Ask only the first N questions.")] = None,
+    history: Annotated[
+        str | None, typer.Option("--history", help="An earlier user turn sent with every question (chat robustness).")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Keep the paragraphs' index here, so a rerun embeds nothing.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Measure retrieval and highlighting on SQuAD/XQuAD files through the service's own pipeline.
+
+    Example: qa eval --questions ../shared/data/xquad/xquad.en.json --contexts ../shared/data/xquad/xquad.de.json
+    """
+    import json
+
+    from qa.eval import evaluate, load_eval_set
+
+    settings = _settings(None, None, embedder)
+    try:
+        eval_set = load_eval_set(questions, contexts, limit)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            result = evaluate(settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir)
+    except QAError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        out.print(f"{key:>22}  {value}")
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -175,7 +228,6 @@ def serve(
 
     from qa.answer import Answerer
     from qa.api import create_app
-    from qa.embedding import make_embedder
 
     settings = _settings(seeds_dir, index_dir, embedder)
     if watch is not None or settings.watch is None:
@@ -183,7 +235,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         _, data = _index(settings)
-        answerer = Answerer(make_embedder(settings.embedder, settings.device), data, min_score=settings.min_score)
+        answerer = Answerer.from_settings(settings, data)
     except QAError as exc:
         raise _fail(exc) from None
     if not settings.api_key and not _is_loopback(host):

@@ -29,7 +29,27 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")
     batch_size: int = Field(16, ge=1, le=1024, description="Chunks embedded per encoder call while indexing.")
     min_score: float = Field(
-        0.0, description="Below this top score the answer is flagged no_answer (calibrated on the dev set)."
+        0.73,
+        description="Below this top score the answer is flagged no_answer (calibrated on XQuAD: docs/quality.md).",
+    )
+    sentence_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Weight of a passage's best-matching sentence in its score (the rest is the whole passage's).",
+    )
+    follow_up_margin: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="How much better a passage must match the question read after the previous turn than the "
+        "question alone before the chat history decides (protects questions that stand alone).",
+    )
+    number_bonus: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="Added to a passage's score in proportion to the question's numbers it contains.",
     )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")

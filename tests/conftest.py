@@ -53,8 +53,8 @@ def seed_index(seed_settings: Settings, e5: Embedder) -> IndexData:
 
 
 @pytest.fixture(scope="session")
-def seed_answerer(seed_index: IndexData, e5: Embedder) -> Answerer:
-    return Answerer(e5, seed_index)
+def seed_answerer(seed_settings: Settings, seed_index: IndexData) -> Answerer:
+    return Answerer.from_settings(seed_settings, seed_index)
 
 
 class LiveServer:

@@ -1,0 +1,169 @@
+"""`qa eval`: retrieval and highlight quality on SQuAD/XQuAD-format files, measured through the real pipeline.
+
+Every paragraph of the contexts file becomes its own document in a temporary index built by
+:func:`qa.indexer.build_index`, and every question goes through :meth:`qa.answer.Answerer.ask`, exactly as
+the service answers it. Questions and paragraphs are paired by question id, so English questions can be
+scored against German paragraphs (XQuAD's ids match across languages).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer import Answerer
+from qa.config import Settings
+from qa.errors import QAError
+from qa.models import Answer, Turn
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+KEYS = ("questions", "recall@1", "recall@5", "mrr@10", "answer_in_highlight@1", "index_seconds", "median_ms", "p95_ms")
+
+
+class EvalDataError(QAError):
+    """A questions or contexts file that is not usable SQuAD format."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    doc_id: str  # the paragraph (document) of the contexts file that answers it
+    answers: tuple[str, ...]  # answer texts from the contexts file
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    paragraphs: dict[str, str]  # document id -> paragraph text
+    questions: list[Question]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One asked question: the distinct documents cited, best first, and the top citation's highlight."""
+
+    question: Question
+    documents: list[str]
+    top_highlight: str
+
+
+def _squad(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        articles = data["data"]
+        return [p for article in articles for p in article["paragraphs"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvalDataError(f"{path} is not a readable SQuAD-format file ({type(exc).__name__}: {exc})") from exc
+
+
+def load_eval_set(questions_path: Path, contexts_path: Path, limit: int | None = None) -> EvalSet:
+    """Paragraphs of the contexts file and the questions of the questions file that pair with them by id."""
+    paragraphs: dict[str, str] = {}
+    answers_by_id: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for row, paragraph in enumerate(_squad(contexts_path)):
+        doc_id = f"p{row:04d}.txt"
+        paragraphs[doc_id] = paragraph["context"]
+        for qa in paragraph.get("qas", []):
+            answers = tuple(a["text"] for a in qa.get("answers", []) if a.get("text"))
+            answers_by_id[qa["id"]] = (doc_id, answers)
+    questions = []
+    for paragraph in _squad(questions_path):
+        for qa in paragraph.get("qas", []):
+            if qa["id"] in answers_by_id and qa.get("question", "").strip():
+                doc_id, answers = answers_by_id[qa["id"]]
+                questions.append(Question(qa["id"], qa["question"].strip(), doc_id, answers))
+    if not questions:
+        raise EvalDataError(f"no question id of {questions_path} appears in {contexts_path}")
+    return EvalSet(paragraphs, questions[:limit] if limit else questions)
+
+
+def distinct_documents(answer: Answer) -> list[str]:
+    """Cited documents in citation order, each once (several passages of one paragraph count once)."""
+    return list(dict.fromkeys(c.document for c in answer.citations))
+
+
+def metrics(judged: Sequence[Judged]) -> dict[str, float]:
+    """recall@1, recall@5, MRR@10 over documents, and how often the top highlight holds the answer."""
+    n = len(judged)
+    if n == 0:
+        return {"recall@1": 0.0, "recall@5": 0.0, "mrr@10": 0.0, "answer_in_highlight@1": 0.0}
+    ranks = [j.documents.index(j.question.doc_id) + 1 if j.question.doc_id in j.documents else 0 for j in judged]
+    in_highlight = [
+        rank == 1 and any(text in j.top_highlight for text in j.question.answers) for rank, j in zip(ranks, judged)
+    ]
+    return {
+        "recall@1": sum(r == 1 for r in ranks) / n,
+        "recall@5": sum(1 <= r <= 5 for r in ranks) / n,
+        "mrr@10": sum(1 / r for r in ranks if 1 <= r <= 10) / n,
+        "answer_in_highlight@1": sum(in_highlight) / n,
+    }
+
+
+def evaluate(
+    settings: Settings,
+    eval_set: EvalSet,
+    *,
+    top_k: int = 10,
+    progress: Progress | None = None,
+    history: str | None = None,
+    workdir: Path | None = None,
+) -> dict[str, float | int]:
+    """Index the paragraphs in a temporary folder, ask every question, and return the report (``KEYS``).
+
+    ``history``, when given, is sent as an earlier user turn with every question: the questions do not
+    depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
+    ``workdir``, when given, keeps the paragraphs and their index there instead of a temporary folder, so a
+    second run over the same files re-embeds nothing (the indexer is incremental).
+    """
+    from qa.indexer import build_index
+
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        base = workdir or Path(tmp)
+        seeds = base / "seeds"
+        if seeds.exists():  # a kept workdir: drop paragraphs of an earlier, different contexts file
+            for path in seeds.glob("*.txt"):
+                if path.name not in eval_set.paragraphs:
+                    path.unlink()
+        seeds.mkdir(parents=True, exist_ok=True)
+        for doc_id, text in eval_set.paragraphs.items():
+            path = seeds / doc_id
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+        local = replace_paths(settings, seeds, base / "index")
+        started = time.perf_counter()
+        report, data = build_index(
+            local, progress=(lambda _id, done, total: progress("indexing", done, total)) if progress else None
+        )
+        index_seconds = time.perf_counter() - started
+        if data is None or report.failed:
+            failed = ", ".join(f"{f.path}: {f.reason}" for f in report.failed)
+            raise EvalDataError(f"the paragraphs could not all be indexed ({failed or 'empty index'})")
+        answerer = Answerer.from_settings(local, data)
+        turns = [Turn("user", history)] if history else []
+        judged, times = [], []
+        total = len(eval_set.questions)
+        for done, question in enumerate(eval_set.questions, 1):
+            started = time.perf_counter()
+            # more passages than documents wanted: several passages of one paragraph count once
+            answer = answerer.ask(question.text, top_k * 3, turns)
+            times.append((time.perf_counter() - started) * 1000)
+            top = answer.citations[0].highlight.text if answer.citations else ""
+            judged.append(Judged(question, distinct_documents(answer)[:top_k], top))
+            if progress:
+                progress("asking", done, total)
+    result: dict[str, float | int] = {"questions": total}
+    result.update({key: round(value, 4) for key, value in metrics(judged).items()})
+    result["index_seconds"] = round(index_seconds, 2)
+    result["median_ms"] = round(float(np.median(times)), 2)
+    result["p95_ms"] = round(float(np.percentile(times, 95)), 2)
+    return {key: result[key] for key in KEYS}
+
+
+def replace_paths(settings: Settings, seeds_dir: Path, index_dir: Path) -> Settings:
+    return settings.model_copy(update={"seeds_dir": seeds_dir, "index_dir": index_dir})

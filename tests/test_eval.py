@@ -1,0 +1,83 @@
+"""`qa eval`: pairing questions to paragraphs by id, the metrics on hand-computed cases, and the command's output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from qa.cli import app
+from qa.eval import KEYS, Judged, Question, load_eval_set, metrics
+
+DATA = ROOT / "tests" / "data"
+QUESTIONS, CONTEXTS = DATA / "tiny.en.json", DATA / "tiny.de.json"
+
+
+def test_questions_pair_with_paragraphs_of_the_other_file_by_id() -> None:
+    eval_set = load_eval_set(QUESTIONS, CONTEXTS)
+    assert list(eval_set.paragraphs) == ["p0000.txt", "p0001.txt", "p0002.txt"]
+    assert eval_set.paragraphs["p0002.txt"].startswith("Kaffee stammt")
+    # English question text, German answer text and paragraph; the id missing from the contexts is dropped
+    assert [(q.id, q.doc_id, q.answers) for q in eval_set.questions] == [
+        ("rhein-1", "p0000.txt", ("1233 Kilometer",)),
+        ("rhein-2", "p0000.txt", ("Nordsee",)),
+        ("berg-1", "p0001.txt", ("2962 Metern",)),
+        ("kaffee-1", "p0002.txt", ("Brasilien",)),
+    ]
+    assert eval_set.questions[0].text == "How long is the Rhine?"
+    assert len(load_eval_set(QUESTIONS, CONTEXTS, limit=2).questions) == 2
+
+
+def _q(doc_id: str, answer: str) -> Question:
+    return Question(id=doc_id + answer, text="?", doc_id=doc_id, answers=(answer,))
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    judged = [
+        # found first, answer inside the highlight
+        Judged(_q("a", "1233"), ["a", "b"], "Er ist 1233 Kilometer lang."),
+        # found third; the wrong top document happens to contain the answer text: not counted
+        Judged(_q("a", "Nordsee"), ["b", "c", "a"], "Nordsee"),
+        # found first, but the highlight is another sentence
+        Judged(_q("b", "2962"), ["b"], "Sie liegt im Wettersteingebirge."),
+        # found sixth: outside recall@5, still in MRR@10
+        Judged(_q("c", "Brasilien"), ["a", "b", "d", "e", "f", "c"], ""),
+        # not found at all
+        Judged(_q("c", "Brasilien"), [], ""),
+    ]
+    assert metrics(judged) == {
+        "recall@1": 2 / 5,
+        "recall@5": 3 / 5,
+        "mrr@10": (1 + 1 / 3 + 1 + 1 / 6) / 5,
+        "answer_in_highlight@1": 1 / 5,
+    }
+
+
+def test_qa_eval_json_prints_exactly_the_keys() -> None:
+    env = dict(os.environ, QA_EMBEDDER="e5", PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-m", "qa", "eval", "--questions", str(QUESTIONS), "--contexts", str(CONTEXTS), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert list(result) == list(KEYS)
+    assert result["questions"] == 4
+    # four easy English questions over three German paragraphs: the bundled model finds them all
+    assert result["recall@1"] == 1.0 and result["mrr@10"] == 1.0
+    assert result["median_ms"] > 0 and result["p95_ms"] >= result["median_ms"] and result["index_seconds"] > 0
+
+
+def test_qa_eval_names_a_bad_file(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": 5}')
+    result = CliRunner().invoke(app, ["eval", "--questions", str(bad), "--contexts", str(CONTEXTS)])
+    assert result.exit_code == 1
+    assert "bad.json" in result.output and "SQuAD" in result.output
