@@ -1,8 +1,9 @@
 """seeds/ -> documents -> chunks and sentences -> vectors -> a new index generation, incrementally.
 
 Unchanged documents (same id and content hash) keep their rows and vectors; changed ones are re-chunked
-and only texts never embedded before are sent to the model (an embedding cache keyed by text hash, fed
-from the previous generation). A different embedder or chunking rebuilds everything.
+and only texts never embedded before are sent to the model: the previous generation's vectors, then a
+persistent cache keyed by embedder and text hash (``index/cache/``, see qa.embed_cache), are looked up
+first. A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from qa import loader, store
 from qa.chunking import ChunkingParams, chunk_document, make_splitter
 from qa.config import Settings
+from qa.embed_cache import EmbeddingCache, text_key
 from qa.embedding import Embedder, make_embedder
 from qa.errors import IndexCorrupt, IndexMissing
 from qa.loader import Failure
@@ -29,6 +31,7 @@ from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (file id, files done, files total)
+CACHE_DIR = "cache"  # under index_dir, beside the generations (never garbage-collected with them)
 
 
 @dataclass
@@ -103,7 +106,8 @@ def build_index(
         report.rebuilt = previous is None
         old_rows = {doc.id: row for row, doc in enumerate(previous.documents)} if previous else {}
         paths = loader.discover(settings.seeds_dir)
-        builder = _Builder(embedder, params, settings.batch_size, previous)
+        cache = EmbeddingCache(settings.index_dir / CACHE_DIR, embedder.name, embedder.dim)
+        builder = _Builder(embedder, params, settings.batch_size, previous, cache, read_cache=not rebuild)
         kept: list[_DocRows] = []
         seen: set[str] = set()
         for done, path in enumerate(paths, 1):
@@ -126,13 +130,14 @@ def build_index(
                 progress(doc_id, done, len(paths))
         # a file indexed before that now fails is dropped from the index too
         report.removed = sorted((set(old_rows) - seen) | {f.path for f in report.failed if f.path in old_rows})
+        cache.close()
         report.embedded = builder.embedded
         report.documents = len(kept)
         report.chunks = sum(len(rows.chunks) for rows in kept)
         if previous is not None and not report.changed:
             report.seconds = time.perf_counter() - started
             return report, previous
-        data = _assemble(header, kept, embedder.dim)
+        data = _assemble(header, kept, embedder.dim, settings.index_kind)
         store.save(settings.index_dir, data)
         report.written = True
     report.seconds = time.perf_counter() - started
@@ -156,8 +161,19 @@ def _load_compatible(index_dir: Path, header: dict, report: IndexReport) -> stor
 class _Builder:
     """Chunks, splits and embeds documents, reusing every vector it can."""
 
-    def __init__(self, embedder: Embedder, params: ChunkingParams, batch_size: int, previous: store.IndexData | None):
+    def __init__(
+        self,
+        embedder: Embedder,
+        params: ChunkingParams,
+        batch_size: int,
+        previous: store.IndexData | None,
+        cache: EmbeddingCache | None = None,
+        *,
+        read_cache: bool = True,
+    ):
         self.embedder = embedder
+        self.persistent = cache
+        self.read_cache = read_cache
         self.params = params
         self.splitter = make_splitter(params)
         self.batch_size = batch_size
@@ -212,17 +228,32 @@ class _Builder:
         )
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        cache = self._vector_cache()
-        keys = [hashlib.sha1(t.encode("utf-8")).digest() for t in texts]
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in cache))
-        for start in range(0, len(missing), self.batch_size):
-            batch = missing[start : start + self.batch_size]
-            for text, vector in zip(batch, self.embedder.encode_passages(batch)):
-                cache[hashlib.sha1(text.encode("utf-8")).digest()] = vector
-            self.embedded += len(batch)
         if not texts:
             return np.empty((0, self.embedder.dim), np.float32)
-        return np.stack([cache[k] for k in keys]).astype(np.float32, copy=False)
+        keys = [text_key(t) for t in texts]
+        found = self._lookup(keys)
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        # similar lengths in one batch: a padded encoder then wastes little work on padding
+        missing.sort(key=len)
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            fresh = [(text_key(text), vector) for text, vector in zip(batch, self.embedder.encode_passages(batch))]
+            found.update(fresh)
+            if self.persistent is not None:
+                self.persistent.put_many(fresh)
+            self.embedded += len(batch)
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """Vectors already known: the previous generation's, then the persistent cache's."""
+        if not self.read_cache:
+            return {}
+        known = self._vector_cache()
+        found = {k: known[k] for k in keys if k in known}
+        rest = [k for k in dict.fromkeys(keys) if k not in found]
+        if rest and self.persistent is not None:
+            found.update(self.persistent.get_many(rest))
+        return found
 
     def _vector_cache(self) -> dict[bytes, np.ndarray]:
         """Text hash -> vector for every passage of the previous generation, built on first need."""
@@ -241,7 +272,7 @@ def _key(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
-def _assemble(header: dict, kept: list[_DocRows], dim: int) -> store.IndexData:
+def _assemble(header: dict, kept: list[_DocRows], dim: int, index_kind: str = "auto") -> store.IndexData:
     chunks, sentences = [], []
     for doc_row, rows in enumerate(kept):
         offset = len(sentences)
@@ -268,4 +299,5 @@ def _assemble(header: dict, kept: list[_DocRows], dim: int) -> store.IndexData:
         vectors=stack("vectors"),
         sentence_vectors=stack("sentence_vectors"),
         context_vectors=stack("context_vectors"),
+        index_kind=index_kind,
     )
