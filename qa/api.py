@@ -29,6 +29,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code i
 def load_answerer(settings: Settings) -> Answerer:
     """The model plus whatever index exists; an empty/missing index still serves /healthz (and 503s)."""
     embedder = make_embedder(settings.embedder, settings.device)
+    if settings.store == "milvus":
+        from qa import milvus_store
+
+        return Answerer(embedder, milvus_store.open_index(settings, embedder), min_score=settings.min_score)
     try:
         data = store.load(settings.index_dir)
     except IndexMissing:

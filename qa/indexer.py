@@ -94,8 +94,12 @@ def build_index(
     embedder: Embedder | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
-) -> tuple[IndexReport, store.IndexData | None]:
+) -> tuple[IndexReport, store.SearchIndex | None]:
     """Bring the index in line with the seeds folder; returns the report and the live data (None if empty)."""
+    if settings.store == "milvus":  # the scale-out backend: same rules, state kept in Milvus
+        from qa import milvus_store
+
+        return milvus_store.build_index(settings, embedder=embedder, rebuild=rebuild, progress=progress)
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device)
     params = chunking_params(settings)
