@@ -31,6 +31,7 @@ from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (file id, files done, files total)
+FLUSH_TEXTS = 512  # texts planned before the model runs: many files share full, length-sorted batches
 CACHE_DIR = "cache"  # under index_dir, beside the generations (never garbage-collected with them)
 
 
@@ -53,6 +54,22 @@ class IndexReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class _Plan:
+    """A document chunked and split, waiting for its vectors."""
+
+    doc: Document
+    chunks: list[tuple[int, int, int, int]]
+    sentences: list[tuple[int, int]]
+    chunk_texts: list[str]
+    sentence_texts: list[str]
+    contexts: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.chunk_texts) + len(self.sentence_texts) + len(self.contexts)
 
 
 @dataclass
@@ -112,8 +129,23 @@ def build_index(
         paths = loader.discover(settings.seeds_dir)
         cache = EmbeddingCache(settings.index_dir / CACHE_DIR, embedder.name, embedder.dim)
         builder = _Builder(embedder, params, settings.batch_size, previous, cache, read_cache=not rebuild)
-        kept: list[_DocRows] = []
+        slots: list[_DocRows | None] = []  # in discovery order; changed documents are filled in by flush()
+        pending: list[tuple[int, _Plan, bool]] = []  # (slot, plan, was indexed before)
         seen: set[str] = set()
+
+        def flush() -> None:
+            """Embed the pending documents together: full batches even when files are small."""
+            plans = [plan for _, plan, _ in pending]
+            try:
+                rows = builder.finish(plans)
+            except Exception as exc:  # noqa: BLE001 - the model failed on this group: report, keep the rest
+                report.failed.extend(Failure(plan.doc.id, f"{type(exc).__name__}: {exc}") for plan in plans)
+            else:
+                for (slot, plan, existed), doc_rows in zip(pending, rows):
+                    slots[slot] = doc_rows
+                    (report.updated if existed else report.added).append(plan.doc.id)
+            pending.clear()
+
         for done, path in enumerate(paths, 1):
             doc_id = loader.doc_id(settings.seeds_dir, path)
             seen.add(doc_id)
@@ -121,17 +153,23 @@ def build_index(
                 sha = loader.file_sha256(path)
                 old = old_rows.get(doc_id)
                 if previous is not None and old is not None and previous.documents[old].sha256 == sha:
-                    kept.append(builder.reuse(old))
+                    slots.append(builder.reuse(old))
                     report.unchanged.append(doc_id)
                 else:
                     doc = loader.load_document(settings.seeds_dir, path, sha)
-                    kept.append(builder.embed(doc))
-                    (report.updated if old is not None else report.added).append(doc_id)
+                    pending.append((len(slots), builder.plan(doc), old is not None))
+                    slots.append(None)
+                    if sum(plan.size for _, plan, _ in pending) >= FLUSH_TEXTS:
+                        flush()
             except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
                 reason = str(exc) if isinstance(exc, loader.BadDocument) else f"{type(exc).__name__}: {exc}"
                 report.failed.append(Failure(doc_id, reason))
             if progress:
                 progress(doc_id, done, len(paths))
+        flush()
+        kept = [rows for rows in slots if rows is not None]
+        report.added.sort()
+        report.updated.sort()
         # a file indexed before that now fails is dropped from the index too
         report.removed = sorted((set(old_rows) - seen) | {f.path for f in report.failed if f.path in old_rows})
         cache.close()
@@ -188,7 +226,8 @@ class _Builder:
     def reuse(self, row: int) -> _DocRows:
         prev = self.previous
         assert prev is not None
-        chunk_rows = np.nonzero(prev.chunks[:, 0] == row)[0]
+        doc_rows = prev.chunks[:, 0]  # sorted: a generation stores its chunks document by document
+        chunk_rows = np.arange(np.searchsorted(doc_rows, row, "left"), np.searchsorted(doc_rows, row, "right"))
         if len(chunk_rows) == 0:
             empty = np.empty((0, prev.dim), np.float32)
             return _DocRows(prev.documents[row], [], [], empty, empty, empty)
@@ -209,6 +248,10 @@ class _Builder:
         )
 
     def embed(self, doc: Document) -> _DocRows:
+        return self.finish([self.plan(doc)])[0]
+
+    def plan(self, doc: Document) -> _Plan:
+        """Chunks and sentences of a document, and the texts to embed for them."""
         chunks = chunk_document(doc, self.params, self.splitter)
         chunk_rows: list[tuple[int, int, int, int]] = []
         sentences: list[tuple[int, int]] = []
@@ -222,14 +265,21 @@ class _Builder:
                 contexts.append(f"{previous} {span.text}" if previous else span.text)
                 previous = span.text
             chunk_rows.append((chunk.start, chunk.end, first, len(sentences)))
-        return _DocRows(
-            doc,
-            chunk_rows,
-            sentences,
-            self._encode([c.text for c in chunks]),
-            self._encode([doc.text[s:e] for s, e in sentences]),
-            self._encode(contexts),
+        return _Plan(
+            doc, chunk_rows, sentences, [c.text for c in chunks], [doc.text[s:e] for s, e in sentences], contexts
         )
+
+    def finish(self, plans: list[_Plan]) -> list[_DocRows]:
+        """Embed every plan's texts in one pass (deduplicated, cached, batched), then split them back."""
+        texts = [t for p in plans for t in (*p.chunk_texts, *p.sentence_texts, *p.contexts)]
+        vectors = self._encode(texts)
+        rows, at = [], 0
+        for p in plans:
+            n, m = len(p.chunk_texts), len(p.sentences)
+            block = vectors[at : at + n + 2 * m]
+            rows.append(_DocRows(p.doc, p.chunks, p.sentences, block[:n], block[n : n + m], block[n + m :]))
+            at += n + 2 * m
+        return rows
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
