@@ -40,15 +40,18 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def rss_mb() -> float:
-    """Resident set size of this process now (anonymous and file-backed pages)."""
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def peak_rss_mb() -> float:
-    import resource
+def rss_mb() -> float:
+    """Resident set size of this process now (anonymous and file-backed pages)."""
+    return _status_mb("VmRSS")
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def peak_rss_mb() -> float:
+    """Peak resident set size (VmHWM: unlike ru_maxrss it is not inherited from a parent across exec)."""
+    return _status_mb("VmHWM")
