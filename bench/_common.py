@@ -52,6 +52,11 @@ def rss_mb() -> float:
     return _status_mb("VmRSS")
 
 
+def rss_split_mb() -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory: file pages are clean mmap pages the kernel may drop."""
+    return _status_mb("RssAnon"), _status_mb("RssFile")
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size (VmHWM: unlike ru_maxrss it is not inherited from a parent across exec)."""
     return _status_mb("VmHWM")
