@@ -113,7 +113,7 @@ def search(index: Any, info: dict[str, Any], vectors: np.ndarray, queries: np.nd
     return scores, rows
 
 
-def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block: int = 100_000) -> np.ndarray:
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block: int = 20_000) -> np.ndarray:
     """Ground truth by blocks, so a memory-mapped matrix is never copied whole into memory."""
     best_scores = np.full((len(queries), 0), -np.inf, np.float32)
     best_rows = np.empty((len(queries), 0), np.int64)
