@@ -112,9 +112,9 @@ def main() -> None:
         chunks = report.chunks
         print(f"texts the indexer embeds: {len(texts)} distinct ({chunks} chunks + sentences alone and in context)")
         print(f"raw encoder, same texts:   {len(texts) / raw_all:7.1f} texts/s, {tokens / raw_all:7.0f} tokens/s")
-        print(
-            f"  (in file order, unsorted: {len(texts) / raw_natural:.1f} texts/s, {tokens / raw_natural:.0f} tokens/s)"
-        )
+        if raw_natural:
+            rate = f"{len(texts) / raw_natural:.1f} texts/s, {tokens / raw_natural:.0f} tokens/s"
+            print(f"  (in file order, unsorted: {rate})")
         print(
             f"indexing (qa index):       {len(texts) / index_time:7.1f} texts/s, {tokens / index_time:7.0f} tokens/s, "
             f"{chunks / index_time:6.2f} chunks/s  ({index_time:.1f} s)"
