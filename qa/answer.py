@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from qa.embedding import Embedder
-from qa.errors import DocumentNotFound, IndexMissing
+from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence
 from qa.models import Answer, Citation, Document, Span, Turn
 from qa.store import Hit, SearchIndex
@@ -18,10 +18,13 @@ CANDIDATES = 30  # chunks scored per question before the top_k are kept
 class Answerer:
     """Holds the model and the live index; ``swap`` replaces the index atomically while serving."""
 
-    def __init__(self, embedder: Embedder, index: SearchIndex | None, *, min_score: float = 0.0) -> None:
+    def __init__(
+        self, embedder: Embedder, index: SearchIndex | None, *, min_score: float = 0.0, problem: QAError | None = None
+    ) -> None:
         self.embedder = embedder
         self.min_score = min_score
         self._index = index
+        self._problem = problem  # why there is no index (e.g. IndexCorrupt), reported instead of "empty"
         self._lock = threading.Lock()
 
     @property
@@ -31,6 +34,8 @@ class Answerer:
 
     def _live(self) -> SearchIndex:
         index = self._index
+        if index is None and self._problem is not None:
+            raise self._problem
         if index is None or index.num_chunks == 0:
             raise IndexMissing(
                 "the index is empty: put documents in the seeds folder and run `qa index` (or restart `qa serve`)"
@@ -41,6 +46,7 @@ class Answerer:
         """Readers hold their own reference, so a request in flight finishes on the index it started with."""
         with self._lock:
             self._index = index
+            self._problem = None
 
     def document(self, doc_id: str) -> Document:
         doc = self._live().document(doc_id)

@@ -7,37 +7,53 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from qa import __version__, store
+from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
-from qa.embedding import make_embedder
-from qa.errors import DocumentNotFound, IndexMissing, QAError
+from qa.embedding import Embedder, make_embedder
+from qa.errors import DocumentNotFound, IndexCorrupt, IndexMissing, QAError
+from qa.limits import BodyLimitMiddleware, require_json
+from qa.live import Reindexer, SeedsWatcher
 from qa.models import Turn
-from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut
+from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut, ReindexOut
+from qa.slack import mount_slack
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
 
 
-def load_answerer(settings: Settings) -> Answerer:
-    """The model plus whatever index exists; an empty/missing index still serves /healthz (and 503s)."""
-    embedder = make_embedder(settings.embedder, settings.device)
-    if settings.store == "milvus":
+def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answerer:
+    """The model plus whatever index exists; an empty/missing index still serves /healthz (and 503s).
+
+    The index is loaded (and its checksums verified) before the model, so a damaged index fails fast.
+    With ``tolerate_corrupt`` (the server) a damaged index becomes the 503 every /ask answers, naming
+    `qa index --rebuild`, instead of a service that does not start.
+    """
+    if settings.store == "milvus":  # the scale-out store: the index lives in Milvus, nothing to load here
         from qa import milvus_store
 
+        embedder = make_embedder(settings.embedder, settings.device)
         return Answerer(embedder, milvus_store.open_index(settings, embedder), min_score=settings.min_score)
+    problem: QAError | None = None
     try:
         data = store.load(settings.index_dir)
     except IndexMissing:
         data = None
-    return Answerer(embedder, data, min_score=settings.min_score)
+    except IndexCorrupt as exc:
+        if not tolerate_corrupt:
+            raise
+        log.error("%s", exc)
+        data, problem = None, exc
+    embedder: Embedder = make_embedder(settings.embedder, settings.device)
+    return Answerer(embedder, data, min_score=settings.min_score, problem=problem)
 
 
 def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:
@@ -46,8 +62,16 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "answerer", None) is None:
-            app.state.answerer = await run_in_threadpool(load_answerer, settings)
-        yield
+            app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
+        watcher = SeedsWatcher(settings.seeds_dir, app.state.reindexer) if settings.watch else None
+        if watcher is not None:
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            app.state.reindexer.close()
 
     app = FastAPI(
         title="qa",
@@ -57,16 +81,33 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
     )
     app.state.settings = settings
     app.state.answerer = answerer
+    app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
     _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # before any body is read; CORS and headers wrap even its 413
+    security.install(app, settings)
+    # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
+    guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
 
-    @app.post("/ask", response_model=AskResponse, responses=_ERRORS, summary="Answer a question with citations")
+    @app.post(
+        "/ask",
+        response_model=AskResponse,
+        responses=_ERRORS,
+        summary="Answer a question with citations",
+        dependencies=[*guarded, Depends(require_json)],
+    )
     async def ask(body: AskRequest, request: Request) -> AskResponse:
         qa: Answerer = request.app.state.answerer
         history = [Turn(t.role, t.content) for t in body.history]
         answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
         return AskResponse.from_answer(answer)
 
-    @app.get("/documents/{doc_id:path}", response_model=DocumentOut, responses=_ERRORS, summary="A document's text")
+    @app.get(
+        "/documents/{doc_id:path}",
+        response_model=DocumentOut,
+        responses=_ERRORS,
+        summary="A document's text",
+        dependencies=guarded,
+    )
     async def document(doc_id: str, request: Request) -> DocumentOut:
         doc = request.app.state.answerer.document(doc_id)
         return DocumentOut(id=doc.id, title=doc.title, text=doc.text)
@@ -81,6 +122,41 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
             status="ok" if chunks else "empty", documents=documents, chunks=chunks, embedder=qa.embedder.name
         )
 
+    admin_errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut, "description": "No QA_API_KEY is set and the client is not on loopback."},
+    }
+
+    def admin_only(request: Request) -> None:
+        """With a key, the key decides (the guard); without one, only this machine may trigger a rebuild."""
+        host = request.client.host if request.client else None
+        if not settings.api_key and not security.is_loopback(host):
+            raise StarletteHTTPException(403, f"re-indexing from {host} needs QA_API_KEY set on the server")
+
+    @app.post(
+        "/admin/reindex",
+        response_model=ReindexOut,
+        status_code=202,
+        responses=admin_errors,
+        summary="Rebuild the index from the seeds folder in the background",
+        dependencies=[*guarded, Depends(admin_only)],
+    )
+    async def reindex(request: Request) -> ReindexOut:
+        reindexer: Reindexer = request.app.state.reindexer
+        started = reindexer.request("POST /admin/reindex")
+        return ReindexOut(accepted="started" if started else "queued", **reindexer.status())
+
+    @app.get(
+        "/admin/reindex",
+        response_model=ReindexOut,
+        responses=admin_errors,
+        summary="State of the background re-index",
+        dependencies=[*guarded, Depends(admin_only)],
+    )
+    async def reindex_status(request: Request) -> ReindexOut:
+        return ReindexOut(**request.app.state.reindexer.status())
+
+    mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
@@ -105,8 +181,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(422, detail, items)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status, detail = exc.status_code, str(exc.detail)
+        full, partial = _route_methods(request)
+        if status == 404 and partial and not full:  # the web page's mount at "/" answered for an API path
+            status, detail = 405, "Method Not Allowed"
+        response = error_response(status, detail)
+        response.headers.update(exc.headers or {})
+        if status == 405 and (full or partial):  # Starlette names only one route's methods; a path may have more
+            response.headers["Allow"] = ", ".join(sorted(full | partial))
+        return response
 
     @app.exception_handler(IndexMissing)
     async def missing(_: Request, exc: IndexMissing) -> JSONResponse:
@@ -120,3 +204,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def qa_error(_: Request, exc: QAError) -> JSONResponse:
         log.error("request failed: %s", exc)
         return error_response(503, str(exc))
+
+
+def _route_methods(request: Request) -> tuple[set[str], set[str]]:
+    """Methods of the API routes whose path matches this request: (method matches too, method does not)."""
+    full: set[str] = set()
+    partial: set[str] = set()
+    for route in request.app.router.routes:
+        methods = getattr(route, "methods", None)
+        if not methods:  # mounts (the web page, Slack) have no methods of their own
+            continue
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            full |= methods
+        elif match == Match.PARTIAL:
+            partial |= methods
+    return full, partial

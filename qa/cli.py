@@ -57,6 +57,8 @@ def _index(settings: Settings, rebuild: bool = False, quiet: bool = False):
 
         def progress(doc_id: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=doc_id)
+            if not quiet and not err.is_interactive:  # no live bar in a log file or pipe: one line per file
+                err.print(f"indexing {done}/{total} {doc_id}", highlight=False)
 
         report, data = build_index(settings, rebuild=rebuild, progress=progress)
     for doc_id in report.added:
@@ -117,7 +119,7 @@ def ask(
     try:
         request = AskRequest(question=question, top_k=top_k)
     except ValueError as exc:
-        raise _fail(f"invalid question: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+        raise _fail(f"invalid question: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     try:
         answer = load_answerer(settings).ask(request.question, request.top_k)
     except QAError as exc:
@@ -160,6 +162,10 @@ def serve(
     seeds_dir: SeedsOpt = None,
     index_dir: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    watch: Annotated[
+        bool | None,
+        typer.Option("--watch/--no-watch", help="Re-index when the seeds folder changes [env QA_WATCH, default on]."),
+    ] = None,
 ) -> None:
     """Bring the index up to date, then serve the API and the web chat.
 
@@ -172,6 +178,8 @@ def serve(
     from qa.embedding import make_embedder
 
     settings = _settings(seeds_dir, index_dir, embedder)
+    if watch is not None or settings.watch is None:
+        settings = settings.model_copy(update={"watch": True if watch is None else watch})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         _, data = _index(settings)

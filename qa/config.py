@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
     api_key: str | None = Field(None, description="When set, /ask and /documents require 'Authorization: Bearer KEY'.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty keeps CORS closed.")
+    watch: bool | None = Field(
+        None,
+        description="Re-index in the background when the seeds folder changes; unset means on for `qa serve` "
+        "and off for an app built in code (tests).",
+    )
     public_url: str | None = Field(None, description="Public URL of the web UI, used for links in Slack replies.")
     web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web", description="Static web front end.")
 

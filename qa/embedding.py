@@ -136,14 +136,17 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # hub unreachable, bad path, bad device: one clear message
             raise EmbedderUnavailable(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.name = f"sentence-transformers:{model}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension())
         self._query_prefix, self._passage_prefix = self._prefixes(model)
         self._lock = threading.Lock()
 
     def _prefixes(self, model: str) -> tuple[str, str]:
         prompts = getattr(self._model, "prompts", None) or {}
-        if "query" in prompts:
-            return prompts["query"], prompts.get("passage", prompts.get("document", ""))
+        if prompts.get("query"):  # the model's own configured prompts win
+            return prompts["query"], prompts.get("passage") or prompts.get("document") or ""
         if "e5" in model.lower():
             return "query: ", "passage: "
         return "", ""

@@ -105,3 +105,38 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class ReindexFailure(BaseModel):
+    path: str
+    reason: str
+
+
+class ReindexReportOut(BaseModel):
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    failed: list[ReindexFailure]
+    documents: int
+    chunks: int
+    embedded: int
+    rebuilt: bool
+    written: bool
+    seconds: float
+
+
+class ReindexOut(BaseModel):
+    """State of the background re-index (POST /admin/reindex starts one, GET reads it)."""
+
+    accepted: Literal["started", "queued"] | None = Field(
+        None, description="POST only: started now, or queued to run once the build in progress ends."
+    )
+    in_progress: bool
+    pending: bool = Field(description="Another build will run after the current one (changes arrived meanwhile).")
+    runs: int = Field(description="Builds finished since the service started.")
+    last_trigger: str | None
+    last_started: float | None = Field(description="Unix time.")
+    last_finished: float | None = Field(description="Unix time.")
+    last_seconds: float | None
+    last_error: str | None = Field(description="Why the last build failed; the previous index kept serving.")
+    last_report: ReindexReportOut | None

@@ -98,6 +98,25 @@ def client(seed_server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
+TINY = {
+    "harbour.txt": "The harbour master of Valdoria is Ingrid Olsen. She has run the port since 2011.",
+    "bakery.txt": "The old bakery on Mill Street sells rye bread. It opens at six every morning.",
+}
+TINY_ANSWER = "The harbour master of Valdoria is Ingrid Olsen."
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Settings:
+    """Two one-line documents indexed once per session; tests copy them before changing anything."""
+    base = tmp_path_factory.mktemp("tiny")
+    (base / "seeds").mkdir()
+    for name, text in TINY.items():
+        (base / "seeds" / name).write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index", embedder="e5")
+    build_index(settings, embedder=e5)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real standalone Milvus server (PyPI `milvus`), data in a temp folder, components on loopback."""

@@ -1,0 +1,120 @@
+"""Incremental indexing with the real model: only what changed is embedded; a failed build harms nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import store
+from qa.answer import Answerer
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.errors import IndexCorrupt
+from qa.indexer import build_index
+
+
+class Counting:
+    """The real embedder, recording which passages it was asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.passages: list[str] = []
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.passages.extend(texts)
+        return self.inner.encode_passages(texts)
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Settings:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "bridge.txt").write_text("The Harbour Bridge opened in 1932. It carries rail and road.", encoding="utf-8")
+    (seeds / "reactor.md").write_text("# Reactor\n\nThe reactor was commissioned in 1987.", encoding="utf-8")
+    return Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+
+
+def _ask(settings: Settings, e5: Embedder, question: str) -> str:
+    return Answerer(e5, store.load(settings.index_dir)).ask(question, 1).citations[0].document
+
+
+def test_add_change_delete_reembed_only_what_changed(corpus: Settings, e5: Embedder) -> None:
+    counting = Counting(e5)
+    first, _ = build_index(corpus, embedder=counting)
+    assert sorted(first.added) == ["bridge.txt", "reactor.md"] and first.written
+    assert any("1932" in text for text in counting.passages)
+
+    counting.passages.clear()
+    again, _ = build_index(corpus, embedder=counting)
+    assert counting.passages == [] and not again.written and sorted(again.unchanged) == ["bridge.txt", "reactor.md"]
+
+    seeds = corpus.seeds_dir
+    (seeds / "bridge.txt").write_text("The Harbour Bridge opened in 1932. It is painted grey.", encoding="utf-8")
+    (seeds / "ferry.txt").write_text("Ferries leave Circular Quay every twenty minutes.", encoding="utf-8")
+    (seeds / "reactor.md").unlink()
+    report, data = build_index(corpus, embedder=counting)
+    assert report.updated == ["bridge.txt"] and report.added == ["ferry.txt"] and report.removed == ["reactor.md"]
+    assert all("reactor" not in text for text in counting.passages)
+    assert "The Harbour Bridge opened in 1932." not in counting.passages  # unchanged sentence: from the cache
+    assert any("painted grey" in text for text in counting.passages)
+    assert data is not None and {d.id for d in data.documents} == {"bridge.txt", "ferry.txt"}
+    assert _ask(corpus, e5, "How often do ferries leave?") == "ferry.txt"
+    assert _ask(corpus, e5, "Какого цвета мост?") == "bridge.txt"
+
+
+def test_new_chunking_or_embedder_forces_full_rebuild(corpus: Settings, e5: Embedder) -> None:
+    build_index(corpus, embedder=e5)
+    report, _ = build_index(corpus.model_copy(update={"chunk_size": 300}), embedder=e5)
+    assert report.rebuilt and sorted(report.added) == ["bridge.txt", "reactor.md"]
+    manifest = store.read_manifest(corpus.index_dir)
+    assert manifest is not None and manifest["chunking"]["size"] == 300
+    assert manifest["embedder"] == {"name": e5.name, "dim": e5.dim}
+    assert set(manifest["documents"]) == {"bridge.txt", "reactor.md"}
+
+
+def test_interrupted_build_leaves_the_old_index_loadable(
+    corpus: Settings, e5: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_index(corpus, embedder=e5)
+    (corpus.seeds_dir / "ferry.txt").write_text("Ferries leave every twenty minutes.", encoding="utf-8")
+    real_write = store.faiss.write_index
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(store.faiss, "write_index", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(corpus, embedder=e5)
+    monkeypatch.setattr(store.faiss, "write_index", real_write)
+
+    data = store.load(corpus.index_dir)
+    assert {d.id for d in data.documents} == {"bridge.txt", "reactor.md"}
+    assert not [p for p in corpus.index_dir.iterdir() if p.name.startswith(".tmp")]
+    report, data = build_index(corpus, embedder=e5)
+    assert report.added == ["ferry.txt"] and data is not None and data.num_documents == 3
+
+
+def test_damaged_index_file_is_detected_and_rebuilt(corpus: Settings, e5: Embedder) -> None:
+    build_index(corpus, embedder=e5)
+    generation = store.current_generation(corpus.index_dir)
+    assert generation is not None
+    vectors = generation / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:-100])
+    with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
+        store.load(corpus.index_dir)
+    report, data = build_index(corpus, embedder=e5)
+    assert report.rebuilt and data is not None and data.num_documents == 2
+    assert store.load(corpus.index_dir).num_documents == 2
+
+
+def test_a_bad_file_is_reported_and_the_rest_indexed(corpus: Settings, e5: Embedder) -> None:
+    (corpus.seeds_dir / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    report, data = build_index(corpus, embedder=e5)
+    assert [f.path for f in report.failed] == ["broken.pdf"]
+    assert data is not None and {d.id for d in data.documents} == {"bridge.txt", "reactor.md"}

@@ -1,0 +1,389 @@
+"""The Slack adapter over real HTTP: signed requests in, Slack's Web API and response_url as a fake on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+import pytest
+import yaml
+from conftest import JAPAN_ANSWER, JAPAN_QUESTION, ROOT, LiveServer, free_port
+from fastapi import FastAPI, Request
+
+from qa.answer import Answerer
+from qa.api import create_app
+from qa.config import Settings
+from qa.models import Answer, Turn
+from qa.slack import USAGE
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TOKEN = "xoxb-test-token"
+BOT_USER, BOT_ID = "UQABOT", "BQABOT"
+PUBLIC_URL = "https://qa.example.test"
+ARMS_QUESTION = "Что Япония сделала с ограничениями на экспорт оружия?"
+_ids = itertools.count(1)
+
+
+class FakeSlack:
+    """Speaks just enough of Slack's Web API (real JSON shapes) and response_url, recording every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.lock = threading.Lock()
+        self.app = FastAPI()
+        self.app.add_api_route("/api/{method}", self.web_api, methods=["GET", "POST"])
+        self.app.add_api_route("/response/{key}", self.response_url, methods=["POST"])
+
+    def record(self, method: str, params: dict[str, Any]) -> None:
+        with self.lock:
+            self.calls.append((method, params))
+
+    async def web_api(self, method: str, request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query_params)
+        body = await request.body()
+        if "json" in request.headers.get("content-type", ""):
+            params.update(json.loads(body))
+        elif body:
+            params.update(parse_qsl(body.decode()))
+        params["authorization"] = request.headers.get("authorization")
+        self.record(method, params)
+        if params["authorization"] != f"Bearer {TOKEN}":
+            return {"ok": False, "error": "invalid_auth"}
+        if method == "auth.test":
+            return {
+                "ok": True, "url": "https://qa-test.slack.com/", "team": "QA", "user": "qa", "team_id": "T0001",
+                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False,
+            }  # fmt: skip
+        if method == "chat.postMessage":
+            ts = f"{time.time():.6f}"
+            message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": params.get("text"), "ts": ts}
+            return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
+        if method == "conversations.replies":
+            messages = self.threads.get((params["channel"], params["ts"]))
+            if messages is None:
+                return {"ok": False, "error": "missing_scope", "needed": "channels:history", "provided": "chat:write"}
+            return {"ok": True, "messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+        return {"ok": False, "error": "unknown_method"}
+
+    async def response_url(self, key: str, request: Request) -> dict[str, Any]:
+        self.record("response_url", {"key": key, **json.loads(await request.body())})
+        return {"ok": True}
+
+    def wait_for(self, predicate: Callable[[str, dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+        """Poll (bounded) until a matching call arrives; the answer is computed after Slack's ack."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.matching(predicate)
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError(f"no matching Slack call within {timeout}s; calls: {self.calls}")
+
+    def matching(self, predicate: Callable[[str, dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        with self.lock:
+            return [params for method, params in self.calls if predicate(method, params)]
+
+
+class RecordingAnswerer:
+    """The real answerer, noting the history each question came with (what a follow-up depends on)."""
+
+    def __init__(self, inner: Answerer) -> None:
+        self.inner = inner
+        self.asked: list[tuple[str, list[Turn]]] = []
+
+    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
+        self.asked.append((question, list(history)))
+        return self.inner.ask(question, top_k, history)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    with LiveServer(fake.app) as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def answerer(seed_answerer: Answerer) -> RecordingAnswerer:
+    return RecordingAnswerer(seed_answerer)
+
+
+@pytest.fixture(scope="module")
+def slack_app(
+    seed_settings: Settings,
+    answerer: RecordingAnswerer,
+    fake_slack: FakeSlack,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[httpx.Client]:
+    settings = seed_settings.model_copy(update={"public_url": PUBLIC_URL, "web_dir": tmp_path_factory.mktemp("web")})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SLACK_SIGNING_SECRET", SECRET)
+        env.setenv("SLACK_BOT_TOKEN", TOKEN)
+        env.setenv("SLACK_API_URL", f"{fake_slack.url}/api/")  # type: ignore[attr-defined]
+        env.setenv("SLACK_COMMAND_VISIBILITY", "in_channel")
+        app = create_app(settings, answerer=answerer)  # type: ignore[arg-type]
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+def sign(body: bytes, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    """Exactly what Slack sends: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
+
+
+def new_ts() -> str:
+    return f"{1_700_000_000 + next(_ids)}.{next(_ids):06d}"
+
+
+def callback(event: dict[str, Any], event_id: str | None = None) -> bytes:
+    body = {
+        "token": "legacy-verification-token", "team_id": "T0001", "api_app_id": "A0001", "event": event,
+        "type": "event_callback", "event_id": event_id or f"Ev{next(_ids):08d}", "event_time": int(time.time()),
+        "authorizations": [{"enterprise_id": None, "team_id": "T0001", "user_id": BOT_USER, "is_bot": True}],
+    }  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def mention(text: str, channel: str = "C0001", thread_ts: str | None = None) -> dict[str, Any]:
+    ts = new_ts()
+    event = {"type": "app_mention", "user": "U0ASKER", "text": f"<@{BOT_USER}> {text}", "ts": ts, "channel": channel}
+    return event | ({"thread_ts": thread_ts} if thread_ts else {}) | {"event_ts": ts}
+
+
+def direct(text: str, **extra: Any) -> dict[str, Any]:
+    ts = new_ts()
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D0001",
+        "user": "U0ASKER",
+        "text": text,
+        "ts": ts,
+    } | extra
+
+
+def post_event(http: httpx.Client, body: bytes, **headers: str) -> httpx.Response:
+    response = http.post(
+        "/slack/events", content=body, headers={"Content-Type": "application/json", **sign(body)} | headers
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def replies_to(ts: str) -> Callable[[str, dict[str, Any]], bool]:
+    return lambda method, params: method == "chat.postMessage" and params.get("thread_ts") == ts
+
+
+def answered_after(http: httpx.Client, fake: FakeSlack) -> None:
+    """A barrier: ask one more question and wait for its answer, so anything sent earlier has been handled."""
+    event = direct(JAPAN_QUESTION)
+    post_event(http, callback(event))
+    fake.wait_for(replies_to(event["ts"]))
+
+
+def section_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    return [block["text"]["text"] for block in blocks if block["type"] == "section"]
+
+
+def test_url_verification_challenge(slack_app: httpx.Client) -> None:
+    body = json.dumps(
+        {"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}
+    )
+    response = post_event(slack_app, body.encode())
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_mention_is_answered_in_its_thread(
+    slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
+) -> None:
+    event = mention(JAPAN_QUESTION)
+    post_event(slack_app, callback(event))
+    posted = fake_slack.wait_for(replies_to(event["ts"]))
+    assert posted["channel"] == "C0001" and posted["authorization"] == f"Bearer {TOKEN}"
+    sections = section_texts(posted["blocks"])
+    assert sections[0] == JAPAN_ANSWER
+    title = answerer.document("us-japan-security-talks.txt").title
+    assert sections[1].startswith(f"*<{PUBLIC_URL}/#doc=us-japan-security-talks.txt&amp;start=")
+    assert sections[1].endswith(f"|{title}>*\n>{JAPAN_ANSWER}")
+    assert posted["text"].startswith(JAPAN_ANSWER)
+
+
+def test_direct_message_in_russian_is_answered(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
+    event = direct(ARMS_QUESTION)
+    post_event(slack_app, callback(event))
+    posted = fake_slack.wait_for(replies_to(event["ts"]))
+    assert posted["channel"] == "D0001"
+    assert "ослабила ограничения на экспорт оружия" in section_texts(posted["blocks"])[0]
+
+
+def test_slash_command_acks_then_answers_on_response_url(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
+    key = f"cmd{next(_ids)}"
+    form = {
+        "token": "legacy", "team_id": "T0001", "channel_id": "C0001", "user_id": "U0ASKER", "command": "/ask",
+        "text": JAPAN_QUESTION, "response_url": f"{fake_slack.url}/response/{key}", "trigger_id": "1.2.3",  # type: ignore[attr-defined]
+    }  # fmt: skip
+    body = urlencode(form).encode()
+    started = time.monotonic()
+    response = slack_app.post(
+        "/slack/commands", content=body, headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+    )
+    assert response.status_code == 200 and time.monotonic() - started < 3  # Slack's protocol limit for the ack
+    posted = fake_slack.wait_for(lambda method, params: method == "response_url" and params["key"] == key)
+    assert posted["response_type"] == "in_channel"
+    assert JAPAN_QUESTION in posted["blocks"][0]["elements"][0]["text"]
+    assert JAPAN_ANSWER in section_texts(posted["blocks"])
+
+
+def test_empty_slash_command_explains_usage(slack_app: httpx.Client) -> None:
+    body = urlencode({"command": "/ask", "text": "  ", "user_id": "U0ASKER", "team_id": "T0001"}).encode()
+    response = slack_app.post(
+        "/slack/commands", content=body, headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+    )
+    assert response.status_code == 200 and response.json() == {"text": USAGE, "response_type": "ephemeral"}
+
+
+def test_retries_and_duplicates_are_answered_once(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
+    event = mention(JAPAN_QUESTION)
+    body = callback(event)
+    post_event(slack_app, body)
+    post_event(slack_app, body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    post_event(slack_app, body)  # the same event_id again, without retry headers
+    fake_slack.wait_for(replies_to(event["ts"]))
+    post_event(slack_app, body, **{"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_error"})
+    dm = direct(JAPAN_QUESTION)  # one message delivered twice under different event ids (e.g. mention and DM)
+    post_event(slack_app, callback(dm))
+    post_event(slack_app, callback(dm | {"type": "app_mention"}))
+    answered_after(slack_app, fake_slack)
+    assert len(fake_slack.matching(replies_to(event["ts"]))) == 1
+    assert len(fake_slack.matching(replies_to(dm["ts"]))) == 1
+
+
+def test_unsigned_forged_or_stale_requests_get_401_and_nothing_happens(
+    slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
+) -> None:
+    asked_before = len(answerer.asked)
+    event = mention(JAPAN_QUESTION)
+    body = callback(event)
+    good = sign(body)
+    variants = {
+        "missing headers": {},
+        "missing signature": {"X-Slack-Request-Timestamp": good["X-Slack-Request-Timestamp"]},
+        "wrong secret": sign(body, secret="not-the-secret"),
+        "tampered body": sign(body.replace(b"Japan", b"Korea")),
+        "stale timestamp": sign(body, timestamp=int(time.time()) - 6 * 60),
+        "timestamp from the future": sign(body, timestamp=int(time.time()) + 6 * 60),
+        "non-numeric timestamp": {**good, "X-Slack-Request-Timestamp": "yesterday"},
+    }
+    for path in ("/slack/events", "/slack/commands"):
+        for name, headers in variants.items():
+            response = slack_app.post(path, content=body, headers={"Content-Type": "application/json", **headers})
+            assert response.status_code == 401, name
+            assert "Slack signature" in response.json()["detail"], name
+    answered_after(slack_app, fake_slack)
+    assert fake_slack.matching(replies_to(event["ts"])) == []
+    assert len(answerer.asked) == asked_before + 1  # only the barrier's question
+
+
+def test_bot_messages_are_ignored(slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer) -> None:
+    asked_before = len(answerer.asked)
+    ignored = [
+        direct(JAPAN_QUESTION, bot_id="B0OTHER", subtype="bot_message"),
+        direct(JAPAN_QUESTION, bot_id="B0OTHER"),
+        direct(JAPAN_QUESTION, user=BOT_USER),
+        direct(JAPAN_QUESTION, subtype="message_changed"),
+        mention(JAPAN_QUESTION) | {"user": BOT_USER, "bot_id": BOT_ID},
+    ]
+    for event in ignored:
+        post_event(slack_app, callback(event))
+    answered_after(slack_app, fake_slack)
+    for event in ignored:
+        assert fake_slack.matching(replies_to(event["ts"])) == []
+    assert len(answerer.asked) == asked_before + 1
+
+
+def test_thread_follow_up_gets_the_thread_as_history(
+    slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
+) -> None:
+    root = mention(JAPAN_QUESTION, channel="C0002")
+    reply_ts, other_ts = new_ts(), new_ts()
+    follow = mention("and where is that command based?", channel="C0002", thread_ts=root["ts"])
+    fake_slack.threads[("C0002", root["ts"])] = [
+        {"type": "message", "user": "U0ASKER", "text": root["text"], "ts": root["ts"], "thread_ts": root["ts"]},
+        {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": JAPAN_ANSWER, "ts": reply_ts},
+        {"type": "message", "subtype": "bot_message", "bot_id": "B0OTHER", "text": "deploy finished", "ts": other_ts},
+        {"type": "message", "user": "U0ASKER", "text": follow["text"], "ts": follow["ts"], "thread_ts": root["ts"]},
+    ]  # fmt: skip
+    post_event(slack_app, callback(follow))
+    posted = fake_slack.wait_for(replies_to(root["ts"]))
+    assert posted["channel"] == "C0002" and section_texts(posted["blocks"])
+    (lookup,) = fake_slack.matching(
+        lambda method, params: method == "conversations.replies" and params["channel"] == "C0002"
+    )
+    assert lookup["ts"] == root["ts"]
+    question, history = next(item for item in answerer.asked if item[0] == "and where is that command based?")
+    assert history == [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
+
+
+def test_thread_without_history_access_is_still_answered(
+    slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
+) -> None:
+    follow = mention(JAPAN_QUESTION, channel="C0003", thread_ts=new_ts())  # the fake answers missing_scope
+    post_event(slack_app, callback(follow))
+    posted = fake_slack.wait_for(replies_to(follow["thread_ts"]))
+    assert section_texts(posted["blocks"])[0] == JAPAN_ANSWER
+
+
+def test_routes_are_off_without_configuration(
+    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)  # one secret alone is not enough
+    app = create_app(seed_settings.model_copy(update={"web_dir": tmp_path}), answerer=seed_answerer)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        body = callback(mention(JAPAN_QUESTION))
+        for path in ("/slack/events", "/slack/commands"):
+            assert http.post(path, content=body, headers=sign(body)).status_code == 404
+        assert http.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] == JAPAN_ANSWER
+
+
+def test_manifest_points_slack_at_the_served_routes(slack_app: httpx.Client) -> None:
+    manifest = yaml.safe_load((ROOT / "slack" / "manifest.yml").read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    events = manifest["settings"]["event_subscriptions"]
+    assert command["command"] == "/ask" and sorted(events["bot_events"]) == ["app_mention", "message.im"]
+    assert {"app_mentions:read", "chat:write", "commands", "im:history", "channels:history"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )
+    for url in (command["url"], events["request_url"]):
+        body = json.dumps({"type": "url_verification", "challenge": "manifest"}).encode()
+        response = slack_app.post(urlsplit(url).path, content=body, headers=sign(body))
+        assert response.json() == {"challenge": "manifest"}
+
+
+def test_unreachable_slack_api_gets_503_so_slack_retries(
+    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", f"http://127.0.0.1:{free_port()}/api/")  # nothing listens there
+    app = create_app(seed_settings.model_copy(update={"web_dir": tmp_path}), answerer=seed_answerer)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        body = callback(mention(JAPAN_QUESTION))
+        response = http.post("/slack/events", content=body, headers=sign(body))
+        assert response.status_code == 503 and "Slack's Web API" in response.json()["detail"]

@@ -1,0 +1,113 @@
+"""Block Kit rendering: what Slack shows for an answer, within Slack's limits, with mrkdwn escaped."""
+
+from __future__ import annotations
+
+import re
+
+from qa.models import Answer, Citation, Span
+from qa.slack_render import (
+    ELLIPSIS,
+    MAX_BLOCKS,
+    NO_ANSWER,
+    SECTION_LIMIT,
+    clip,
+    render_blocks,
+    render_text,
+    slack_len,
+)
+
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+
+
+def _citation(rank: int, text: str, title: str = "Talks", document: str = "news/talks.txt") -> Citation:
+    return Citation(
+        rank=rank,
+        document=document,
+        title=title,
+        start=100,
+        end=100 + len(text),
+        text=text,
+        highlight=Span(110, 110 + len(text), text),
+        score=0.9 - rank / 100,
+    )
+
+
+def _texts(blocks: list[dict]) -> list[str]:
+    out = []
+    for block in blocks:
+        if "text" in block:
+            out.append(block["text"]["text"])
+        out.extend(element["text"] for element in block.get("elements", []))
+    return out
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_answer_then_citations_with_links() -> None:
+    sentence = "Управление осуществляет глава Индо-Тихоокеанского командования на Гавайях."
+    answer = Answer("who?", sentence, [_citation(1, sentence, document="dir/a b|c.txt"), _citation(2, "Other.")])
+    blocks = render_blocks(answer, "https://qa.example.test/")
+    assert blocks[0] == {"type": "section", "text": {"type": "mrkdwn", "text": sentence}}
+    first = blocks[2]["text"]["text"]
+    assert first.startswith("*<https://qa.example.test/#doc=dir/a%20b%7Cc.txt&amp;start=110&amp;end=")
+    assert first.endswith(f"|Talks>*\n>{sentence}")
+    assert "dir/a b|c.txt · characters 110–" in blocks[3]["elements"][0]["text"]
+    assert len([b for b in blocks if b["type"] == "section"]) == 3
+    no_link = render_blocks(answer, None)
+    assert no_link[2]["text"]["text"] == f"*Talks*\n>{sentence}"
+    assert render_text(answer).splitlines() == [sentence, f"1. Talks: {sentence}", "2. Talks: Other."]
+
+
+def test_mrkdwn_control_characters_are_escaped() -> None:
+    text = "Use <@U123> & <!channel> or <https://evil.example|click> > here"
+    blocks = render_blocks(Answer("q", text, [_citation(1, text, title="<b>R&D</b>")]))
+    for rendered in _texts(blocks):
+        assert "<@U123>" not in rendered and "<!channel>" not in rendered and "<https://evil" not in rendered
+    assert (
+        blocks[0]["text"]["text"]
+        == "Use &lt;@U123&gt; &amp; &lt;!channel&gt; or &lt;https://evil.example|click&gt; &gt; here"
+    )
+    assert blocks[2]["text"]["text"].startswith("*&lt;b&gt;R&amp;D&lt;/b&gt;*\n>Use &lt;@U123&gt;")
+
+
+def test_long_passages_are_cut_with_an_ellipsis_within_limits() -> None:
+    passage = "Глава & <командования> " * 800  # ~18,000 characters, full of characters that escape
+    many = [_citation(rank, passage, title="T&" * 400, document="a&b/" * rank * 20) for rank in range(1, 120)]
+    answer = Answer("q", passage, many)
+    blocks = render_blocks(answer, "https://qa.example.test", max_citations=200, echo_question=True)
+    assert len(blocks) <= MAX_BLOCKS
+    for rendered in _texts(blocks):
+        assert slack_len(rendered) <= SECTION_LIMIT
+        assert not BROKEN_ENTITY.search(rendered)
+    head = blocks[1]["text"]["text"]
+    assert head.endswith(ELLIPSIS) and slack_len(head) > SECTION_LIMIT - 60
+    assert passage.startswith(_unescape(head[: -len(ELLIPSIS)]))
+    fallback = render_text(answer, max_citations=200)
+    assert slack_len(fallback) <= 3000 and not BROKEN_ENTITY.search(fallback)
+
+
+def test_cuts_never_split_a_character() -> None:
+    accented = "e\u0301" * 3000  # é as e + combining acute
+    cut = clip(accented, 101)
+    assert cut.endswith(ELLIPSIS) and cut[: -len(ELLIPSIS)].endswith("e\u0301")
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 " * 500  # ZWJ sequences and astral code points
+    for limit in range(20, 60):
+        kept = clip(family, limit)[: -len(ELLIPSIS)]
+        assert slack_len(kept) + 1 <= limit
+        assert family.startswith(kept) and kept.rstrip().endswith("\U0001f467")
+    for limit in range(5, 30):
+        kept = clip("&&&&&&&&&&&&&&&&&&&&", limit)
+        assert not BROKEN_ENTITY.search(kept) and slack_len(kept) <= limit
+
+
+def test_no_answer_says_so_and_lists_the_closest_passages() -> None:
+    answer = Answer("what is the capital of Mars?", "", [_citation(1, "Nearest."), _citation(2, "Next.")], True)
+    blocks = render_blocks(answer, None)
+    assert blocks[0]["text"]["text"] == NO_ANSWER + " The closest passages:"
+    assert [b["text"]["text"] for b in blocks if b["type"] == "section"][1:] == [
+        "*Talks*\n>Nearest.",
+        "*Talks*\n>Next.",
+    ]
+    assert render_blocks(Answer("q", "", [], True))[0]["text"]["text"] == NO_ANSWER
