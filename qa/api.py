@@ -186,6 +186,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         full, partial = _route_methods(request)
         if status == 404 and partial and not full:  # the web page's mount at "/" answered for an API path
             status, detail = 405, "Method Not Allowed"
+        if status == 400 and detail == "There was an error parsing the body":  # FastAPI: a body not UTF-8 JSON
+            return error_response(422, "body: malformed JSON", [{"field": "body", "message": "malformed JSON"}])
         response = error_response(status, detail)
         response.headers.update(exc.headers or {})
         if status == 405 and (full or partial):  # Starlette names only one route's methods; a path may have more
