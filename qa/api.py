@@ -36,6 +36,11 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
     With ``tolerate_corrupt`` (the server) a damaged index becomes the 503 every /ask answers, naming
     `qa index --rebuild`, instead of a service that does not start.
     """
+    if settings.store == "milvus":  # the scale-out store: the index lives in Milvus, nothing to load here
+        from qa import milvus_store
+
+        embedder = make_embedder(settings.embedder, settings.device)
+        return Answerer(embedder, milvus_store.open_index(settings, embedder), min_score=settings.min_score)
     problem: QAError | None = None
     try:
         data = store.load(settings.index_dir)
@@ -179,6 +184,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         full, partial = _route_methods(request)
         if status == 404 and partial and not full:  # the web page's mount at "/" answered for an API path
             status, detail = 405, "Method Not Allowed"
+        if status == 400 and detail == "There was an error parsing the body":  # FastAPI: a body not UTF-8 JSON
+            return error_response(422, "body: malformed JSON", [{"field": "body", "message": "malformed JSON"}])
         response = error_response(status, detail)
         response.headers.update(exc.headers or {})
         if status == 405 and (full or partial):  # Starlette names only one route's methods; a path may have more

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         le=1.0,
         description="Added to a passage's score in proportion to the question's numbers it contains.",
     )
+    index_kind: Literal["auto", "flat", "ivf-sq8", "hnsw"] = Field(
+        "auto",
+        description="FAISS index type: 'auto' picks exact 'flat' up to 50k chunks, then 'ivf-sq8' (tuned to "
+        "recall@10 >= 0.98 at build time); 'hnsw' on request.",
+    )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")

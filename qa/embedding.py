@@ -123,6 +123,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str, device: str = "cpu") -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _check_device(device)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -162,6 +163,20 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._passage_prefix)
+
+
+def _check_device(device: str) -> None:
+    """Fail at start-up, in words, when QA_DEVICE names a GPU this machine or this torch build lacks."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise EmbedderUnavailable(
+            f"QA_DEVICE={device} but CUDA is not available (torch {torch.__version__} is {build}, "
+            "or no GPU is visible); use QA_DEVICE=cpu"
+        )
 
 
 class FusedEmbedder:

@@ -1,8 +1,9 @@
 """seeds/ -> documents -> chunks and sentences -> vectors -> a new index generation, incrementally.
 
 Unchanged documents (same id and content hash) keep their rows and vectors; changed ones are re-chunked
-and only texts never embedded before are sent to the model (an embedding cache keyed by text hash, fed
-from the previous generation). A different embedder or chunking rebuilds everything.
+and only texts never embedded before are sent to the model: the previous generation's vectors, then a
+persistent cache keyed by embedder and text hash (``index/cache/``, see qa.embed_cache), are looked up
+first. A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from qa import loader, store
 from qa.chunking import ChunkingParams, chunk_document, make_splitter
 from qa.config import Settings
+from qa.embed_cache import EmbeddingCache, text_key
 from qa.embedding import Embedder, make_embedder
 from qa.errors import IndexCorrupt, IndexMissing
 from qa.loader import Failure
@@ -29,6 +31,8 @@ from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (file id, files done, files total)
+FLUSH_TEXTS = 512  # texts planned before the model runs: many files share full, length-sorted batches
+CACHE_DIR = "cache"  # under index_dir, beside the generations (never garbage-collected with them)
 
 
 @dataclass
@@ -50,6 +54,22 @@ class IndexReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class _Plan:
+    """A document chunked and split, waiting for its vectors."""
+
+    doc: Document
+    chunks: list[tuple[int, int, int, int]]
+    sentences: list[tuple[int, int]]
+    chunk_texts: list[str]
+    sentence_texts: list[str]
+    contexts: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.chunk_texts) + len(self.sentence_texts) + len(self.contexts)
 
 
 @dataclass
@@ -91,8 +111,12 @@ def build_index(
     embedder: Embedder | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
-) -> tuple[IndexReport, store.IndexData | None]:
+) -> tuple[IndexReport, store.SearchIndex | None]:
     """Bring the index in line with the seeds folder; returns the report and the live data (None if empty)."""
+    if settings.store == "milvus":  # the scale-out backend: same rules, state kept in Milvus
+        from qa import milvus_store
+
+        return milvus_store.build_index(settings, embedder=embedder, rebuild=rebuild, progress=progress)
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device)
     params = chunking_params(settings)
@@ -103,9 +127,25 @@ def build_index(
         report.rebuilt = previous is None
         old_rows = {doc.id: row for row, doc in enumerate(previous.documents)} if previous else {}
         paths = loader.discover(settings.seeds_dir)
-        builder = _Builder(embedder, params, settings.batch_size, previous)
-        kept: list[_DocRows] = []
+        cache = EmbeddingCache(settings.index_dir / CACHE_DIR, embedder.name, embedder.dim)
+        builder = _Builder(embedder, params, settings.batch_size, previous, cache, read_cache=not rebuild)
+        slots: list[_DocRows | None] = []  # in discovery order; changed documents are filled in by flush()
+        pending: list[tuple[int, _Plan, bool]] = []  # (slot, plan, was indexed before)
         seen: set[str] = set()
+
+        def flush() -> None:
+            """Embed the pending documents together: full batches even when files are small."""
+            plans = [plan for _, plan, _ in pending]
+            try:
+                rows = builder.finish(plans)
+            except Exception as exc:  # noqa: BLE001 - the model failed on this group: report, keep the rest
+                report.failed.extend(Failure(plan.doc.id, f"{type(exc).__name__}: {exc}") for plan in plans)
+            else:
+                for (slot, plan, existed), doc_rows in zip(pending, rows):
+                    slots[slot] = doc_rows
+                    (report.updated if existed else report.added).append(plan.doc.id)
+            pending.clear()
+
         for done, path in enumerate(paths, 1):
             doc_id = loader.doc_id(settings.seeds_dir, path)
             seen.add(doc_id)
@@ -113,26 +153,33 @@ def build_index(
                 sha = loader.file_sha256(path)
                 old = old_rows.get(doc_id)
                 if previous is not None and old is not None and previous.documents[old].sha256 == sha:
-                    kept.append(builder.reuse(old))
+                    slots.append(builder.reuse(old))
                     report.unchanged.append(doc_id)
                 else:
                     doc = loader.load_document(settings.seeds_dir, path, sha)
-                    kept.append(builder.embed(doc))
-                    (report.updated if old is not None else report.added).append(doc_id)
+                    pending.append((len(slots), builder.plan(doc), old is not None))
+                    slots.append(None)
+                    if sum(plan.size for _, plan, _ in pending) >= FLUSH_TEXTS:
+                        flush()
             except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
                 reason = str(exc) if isinstance(exc, loader.BadDocument) else f"{type(exc).__name__}: {exc}"
                 report.failed.append(Failure(doc_id, reason))
             if progress:
                 progress(doc_id, done, len(paths))
+        flush()
+        kept = [rows for rows in slots if rows is not None]
+        report.added.sort()
+        report.updated.sort()
         # a file indexed before that now fails is dropped from the index too
         report.removed = sorted((set(old_rows) - seen) | {f.path for f in report.failed if f.path in old_rows})
+        cache.close()
         report.embedded = builder.embedded
         report.documents = len(kept)
         report.chunks = sum(len(rows.chunks) for rows in kept)
         if previous is not None and not report.changed:
             report.seconds = time.perf_counter() - started
             return report, previous
-        data = _assemble(header, kept, embedder.dim)
+        data = _assemble(header, kept, embedder.dim, settings.index_kind)
         store.save(settings.index_dir, data)
         report.written = True
     report.seconds = time.perf_counter() - started
@@ -156,8 +203,19 @@ def _load_compatible(index_dir: Path, header: dict, report: IndexReport) -> stor
 class _Builder:
     """Chunks, splits and embeds documents, reusing every vector it can."""
 
-    def __init__(self, embedder: Embedder, params: ChunkingParams, batch_size: int, previous: store.IndexData | None):
+    def __init__(
+        self,
+        embedder: Embedder,
+        params: ChunkingParams,
+        batch_size: int,
+        previous: store.IndexData | None,
+        cache: EmbeddingCache | None = None,
+        *,
+        read_cache: bool = True,
+    ):
         self.embedder = embedder
+        self.persistent = cache
+        self.read_cache = read_cache
         self.params = params
         self.splitter = make_splitter(params)
         self.batch_size = batch_size
@@ -168,7 +226,8 @@ class _Builder:
     def reuse(self, row: int) -> _DocRows:
         prev = self.previous
         assert prev is not None
-        chunk_rows = np.nonzero(prev.chunks[:, 0] == row)[0]
+        doc_rows = prev.chunks[:, 0]  # sorted: a generation stores its chunks document by document
+        chunk_rows = np.arange(np.searchsorted(doc_rows, row, "left"), np.searchsorted(doc_rows, row, "right"))
         if len(chunk_rows) == 0:
             empty = np.empty((0, prev.dim), np.float32)
             return _DocRows(prev.documents[row], [], [], empty, empty, empty)
@@ -189,6 +248,10 @@ class _Builder:
         )
 
     def embed(self, doc: Document) -> _DocRows:
+        return self.finish([self.plan(doc)])[0]
+
+    def plan(self, doc: Document) -> _Plan:
+        """Chunks and sentences of a document, and the texts to embed for them."""
         chunks = chunk_document(doc, self.params, self.splitter)
         chunk_rows: list[tuple[int, int, int, int]] = []
         sentences: list[tuple[int, int]] = []
@@ -202,27 +265,49 @@ class _Builder:
                 contexts.append(f"{previous} {span.text}" if previous else span.text)
                 previous = span.text
             chunk_rows.append((chunk.start, chunk.end, first, len(sentences)))
-        return _DocRows(
-            doc,
-            chunk_rows,
-            sentences,
-            self._encode([c.text for c in chunks]),
-            self._encode([doc.text[s:e] for s, e in sentences]),
-            self._encode(contexts),
+        return _Plan(
+            doc, chunk_rows, sentences, [c.text for c in chunks], [doc.text[s:e] for s, e in sentences], contexts
         )
 
+    def finish(self, plans: list[_Plan]) -> list[_DocRows]:
+        """Embed every plan's texts in one pass (deduplicated, cached, batched), then split them back."""
+        texts = [t for p in plans for t in (*p.chunk_texts, *p.sentence_texts, *p.contexts)]
+        vectors = self._encode(texts)
+        rows, at = [], 0
+        for p in plans:
+            n, m = len(p.chunk_texts), len(p.sentences)
+            block = vectors[at : at + n + 2 * m]
+            rows.append(_DocRows(p.doc, p.chunks, p.sentences, block[:n], block[n : n + m], block[n + m :]))
+            at += n + 2 * m
+        return rows
+
     def _encode(self, texts: list[str]) -> np.ndarray:
-        cache = self._vector_cache()
-        keys = [hashlib.sha1(t.encode("utf-8")).digest() for t in texts]
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in cache))
-        for start in range(0, len(missing), self.batch_size):
-            batch = missing[start : start + self.batch_size]
-            for text, vector in zip(batch, self.embedder.encode_passages(batch)):
-                cache[hashlib.sha1(text.encode("utf-8")).digest()] = vector
-            self.embedded += len(batch)
         if not texts:
             return np.empty((0, self.embedder.dim), np.float32)
-        return np.stack([cache[k] for k in keys]).astype(np.float32, copy=False)
+        keys = [text_key(t) for t in texts]
+        found = self._lookup(keys)
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        # similar lengths in one batch: a padded encoder then wastes little work on padding
+        missing.sort(key=len)
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            fresh = [(text_key(text), vector) for text, vector in zip(batch, self.embedder.encode_passages(batch))]
+            found.update(fresh)
+            if self.persistent is not None:
+                self.persistent.put_many(fresh)
+            self.embedded += len(batch)
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """Vectors already known: the previous generation's, then the persistent cache's."""
+        if not self.read_cache:
+            return {}
+        known = self._vector_cache()
+        found = {k: known[k] for k in keys if k in known}
+        rest = [k for k in dict.fromkeys(keys) if k not in found]
+        if rest and self.persistent is not None:
+            found.update(self.persistent.get_many(rest))
+        return found
 
     def _vector_cache(self) -> dict[bytes, np.ndarray]:
         """Text hash -> vector for every passage of the previous generation, built on first need."""
@@ -241,7 +326,7 @@ def _key(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
-def _assemble(header: dict, kept: list[_DocRows], dim: int) -> store.IndexData:
+def _assemble(header: dict, kept: list[_DocRows], dim: int, index_kind: str = "auto") -> store.IndexData:
     chunks, sentences = [], []
     for doc_row, rows in enumerate(kept):
         offset = len(sentences)
@@ -268,4 +353,5 @@ def _assemble(header: dict, kept: list[_DocRows], dim: int) -> store.IndexData:
         vectors=stack("vectors"),
         sentence_vectors=stack("sentence_vectors"),
         context_vectors=stack("context_vectors"),
+        index_kind=index_kind,
     )

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
+from qa import vector_index
 from qa.errors import IndexCorrupt, IndexMissing
 from qa.models import Chunk, Document, Span
 
@@ -80,11 +81,19 @@ class IndexData:
     context_vectors: np.ndarray  # float32 (m, dim): each sentence after its previous sentence
     index: Any = None
     by_id: dict[str, int] = field(default_factory=dict)
+    index_kind: str = "auto"  # requested kind when the index is built here (see qa.vector_index)
 
     def __post_init__(self) -> None:
         self.by_id = {doc.id: row for row, doc in enumerate(self.documents)}
         if self.index is None:
-            self.index = build_faiss(self.vectors)
+            self.index, info = vector_index.build(self.vectors, self.index_kind)
+            self.manifest = dict(self.manifest, search_index=info)
+        else:
+            vector_index.configure(self.index, self.search_info)
+
+    @property
+    def search_info(self) -> dict[str, Any]:
+        return self.manifest.get("search_index", {"kind": "flat"})
 
     @property
     def num_documents(self) -> int:
@@ -137,17 +146,12 @@ class IndexData:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k chunk rows by inner product (cosine: all vectors are normalized)."""
-        k = min(k, self.index.ntotal)
-        if k <= 0:
-            return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return vector_index.search(self.index, self.search_info, self.vectors, queries, k)
 
 
 def build_faiss(vectors: np.ndarray) -> Any:
-    index = faiss.IndexFlatIP(vectors.shape[1] if vectors.ndim == 2 else 1)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+    """An exact index (kept for callers that want one regardless of size)."""
+    return vector_index.build(vectors, "flat")[0]
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -188,7 +192,9 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
     try:
         with (gen / "documents.jsonl").open(encoding="utf-8") as handle:
             documents = [Document(**json.loads(line)) for line in handle]
-        arrays = {name: np.load(gen / f"{name}.npy", allow_pickle=False) for name in _ARRAYS}
+        # memory-mapped: the FAISS index holds what search scans; these rows are read only for the hits
+        # (and for re-use by the next build), so they cost page cache, not a second copy in memory
+        arrays = {name: np.load(gen / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
         index = faiss.read_index(str(gen / "index.faiss"))
     except Exception as exc:  # any damage the checksums did not catch
         raise IndexCorrupt(f"index in {gen} cannot be read ({type(exc).__name__}: {exc}); {REBUILD_HINT}") from exc

@@ -115,3 +115,20 @@ def tiny_settings(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Set
     settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index", embedder="e5")
     build_index(settings, embedder=e5)
     return settings
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real standalone Milvus server (PyPI `milvus`), data in a temp folder, components on loopback."""
+    from milvus import MilvusServer
+
+    server = MilvusServer()
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus")))
+    for component in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
+        server.config.set(f"{component}.ip", "127.0.0.1")  # advertise loopback, never the LAN address
+    server.listen_port = free_port()
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()

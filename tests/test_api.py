@@ -102,8 +102,9 @@ def test_bad_input_is_422_naming_the_field(client: httpx.Client, payload: dict, 
     assert any(item["field"] == field for item in body["errors"])
 
 
-def test_malformed_json_is_422(client: httpx.Client) -> None:
-    response = client.post("/ask", content=b'{"question": "who', headers={"content-type": "application/json"})
+@pytest.mark.parametrize("body", [b'{"question": "who', b"\xff\xfe\xe4\x80\x90\xff\x16"], ids=["truncated", "not-utf8"])
+def test_malformed_json_is_422(client: httpx.Client, body: bytes) -> None:
+    response = client.post("/ask", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert "malformed JSON" in response.json()["detail"]
 

@@ -1,0 +1,62 @@
+"""What every benchmark prints: the machine it ran on, and medians/percentiles in one format."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # benchmark this checkout's qa, not an installed one
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores ({cpu}); "
+        f"python {platform.python_version()}; load average {load} (shared machine: expect noise)"
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now (anonymous and file-backed pages)."""
+    return _status_mb("VmRSS")
+
+
+def rss_split_mb() -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory: file pages are clean mmap pages the kernel may drop."""
+    return _status_mb("RssAnon"), _status_mb("RssFile")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size (VmHWM: unlike ru_maxrss it is not inherited from a parent across exec)."""
+    return _status_mb("VmHWM")

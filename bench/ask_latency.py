@@ -1,0 +1,142 @@
+"""/ask latency over HTTP against `qa serve` on 127.0.0.1, divided by one raw query embedding (same run).
+
+    python bench/ask_latency.py [--requests 60] [--concurrency 1,16]
+
+Starts `qa serve` as a subprocess on the seed corpus (copied to a temporary folder), waits for /healthz,
+then sends questions sequentially and from 16 concurrent clients. The baseline is the configured embedder
+(QA_EMBEDDER, default e5) embedding one question in this process, one raw embedding before each request
+of the 1-client run, so that both feel the same load on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from _common import ROOT, machine, ms, pct
+
+QUESTIONS = [
+    "who commands US troops in Japan?",
+    "кто командует американскими войсками в Японии?",
+    "What did Japan decide about arms exports?",
+    "Что Япония сделала с ограничениями на экспорт оружия?",
+    "When did the talks take place?",
+    "What will the joint force headquarters do?",
+    "Who met in Tokyo?",
+    "Какие решения приняли министры?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(work: Path, port: int) -> subprocess.Popen:
+    shutil.copytree(ROOT / "seeds", work / "seeds")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    command = [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--seeds-dir", str(work / "seeds"), "--index-dir", str(work / "index")]
+    log = (work / "server.log").open("w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    deadline = time.monotonic() + 600  # the first start indexes the corpus
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"qa serve exited: {(work / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("status") == "ok":
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("qa serve did not become healthy in 600 s")
+
+
+class RawEmbedding:
+    """The baseline: the configured embedder, loaded in this process, embedding one question."""
+
+    def __init__(self) -> None:
+        from qa.config import Settings
+        from qa.embedding import make_embedder
+
+        settings = Settings()
+        self.embedder = make_embedder(settings.embedder, settings.device)
+        self.embedder.encode_queries([QUESTIONS[0]])  # warm-up
+        self.times: list[float] = []
+
+    def __call__(self, i: int) -> None:
+        started = time.perf_counter()
+        self.embedder.encode_queries([QUESTIONS[i % len(QUESTIONS)]])
+        self.times.append(time.perf_counter() - started)
+
+
+def run(url: str, clients: int, total: int, raw: RawEmbedding) -> tuple[list[float], int, float]:
+    """Requests from `clients` threads; with one client, each request alternates with one raw embedding,
+    so baseline and /ask see the same machine load (this box is shared)."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    with httpx.Client(base_url=url, timeout=120, limits=limits) as http:
+        http.post("/ask", json={"question": QUESTIONS[0]})  # warm-up
+
+        def one(i: int) -> tuple[float, bool]:
+            if clients == 1:
+                raw(i)
+            started = time.perf_counter()
+            response = http.post("/ask", json={"question": QUESTIONS[i % len(QUESTIONS)], "top_k": 5})
+            ok = response.status_code == 200 and bool(response.json().get("citations"))
+            return time.perf_counter() - started, ok
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(one, range(total)))
+        wall = time.perf_counter() - started
+    times = [t for t, _ in results]
+    # one client: requests/s from the request times alone (the interleaved raw embeddings are not service time)
+    rps = total / (sum(times) if clients == 1 else wall)
+    return times, sum(not ok for _, ok in results), rps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=60, help="requests per concurrency level")
+    parser.add_argument("--concurrency", default="1,16")
+    args = parser.parse_args()
+    print(f"# /ask latency: {machine()}")
+    with tempfile.TemporaryDirectory(prefix="qa-bench-ask-") as tmp:
+        port = free_port()
+        server = start_server(Path(tmp), port)
+        try:
+            raw = RawEmbedding()
+            levels = {}
+            for clients in (int(c) for c in args.concurrency.split(",")):
+                levels[clients] = run(f"http://127.0.0.1:{port}", clients, max(args.requests, clients * 4), raw)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    embed = raw.times
+    base = pct(embed, 50)
+    print(f"raw query embedding (interleaved with the 1-client requests): p50 {ms(base)}, p99 {ms(pct(embed, 99))}")
+    print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'p50':>10} {'p99':>10} {'req/s':>7} {'p50 / embed':>11}")
+    for clients, (times, errors, rps) in levels.items():
+        p50, p99 = pct(times, 50), pct(times, 99)
+        print(f"{clients:>7} {len(times):>8} {errors:>6} {ms(p50):>10} {ms(p99):>10} {rps:>7.1f} {p50 / base:>10.2f}x")
+    single = levels.get(1)
+    if single:
+        ratio = pct(single[0], 50) / base
+        verdict = "met" if ratio <= 1.5 else "NOT met"
+        print(f"target: p50 at 1 client <= 1.5x one raw query embedding: {ratio:.2f}x -> {verdict}")
+    print(f"errors in total: {sum(e for _, e, _ in levels.values())} (target 0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""Milvus as the scale-out store (``QA_STORE=milvus``): the same SearchIndex the answerer reads, no local state.
+
+Three collections per ``QA_MILVUS_COLLECTION`` prefix, all with strong consistency (a read sees every
+write acknowledged before it):
+
+- ``<name>_chunks``: one row per chunk: the chunk vector (HNSW, inner product) and its document id,
+  title, offsets and text, so a search returns everything a citation needs in one round trip;
+- ``<name>_sentences``: one row per sentence of a chunk: its offsets and text, and one vector field
+  holding ``[sentence alone, sentence in context]`` (Milvus 2.3 allows one vector field per collection);
+- ``<name>_documents``: document texts in parts (a VARCHAR holds at most 65,535 bytes), their content
+  hashes (for incremental re-indexing) and one metadata row with the embedder and chunking (a change
+  forces a rebuild, as with FAISS).
+
+Writes go document by document (delete the old rows, insert the new), so a crash leaves every other
+document intact and the next ``qa index`` finishes the job. The same code serves a Milvus cluster by URI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from qa import loader
+from qa.config import Settings
+from qa.embed_cache import EmbeddingCache
+from qa.embedding import Embedder, make_embedder
+from qa.errors import QAError
+from qa.indexer import CACHE_DIR, IndexReport, Progress, _Builder, _DocRows, chunking_params, manifest_header
+from qa.loader import Failure
+from qa.models import Chunk, Document, Span
+from qa.store import Hit
+
+log = logging.getLogger(__name__)
+META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
+TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
+VARCHAR_MAX = 65_535
+HNSW = {"M": 32, "efConstruction": 128}
+CONSISTENCY = "Strong"
+
+
+class MilvusUnavailable(QAError):
+    """The Milvus server cannot be reached or refused an operation."""
+
+
+def _quote(value: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _chunk_id(doc_id: str, sha256: str, row: int) -> int:
+    """Stable signed 64-bit id of a chunk, unique per document version."""
+    digest = hashlib.sha1(f"{doc_id}\x00{sha256}\x00{row}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class MilvusStore:
+    """Connection plus collection names; creates the collections on first use."""
+
+    def __init__(self, uri: str, name: str, dim: int) -> None:
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as exc:
+            raise MilvusUnavailable("pymilvus is not installed: pip install 'qa[milvus]'") from exc
+        try:
+            self.client = MilvusClient(uri=uri, timeout=30)
+        except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+            raise MilvusUnavailable(f"cannot connect to Milvus at {uri}: {exc}") from exc
+        self.uri = uri
+        self.dim = dim
+        self.chunks = f"{name}_chunks"
+        self.sentences = f"{name}_sentences"
+        self.documents = f"{name}_documents"
+
+    # -- schema ---------------------------------------------------------------------------------------
+    def ensure(self) -> None:
+        from pymilvus import DataType
+
+        existing = set(self.client.list_collections())
+        specs = {
+            self.chunks: (
+                [
+                    ("id", DataType.INT64, {"is_primary": True}),
+                    ("doc_id", DataType.VARCHAR, {"max_length": 4096}),
+                    ("title", DataType.VARCHAR, {"max_length": 4096}),
+                    ("start", DataType.INT64, {}),
+                    ("end", DataType.INT64, {}),
+                    ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
+                    ("vector", DataType.FLOAT_VECTOR, {"dim": self.dim}),
+                ],
+                ("HNSW", HNSW),
+            ),
+            self.sentences: (
+                [
+                    ("id", DataType.INT64, {"is_primary": True, "auto_id": True}),
+                    ("chunk_id", DataType.INT64, {}),
+                    ("doc_id", DataType.VARCHAR, {"max_length": 4096}),
+                    ("position", DataType.INT64, {}),
+                    ("start", DataType.INT64, {}),
+                    ("end", DataType.INT64, {}),
+                    ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
+                    ("vector", DataType.FLOAT_VECTOR, {"dim": 2 * self.dim}),
+                ],
+                ("FLAT", {}),
+            ),
+            self.documents: (
+                [
+                    ("id", DataType.VARCHAR, {"is_primary": True, "max_length": 4200}),
+                    ("doc_id", DataType.VARCHAR, {"max_length": 4096}),
+                    ("part", DataType.INT64, {}),
+                    ("title", DataType.VARCHAR, {"max_length": 4096}),
+                    ("sha256", DataType.VARCHAR, {"max_length": 64}),
+                    ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
+                    ("vector", DataType.FLOAT_VECTOR, {"dim": 2}),  # Milvus requires one vector field
+                ],
+                ("FLAT", {}),
+            ),
+        }
+        for name, (fields, (index_type, params)) in specs.items():
+            if name in existing:
+                continue
+            schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+            for field_name, dtype, kwargs in fields:
+                schema.add_field(field_name, dtype, **kwargs)
+            index_params = self.client.prepare_index_params()
+            index_params.add_index(field_name="vector", index_type=index_type, metric_type="IP", params=params)
+            self.client.create_collection(name, schema=schema, index_params=index_params, consistency_level=CONSISTENCY)
+
+    def drop(self) -> None:
+        for name in (self.chunks, self.sentences, self.documents):
+            if self.client.has_collection(name):
+                self.client.drop_collection(name)
+
+    # -- metadata -------------------------------------------------------------------------------------
+    def header(self) -> dict | None:
+        rows = self.client.query(self.documents, filter=f"id == {_quote(META_ID)}", output_fields=["text"])
+        return json.loads(rows[0]["text"]) if rows else None
+
+    def set_header(self, header: dict) -> None:
+        self.client.upsert(
+            self.documents,
+            [
+                {
+                    "id": META_ID,
+                    "doc_id": META_ID,
+                    "part": 0,
+                    "title": "",
+                    "sha256": "",
+                    "text": json.dumps(header),
+                    "vector": [0.0, 0.0],
+                }
+            ],
+        )
+
+    def document_hashes(self) -> dict[str, str]:
+        rows = self.client.query(
+            self.documents, filter=f"part == 0 and id != {_quote(META_ID)}", output_fields=["doc_id", "sha256"]
+        )
+        return {row["doc_id"]: row["sha256"] for row in rows}
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def delete_document(self, doc_id: str) -> None:
+        expr = f"doc_id == {_quote(doc_id)}"
+        for name in (self.chunks, self.sentences, self.documents):
+            self.client.delete(name, filter=expr)
+
+    def write_document(self, rows: _DocRows) -> None:
+        """Replace a document's rows: the old version's rows go first, then the new ones are inserted."""
+        doc = rows.doc
+        self.delete_document(doc.id)
+        chunk_rows, sentence_rows = [], []
+        for position, (start, end, first, last) in enumerate(rows.chunks):
+            chunk_id = _chunk_id(doc.id, doc.sha256, position)
+            chunk_rows.append(
+                {
+                    "id": chunk_id,
+                    "doc_id": doc.id,
+                    "title": doc.title,
+                    "start": start,
+                    "end": end,
+                    "text": doc.text[start:end],
+                    "vector": rows.vectors[position].tolist(),
+                }
+            )
+            for sentence in range(first, last):
+                s, e = rows.sentences[sentence]
+                both = np.concatenate([rows.sentence_vectors[sentence], rows.context_vectors[sentence]])
+                sentence_rows.append(
+                    {
+                        "chunk_id": chunk_id,
+                        "doc_id": doc.id,
+                        "position": sentence - first,
+                        "start": s,
+                        "end": e,
+                        "text": doc.text[s:e],
+                        "vector": both.tolist(),
+                    }
+                )
+        parts = [doc.text[i : i + TEXT_PART] for i in range(0, len(doc.text), TEXT_PART)] or [""]
+        document_rows = [
+            {
+                "id": f"{doc.id}\x00{part}",
+                "doc_id": doc.id,
+                "part": part,
+                "title": doc.title,
+                "sha256": doc.sha256,
+                "text": text,
+                "vector": [0.0, 0.0],
+            }
+            for part, text in enumerate(parts)
+        ]
+        # the documents row goes last: it marks the document complete for the next incremental run
+        for name, batch in ((self.chunks, chunk_rows), (self.sentences, sentence_rows)):
+            for start in range(0, len(batch), 1000):
+                self.client.insert(name, batch[start : start + 1000])
+        self.client.insert(self.documents, document_rows)
+
+
+class MilvusIndex:
+    """The answerer's SearchIndex, served by Milvus: every read goes to the server (no local state)."""
+
+    def __init__(self, milvus: MilvusStore) -> None:
+        self.milvus = milvus
+
+    def _count(self, collection: str, expr: str = "") -> int:
+        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    @property
+    def num_documents(self) -> int:
+        return self._count(self.milvus.documents, f"part == 0 and id != {_quote(META_ID)}")
+
+    @property
+    def num_chunks(self) -> int:
+        return self._count(self.milvus.chunks)
+
+    def document(self, doc_id: str) -> Document | None:
+        if doc_id == META_ID:
+            return None
+        rows = self.milvus.client.query(
+            self.milvus.documents,
+            filter=f"doc_id == {_quote(doc_id)}",
+            output_fields=["part", "title", "sha256", "text"],
+        )
+        if not rows:
+            return None
+        rows.sort(key=lambda row: row["part"])
+        return Document(doc_id, rows[0]["title"], "".join(row["text"] for row in rows), rows[0]["sha256"])
+
+    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
+        results = self.milvus.client.search(
+            self.milvus.chunks,
+            data=[np.asarray(query, dtype=np.float32).tolist()],
+            limit=k,
+            output_fields=["doc_id", "title", "start", "end", "text"],
+            search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
+        )[0]
+        if not results:
+            return []
+        ids = [hit["id"] for hit in results]
+        sentences: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for row in self.milvus.client.query(
+            self.milvus.sentences,
+            filter=f"chunk_id in {ids}",
+            output_fields=["chunk_id", "position", "start", "end", "text", "vector"],
+        ):
+            sentences[row["chunk_id"]].append(row)
+        dim = self.milvus.dim
+        hits = []
+        for hit in results:
+            entity = hit["entity"]
+            rows = sorted(sentences[hit["id"]], key=lambda row: row["position"])
+            both = np.array([row["vector"] for row in rows], dtype=np.float32).reshape(-1, 2 * dim)
+            hits.append(
+                Hit(
+                    score=float(hit["distance"]),
+                    chunk=Chunk(entity["doc_id"], int(entity["start"]), int(entity["end"]), entity["text"]),
+                    title=entity["title"],
+                    sentences=[Span(int(r["start"]), int(r["end"]), r["text"]) for r in rows],
+                    sentence_vectors=np.ascontiguousarray(both[:, :dim]),
+                    context_vectors=np.ascontiguousarray(both[:, dim:]),
+                )
+            )
+        return hits
+
+
+def open_index(settings: Settings, embedder: Embedder) -> MilvusIndex:
+    """The live Milvus index for serving (collections are created empty when missing)."""
+    milvus = MilvusStore(settings.milvus_uri, settings.milvus_collection, embedder.dim)
+    milvus.ensure()
+    return MilvusIndex(milvus)
+
+
+def build_index(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> tuple[IndexReport, MilvusIndex]:
+    """``qa index`` against Milvus: the same incremental rules as the FAISS store, hashes kept in Milvus."""
+    started = time.perf_counter()
+    embedder = embedder or make_embedder(settings.embedder, settings.device)
+    params = chunking_params(settings)
+    header = manifest_header(embedder, params)
+    report = IndexReport()
+    milvus = MilvusStore(settings.milvus_uri, settings.milvus_collection, embedder.dim)
+    if rebuild or (milvus.client.has_collection(milvus.documents) and milvus.header() != header):
+        milvus.drop()
+        report.rebuilt = True
+    milvus.ensure()
+    stored = milvus.document_hashes()
+    report.rebuilt = report.rebuilt or not stored
+    cache = EmbeddingCache(settings.index_dir / CACHE_DIR, embedder.name, embedder.dim)
+    builder = _Builder(embedder, params, settings.batch_size, None, cache, read_cache=not rebuild)
+    paths = loader.discover(settings.seeds_dir)
+    seen: set[str] = set()
+    try:
+        for done, path in enumerate(paths, 1):
+            doc_id = loader.doc_id(settings.seeds_dir, path)
+            seen.add(doc_id)
+            try:
+                sha = loader.file_sha256(path)
+                if stored.get(doc_id) == sha:
+                    report.unchanged.append(doc_id)
+                else:
+                    doc = loader.load_document(settings.seeds_dir, path, sha)
+                    milvus.write_document(builder.embed(doc))
+                    (report.updated if doc_id in stored else report.added).append(doc_id)
+            except MilvusUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+                reason = str(exc) if isinstance(exc, loader.BadDocument) else f"{type(exc).__name__}: {exc}"
+                report.failed.append(Failure(doc_id, reason))
+            if progress:
+                progress(doc_id, done, len(paths))
+    finally:
+        cache.close()
+    report.removed = sorted((set(stored) - seen) | {f.path for f in report.failed if f.path in stored})
+    for doc_id in report.removed:
+        milvus.delete_document(doc_id)
+    milvus.set_header(header)
+    report.embedded = builder.embedded
+    report.documents = len(seen) - len(report.failed)
+    report.written = report.changed
+    index = MilvusIndex(milvus)
+    report.chunks = index.num_chunks
+    report.seconds = time.perf_counter() - started
+    return report, index

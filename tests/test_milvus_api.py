@@ -1,0 +1,34 @@
+"""The /ask suite of test_api.py, unchanged, against a server whose index lives in a real Milvus (QA_STORE=milvus)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import LiveServer
+from test_api import *  # noqa: F403 - the same tests, collected again with this module's `client`
+
+from qa.api import create_app, load_answerer
+from qa.config import Settings
+from qa.indexer import build_index
+from qa.milvus_store import MilvusIndex
+
+
+@pytest.fixture(scope="module")
+def milvus_seed_settings(seed_settings: Settings, milvus_uri: str) -> Settings:
+    return seed_settings.model_copy(update={"store": "milvus", "milvus_uri": milvus_uri, "milvus_collection": "seed"})
+
+
+@pytest.fixture(scope="module")
+def milvus_server(milvus_seed_settings: Settings, e5) -> Iterator[LiveServer]:
+    report, index = build_index(milvus_seed_settings, embedder=e5)
+    assert isinstance(index, MilvusIndex) and report.added and not report.failed
+    with LiveServer(create_app(milvus_seed_settings, answerer=load_answerer(milvus_seed_settings))) as server:
+        yield server
+
+
+@pytest.fixture()
+def client(milvus_server: LiveServer) -> Iterator[httpx.Client]:  # noqa: F811 - overrides conftest's
+    with httpx.Client(base_url=milvus_server.url, timeout=30) as http:
+        yield http
