@@ -39,8 +39,9 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
     if settings.store == "milvus":  # the scale-out store: the index lives in Milvus, nothing to load here
         from qa import milvus_store
 
-        embedder = make_embedder(settings.embedder, settings.device)
-        return Answerer(embedder, milvus_store.open_index(settings, embedder), min_score=settings.min_score)
+        answerer = Answerer.from_settings(settings, None)
+        answerer.swap(milvus_store.open_index(settings, answerer.embedder))
+        return answerer
     problem: QAError | None = None
     try:
         data = store.load(settings.index_dir)
