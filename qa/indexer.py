@@ -25,6 +25,7 @@ from qa.config import Settings
 from qa.embed_cache import EmbeddingCache, text_key
 from qa.embedding import Embedder, make_embedder
 from qa.errors import IndexCorrupt, IndexMissing
+from qa.hashing import file_sha256
 from qa.loader import Failure
 from qa.models import Document
 from qa.sentences import split_sentences
@@ -150,7 +151,7 @@ def build_index(
             doc_id = loader.doc_id(settings.seeds_dir, path)
             seen.add(doc_id)
             try:
-                sha = loader.file_sha256(path)
+                sha = file_sha256(path)
                 old = old_rows.get(doc_id)
                 if previous is not None and old is not None and previous.documents[old].sha256 == sha:
                     slots.append(builder.reuse(old))

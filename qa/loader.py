@@ -68,14 +68,6 @@ def doc_id(seeds_dir: Path, path: Path) -> str:
     return path.relative_to(seeds_dir).as_posix()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_document(seeds_dir: Path, path: Path, sha256: str | None = None) -> Document:
     """Read one file; raises BadDocument with a reason a person can act on."""
     root = seeds_dir.resolve()

@@ -30,6 +30,7 @@ from qa.config import Settings
 from qa.embed_cache import EmbeddingCache
 from qa.embedding import Embedder, make_embedder
 from qa.errors import QAError
+from qa.hashing import file_sha256
 from qa.indexer import CACHE_DIR, IndexReport, Progress, _Builder, _DocRows, chunking_params, manifest_header
 from qa.loader import Failure
 from qa.models import Chunk, Document, Span
@@ -324,7 +325,7 @@ def build_index(
             doc_id = loader.doc_id(settings.seeds_dir, path)
             seen.add(doc_id)
             try:
-                sha = loader.file_sha256(path)
+                sha = file_sha256(path)
                 if stored.get(doc_id) == sha:
                     report.unchanged.append(doc_id)
                 else:

@@ -14,7 +14,6 @@ at any moment leaves the previous generation loadable.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ import numpy as np
 
 from qa import vector_index
 from qa.errors import IndexCorrupt, IndexMissing
+from qa.hashing import file_sha256
 from qa.models import Chunk, Document, Span
 
 FORMAT = 1
@@ -187,7 +187,7 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
     if verify:
         for name, expected in files.items():
             path = gen / name
-            if not path.is_file() or _sha256(path) != expected:
+            if not path.is_file() or file_sha256(path) != expected:
                 raise IndexCorrupt(f"index file {path} is missing or damaged (checksum mismatch); {REBUILD_HINT}")
     try:
         with (gen / "documents.jsonl").open(encoding="utf-8") as handle:
@@ -217,7 +217,7 @@ def save(index_dir: Path, data: IndexData) -> Path:
             np.save(tmp / f"{name}.npy", getattr(data, name), allow_pickle=False)
         faiss.write_index(data.index, str(tmp / "index.faiss"))
         files = sorted(p.name for p in tmp.iterdir())
-        manifest = dict(data.manifest, format=FORMAT, files={name: _sha256(tmp / name) for name in files})
+        manifest = dict(data.manifest, format=FORMAT, files={name: file_sha256(tmp / name) for name in files})
         _write_synced(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
         for name in files:
             _fsync(tmp / name)
@@ -244,14 +244,6 @@ def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_synced(path: Path, text: str) -> None:
