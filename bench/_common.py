@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,13 @@ def machine() -> str:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores ({cpu}); "
         f"python {platform.python_version()}; load average {load} (shared machine: expect noise)"
     )
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a benchmark's own server (benchmarks stay on loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def pct(values: list[float], q: float) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from _common import ROOT, machine, ms, pct
+from _common import ROOT, free_port, machine, ms, pct
 
 QUESTIONS = [
     "who commands US troops in Japan?",
@@ -34,12 +33,6 @@ QUESTIONS = [
     "Who met in Tokyo?",
     "Какие решения приняли министры?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(work: Path, port: int) -> subprocess.Popen:

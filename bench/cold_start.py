@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,15 +18,10 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "who commands US troops in Japan?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def time_ask(env: dict[str, str]) -> float:

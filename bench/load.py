@@ -17,7 +17,6 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,10 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW_DOC = "load-test-harbour-report.txt"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _new_document() -> str:
@@ -61,7 +55,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="qa-load-"))
     seeds = work / "seeds"
     shutil.copytree(ROOT / "seeds", seeds)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "QA_WATCH": "1"}
     serve_cmd = [sys.executable, "-m", "qa", "serve", "--port", str(port)]
