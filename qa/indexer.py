@@ -1,15 +1,13 @@
 """seeds/ -> documents -> chunks and sentences -> vectors -> a new index generation, incrementally.
 
 Unchanged documents (same id and content hash) keep their rows and vectors; changed ones are re-chunked
-and only texts never embedded before are sent to the model: the previous generation's vectors, then a
-persistent cache keyed by embedder and text hash (``index/cache/``, see qa.embed_cache), are looked up
-first. A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
+and only texts never embedded before are sent to the model: a persistent cache keyed by embedder and
+text hash (``index/cache/``, see qa.embed_cache) is looked up first. A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -124,7 +122,7 @@ def build_index(
     header = manifest_header(embedder, params)
     report = IndexReport()
     with _exclusive(settings.index_dir):
-        previous = None if rebuild else _load_compatible(settings.index_dir, header, report)
+        previous = None if rebuild else _load_compatible(settings.index_dir, header)
         report.rebuilt = previous is None
         old_rows = {doc.id: row for row, doc in enumerate(previous.documents)} if previous else {}
         paths = loader.discover(settings.seeds_dir)
@@ -187,7 +185,7 @@ def build_index(
     return report, data
 
 
-def _load_compatible(index_dir: Path, header: dict, report: IndexReport) -> store.IndexData | None:
+def _load_compatible(index_dir: Path, header: dict) -> store.IndexData | None:
     try:
         manifest = store.read_manifest(index_dir)
         if manifest is None:
@@ -222,7 +220,6 @@ class _Builder:
         self.batch_size = batch_size
         self.previous = previous
         self.embedded = 0
-        self._cache: dict[bytes, np.ndarray] | None = None
 
     def reuse(self, row: int) -> _DocRows:
         prev = self.previous
@@ -300,31 +297,13 @@ class _Builder:
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        """Vectors already known: the previous generation's, then the persistent cache's."""
-        if not self.read_cache:
+        """Vectors already known to the persistent cache, which holds every text this embedder has embedded.
+
+        (Unchanged documents never get here: ``reuse`` copies their rows from the previous generation.)
+        """
+        if not self.read_cache or self.persistent is None:
             return {}
-        known = self._vector_cache()
-        found = {k: known[k] for k in keys if k in known}
-        rest = [k for k in dict.fromkeys(keys) if k not in found]
-        if rest and self.persistent is not None:
-            found.update(self.persistent.get_many(rest))
-        return found
-
-    def _vector_cache(self) -> dict[bytes, np.ndarray]:
-        """Text hash -> vector for every passage of the previous generation, built on first need."""
-        if self._cache is None:
-            self._cache = {}
-            prev = self.previous
-            if prev is not None:
-                for row in range(len(prev.chunks)):
-                    self._cache[_key(prev.chunk(row).text)] = prev.vectors[row]
-                for row in range(len(prev.sentences)):
-                    self._cache[_key(prev.sentence(row).text)] = prev.sentence_vectors[row]
-        return self._cache
-
-
-def _key(text: str) -> bytes:
-    return hashlib.sha1(text.encode("utf-8")).digest()
+        return self.persistent.get_many(list(dict.fromkeys(keys)))
 
 
 def _assemble(header: dict, kept: list[_DocRows], dim: int, index_kind: str = "auto") -> store.IndexData:
