@@ -2,7 +2,8 @@
 
 Unchanged documents (same id and content hash) keep their rows and vectors; changed ones are re-chunked
 and only texts never embedded before are sent to the model: a persistent cache keyed by embedder and
-text hash (``index/cache/``, see qa.embed_cache) is looked up first. A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
+text hash (``index/cache/``, see qa.embed_cache) is looked up first. A different embedder or chunking
+rebuilds the index (the cache still serves the texts it knows).
 """
 
 from __future__ import annotations
@@ -110,8 +111,13 @@ def build_index(
     embedder: Embedder | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
+    live: store.SearchIndex | None = None,
 ) -> tuple[IndexReport, store.SearchIndex | None]:
-    """Bring the index in line with the seeds folder; returns the report and the live data (None if empty)."""
+    """Bring the index in line with the seeds folder; returns the report and the live data (None if empty).
+
+    ``live`` is the index a running server already holds: when it was built with the same embedder and
+    chunking it serves as the previous generation, instead of loading (and checksumming) it from disk again.
+    """
     if settings.store == "milvus":  # the scale-out backend: same rules, state kept in Milvus
         from qa import milvus_store
 
@@ -122,7 +128,7 @@ def build_index(
     header = manifest_header(embedder, params)
     report = IndexReport()
     with _exclusive(settings.index_dir):
-        previous = None if rebuild else _load_compatible(settings.index_dir, header)
+        previous = None if rebuild else _reusable(live, header) or _load_compatible(settings.index_dir, header)
         report.rebuilt = previous is None
         old_rows = {doc.id: row for row, doc in enumerate(previous.documents)} if previous else {}
         paths = loader.discover(settings.seeds_dir)
@@ -185,12 +191,21 @@ def build_index(
     return report, data
 
 
+def _compatible(manifest: dict, header: dict) -> bool:
+    return manifest.get("embedder") == header["embedder"] and manifest.get("chunking") == header["chunking"]
+
+
+def _reusable(live: store.SearchIndex | None, header: dict) -> store.IndexData | None:
+    """The server's in-memory generation, when it is a local one built the same way."""
+    return live if isinstance(live, store.IndexData) and _compatible(live.manifest, header) else None
+
+
 def _load_compatible(index_dir: Path, header: dict) -> store.IndexData | None:
     try:
         manifest = store.read_manifest(index_dir)
         if manifest is None:
             return None
-        if manifest.get("embedder") != header["embedder"] or manifest.get("chunking") != header["chunking"]:
+        if not _compatible(manifest, header):
             log.info("embedder or chunking changed: full rebuild")
             return None
         return store.load(index_dir)

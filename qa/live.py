@@ -109,7 +109,7 @@ class Reindexer:
         answerer = self.answerer()
         settings = self.settings.model_copy(update={"batch_size": min(self.settings.batch_size, LIVE_BATCH)})
         try:
-            report, data = build_index(settings, embedder=answerer.embedder)
+            report, data = build_index(settings, embedder=answerer.embedder, live=answerer.index)
         except Exception as exc:  # noqa: BLE001 - a failed rebuild keeps the old index serving
             log.exception("re-index failed; still serving the previous index")
             return None, f"{type(exc).__name__}: {exc}"

@@ -118,3 +118,20 @@ def test_a_bad_file_is_reported_and_the_rest_indexed(corpus: Settings, e5: Embed
     report, data = build_index(corpus, embedder=e5)
     assert [f.path for f in report.failed] == ["broken.pdf"]
     assert data is not None and {d.id for d in data.documents} == {"bridge.txt", "reactor.md"}
+
+
+def test_a_live_index_serves_as_the_previous_generation(
+    corpus: Settings, e5: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, live = build_index(corpus, embedder=e5)
+    (corpus.seeds_dir / "ferry.txt").write_text("Ferries leave every twenty minutes.", encoding="utf-8")
+
+    def no_disk_load(*args, **kwargs):
+        raise AssertionError("the previous generation was loaded from disk again")
+
+    monkeypatch.setattr(store, "load", no_disk_load)
+    counting = Counting(e5)
+    report, data = build_index(corpus, embedder=counting, live=live)
+    assert report.added == ["ferry.txt"] and sorted(report.unchanged) == ["bridge.txt", "reactor.md"]
+    assert all("1932" not in text for text in counting.passages)  # unchanged rows came from the live index
+    assert data is not None and data.num_documents == 3
