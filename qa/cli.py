@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -199,15 +198,6 @@ def eval_(
         out.print(f"{key:>22}  {value}")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -228,6 +218,7 @@ def serve(
 
     from qa.answer import Answerer
     from qa.api import create_app
+    from qa.security import is_loopback
 
     settings = _settings(seeds_dir, index_dir, embedder)
     if watch is not None or settings.watch is None:
@@ -238,7 +229,7 @@ def serve(
         answerer = Answerer.from_settings(settings, data)
     except QAError as exc:
         raise _fail(exc) from None
-    if not settings.api_key and not _is_loopback(host):
+    if not settings.api_key and not is_loopback(host):
         err.print(f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask")
     err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(create_app(settings, answerer=answerer), host=host, port=port, log_level="info")
