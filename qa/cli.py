@@ -133,7 +133,7 @@ def _print_answer(answer: dict) -> None:
     if answer["no_answer"]:
         out.print("[yellow]No passage in the corpus seems to answer this.[/yellow] Closest passages:")
     else:
-        out.print(f"[bold]{answer['answer']}[/bold]")
+        out.print(f"[bold]{answer['answer']}[/bold]", soft_wrap=True)  # one line, so scripts can read it
     out.print()
     for c in answer["citations"]:
         h = c["highlight"]

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_EMBEDDER = "e5"
+DEFAULT_EMBEDDER = "e5:0.9+use:0.1"  # e5 fused with USE where USE knows the language (docs/quality.md)
 
 
 class Settings(BaseSettings):
@@ -21,8 +21,9 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path("index"), description="Where the built index is persisted.")
     embedder: str = Field(
         DEFAULT_EMBEDDER,
-        description="Embedding model: 'e5' (bundled multilingual-e5-small), 'use' (bundled multilingual USE), "
-        "'e5+use' (both, fused), or 'sentence-transformers:NAME_OR_PATH'.",
+        description="Embedding model: 'e5:0.9+use:0.1' (the default: bundled multilingual-e5-small fused with "
+        "bundled multilingual USE, USE only for the 16 languages it knows), 'e5', 'use', other weights such as "
+        "'e5:0.7+use:0.3', or 'sentence-transformers:NAME_OR_PATH'.",
     )
     device: str = Field("cpu", description="Device for sentence-transformers models: 'cpu' or 'cuda'.")
     chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     min_score: float | None = Field(
         None,
         description="Below this top score the answer is flagged no_answer. Unset: the value calibrated for the "
-        "embedder on XQuAD (0.73 for e5, docs/quality.md); never flagged for an uncalibrated embedder.",
+        "embedder on XQuAD (docs/quality.md); never flagged for an uncalibrated embedder.",
     )
     sentence_weight: float = Field(
         0.5,
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Added to a passage's score in proportion to the question's numbers it contains.",
+    )
+    sparse_weight: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the shared latent terms (e5's sparse head) in a passage's score; 0 turns it off.",
     )
     index_kind: Literal["auto", "flat", "ivf-sq8", "hnsw"] = Field(
         "auto",

@@ -22,9 +22,10 @@ from qa import loader, store
 from qa.chunking import ChunkingParams, chunk_document, make_splitter
 from qa.config import Settings
 from qa.embed_cache import EmbeddingCache, text_key
-from qa.embedding import Embedder, make_embedder
+from qa.embedding import SPARSE_K, Embedder, make_embedder, sparse_encoder
 from qa.errors import IndexCorrupt, IndexMissing
 from qa.hashing import file_sha256
+from qa.highlight import is_negated
 from qa.loader import Failure
 from qa.models import Document
 from qa.sentences import split_sentences
@@ -80,11 +81,17 @@ class _DocRows:
     vectors: np.ndarray
     sentence_vectors: np.ndarray
     context_vectors: np.ndarray
+    sparse: np.ndarray  # (len(chunks), 2 * SPARSE_K) latent terms, or (len(chunks), 0) for a dense-only model
+
+
+def sparse_width(embedder: Embedder) -> int:
+    """Columns of a chunk's sparse row: ids then weights, or 0 when the model has no sparse head."""
+    return 2 * SPARSE_K if sparse_encoder(embedder) is not None else 0
 
 
 def manifest_header(embedder: Embedder, params: ChunkingParams) -> dict:
     return {
-        "embedder": {"name": embedder.name, "dim": embedder.dim},
+        "embedder": {"name": embedder.name, "dim": embedder.dim, "sparse": sparse_width(embedder)},
         "chunking": {"size": params.size, "overlap": params.overlap, "splitter": "recursive-sentence-v1"},
     }
 
@@ -178,6 +185,7 @@ def build_index(
         # a file indexed before that now fails is dropped from the index too
         report.removed = sorted((set(old_rows) - seen) | {f.path for f in report.failed if f.path in old_rows})
         cache.close()
+        builder.close()
         report.embedded = builder.embedded
         report.documents = len(kept)
         report.chunks = sum(len(rows.chunks) for rows in kept)
@@ -235,6 +243,13 @@ class _Builder:
         self.batch_size = batch_size
         self.previous = previous
         self.embedded = 0
+        self.encode_sparse = sparse_encoder(embedder)
+        self.sparse_width = sparse_width(embedder)
+        self.sparse_cache = (
+            EmbeddingCache(cache.path.parent, f"{embedder.name}#sparse{SPARSE_K}", self.sparse_width)
+            if cache is not None and self.encode_sparse is not None
+            else None
+        )
 
     def reuse(self, row: int) -> _DocRows:
         prev = self.previous
@@ -243,7 +258,7 @@ class _Builder:
         chunk_rows = np.arange(np.searchsorted(doc_rows, row, "left"), np.searchsorted(doc_rows, row, "right"))
         if len(chunk_rows) == 0:
             empty = np.empty((0, prev.dim), np.float32)
-            return _DocRows(prev.documents[row], [], [], empty, empty, empty)
+            return _DocRows(prev.documents[row], [], [], empty, empty, empty, prev.sparse[:0])
         first_sentence = int(prev.chunks[chunk_rows[0], 3])
         last_sentence = int(prev.chunks[chunk_rows[-1], 4])
         chunks = [
@@ -258,6 +273,7 @@ class _Builder:
             prev.vectors[chunk_rows],
             prev.sentence_vectors[sentence_slice],
             prev.context_vectors[sentence_slice],
+            prev.sparse[chunk_rows],
         )
 
     def embed(self, doc: Document) -> _DocRows:
@@ -274,8 +290,10 @@ class _Builder:
             previous = ""
             for span in split_sentences(doc.text, chunk.start, chunk.end):
                 sentences.append((span.start, span.end))
-                # the sentence read after the one before it, so "The command is ..." knows which command
-                contexts.append(f"{previous} {span.text}" if previous else span.text)
+                # after a denial the sentence is also read after it ("X has no authority. Y commands."), the
+                # only place highlight.best_sentence looks at that reading; elsewhere it is the sentence alone,
+                # which the encoder deduplicates, so those readings cost nothing
+                contexts.append(f"{previous} {span.text}" if previous and is_negated(previous) else span.text)
                 previous = span.text
             chunk_rows.append((chunk.start, chunk.end, first, len(sentences)))
         return _Plan(
@@ -285,40 +303,56 @@ class _Builder:
     def finish(self, plans: list[_Plan]) -> list[_DocRows]:
         """Embed every plan's texts in one pass (deduplicated, cached, batched), then split them back."""
         texts = [t for p in plans for t in (*p.chunk_texts, *p.sentence_texts, *p.contexts)]
-        vectors = self._encode(texts)
-        rows, at = [], 0
+        vectors = self._encode(texts, self.embedder.encode_passages, self.persistent, self.embedder.dim)
+        chunk_texts = [t for p in plans for t in p.chunk_texts]
+        sparse = np.empty((len(chunk_texts), 0), np.float32)
+        if self.encode_sparse is not None:  # latent terms of the chunks only: they rerank passages
+            sparse = self._encode(chunk_texts, self.encode_sparse, self.sparse_cache, self.sparse_width, count=False)
+        rows, at, at_sparse = [], 0, 0
         for p in plans:
             n, m = len(p.chunk_texts), len(p.sentences)
             block = vectors[at : at + n + 2 * m]
-            rows.append(_DocRows(p.doc, p.chunks, p.sentences, block[:n], block[n : n + m], block[n + m :]))
+            rows.append(
+                _DocRows(
+                    p.doc, p.chunks, p.sentences, block[:n], block[n : n + m], block[n + m :],
+                    sparse[at_sparse : at_sparse + n],
+                )
+            )  # fmt: skip
             at += n + 2 * m
+            at_sparse += n
         return rows
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(
+        self,
+        texts: list[str],
+        encode: Callable[[list[str]], np.ndarray],
+        cache: EmbeddingCache | None,
+        width: int,
+        *,
+        count: bool = True,
+    ) -> np.ndarray:
         if not texts:
-            return np.empty((0, self.embedder.dim), np.float32)
+            return np.empty((0, width), np.float32)
         keys = [text_key(t) for t in texts]
-        found = self._lookup(keys)
+        # vectors already known to the persistent cache, which holds every text this embedder has embedded
+        # (unchanged documents never get here: ``reuse`` copies their rows from the previous generation)
+        found = cache.get_many(list(dict.fromkeys(keys))) if self.read_cache and cache is not None else {}
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
         # similar lengths in one batch: a padded encoder then wastes little work on padding
         missing.sort(key=len)
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            fresh = [(text_key(text), vector) for text, vector in zip(batch, self.embedder.encode_passages(batch))]
+            fresh = [(text_key(text), vector) for text, vector in zip(batch, encode(batch))]
             found.update(fresh)
-            if self.persistent is not None:
-                self.persistent.put_many(fresh)
-            self.embedded += len(batch)
+            if cache is not None:
+                cache.put_many(fresh)
+            if count:
+                self.embedded += len(batch)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
-    def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        """Vectors already known to the persistent cache, which holds every text this embedder has embedded.
-
-        (Unchanged documents never get here: ``reuse`` copies their rows from the previous generation.)
-        """
-        if not self.read_cache or self.persistent is None:
-            return {}
-        return self.persistent.get_many(list(dict.fromkeys(keys)))
+    def close(self) -> None:
+        if self.sparse_cache is not None:
+            self.sparse_cache.close()
 
 
 def _assemble(header: dict, kept: list[_DocRows], dim: int, index_kind: str = "auto") -> store.IndexData:
@@ -328,9 +362,9 @@ def _assemble(header: dict, kept: list[_DocRows], dim: int, index_kind: str = "a
         chunks.extend((doc_row, s, e, offset + a, offset + b) for s, e, a, b in rows.chunks)
         sentences.extend((doc_row, s, e) for s, e in rows.sentences)
 
-    def stack(name: str) -> np.ndarray:
+    def stack(name: str, width: int = dim) -> np.ndarray:
         parts = [getattr(r, name) for r in kept if len(getattr(r, name))]
-        return np.ascontiguousarray(np.vstack(parts) if parts else np.empty((0, dim)), dtype=np.float32)
+        return np.ascontiguousarray(np.vstack(parts) if parts else np.empty((0, width)), dtype=np.float32)
 
     documents = [r.doc for r in kept]
     manifest = dict(
@@ -348,5 +382,6 @@ def _assemble(header: dict, kept: list[_DocRows], dim: int, index_kind: str = "a
         vectors=stack("vectors"),
         sentence_vectors=stack("sentence_vectors"),
         context_vectors=stack("context_vectors"),
+        sparse=stack("sparse", header["embedder"]["sparse"]),
         index_kind=index_kind,
     )

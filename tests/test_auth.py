@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, LiveServer
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, LiveServer
 
 from qa.answer import Answerer
 from qa.api import create_app
@@ -55,7 +55,7 @@ def test_with_a_key_ask_and_documents_refuse_without_it(keyed: str, headers: dic
 
 def test_with_the_right_key_everything_answers(keyed: str) -> None:
     auth = {"Authorization": f"Bearer {KEY}"}
-    assert httpx.post(f"{keyed}/ask", json={"question": JAPAN_QUESTION}, headers=auth).json()["answer"] == JAPAN_ANSWER
+    assert httpx.post(f"{keyed}/ask", json={"question": JAPAN_QUESTION}, headers=auth).json()["answer"] in JAPAN_ANSWERS
     assert JAPAN_ANSWER in httpx.get(f"{keyed}{DOC}", headers=auth).json()["text"]
     assert httpx.get(f"{keyed}/admin/reindex", headers=auth).json()["in_progress"] is False
 
@@ -76,7 +76,7 @@ def test_admin_reindex_needs_the_key_when_one_is_set(keyed: str) -> None:
 
 
 def test_without_a_key_the_service_is_open(client: httpx.Client) -> None:
-    assert client.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] == JAPAN_ANSWER
+    assert client.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] in JAPAN_ANSWERS
     assert client.get(DOC).status_code == 200
     assert client.get("/admin/reindex").status_code == 200  # the test client is on loopback
     assert "HTTPBearer" not in client.get("/openapi.json").text

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, SEEDS
+from conftest import JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS
 
 
 def qa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -45,13 +45,13 @@ def test_index_then_ask(env: dict[str, str]) -> None:
     answer = qa("ask", JAPAN_QUESTION, "--top-k", "2", env=env)
     assert answer.returncode == 0, answer.stderr
     lines = answer.stdout.splitlines()
-    assert lines[0] == JAPAN_ANSWER
+    assert lines[0] in JAPAN_ANSWERS
     assert any(line.startswith("[1] ") and "us-japan-security-talks.txt" in line for line in lines)
     assert not any(line.startswith("[3] ") for line in lines)
 
     body = json.loads(qa("ask", "кто командует войсками США в Японии?", "--json", "-k", "1", env=env).stdout)
     assert set(body) == {"question", "answer", "no_answer", "citations", "took_ms"}
-    assert body["answer"] == JAPAN_ANSWER and len(body["citations"]) == 1
+    assert body["answer"] in JAPAN_ANSWERS and len(body["citations"]) == 1
 
 
 def test_bad_question_is_refused_by_name(env: dict[str, str]) -> None:

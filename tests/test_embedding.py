@@ -10,7 +10,7 @@ import pytest
 from qa import store
 from qa.answer import Answerer
 from qa.config import Settings
-from qa.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
+from qa.embedding import SPARSE_K, Embedder, SentenceTransformerEmbedder, make_embedder, sparse_scores
 from qa.errors import EmbedderUnavailable
 from qa.indexer import build_index
 
@@ -62,7 +62,7 @@ def test_sentence_transformers_backend_with_the_bundled_minilm(minilm: SentenceT
     report, _ = build_index(settings, embedder=minilm)
     assert report.documents == 2
     data = store.load(settings.index_dir)
-    assert data.manifest["embedder"] == {"name": minilm.name, "dim": 384}
+    assert data.manifest["embedder"] == {"name": minilm.name, "dim": 384, "sparse": 0}  # no latent terms
     answer = Answerer(minilm, data).ask("When did the bridge open?", top_k=2)
     assert answer.citations[0].document == "bridge.txt"
     assert answer.answer == "The Harbour Bridge opened in 1932 and carries trains."
@@ -71,3 +71,26 @@ def test_sentence_transformers_backend_with_the_bundled_minilm(minilm: SentenceT
 def test_e5_style_models_get_query_and_passage_prefixes(minilm: SentenceTransformerEmbedder) -> None:
     assert minilm._prefixes("sentence-transformers/all-MiniLM-L6-v2") == ("", "")
     assert minilm._prefixes("intfloat/multilingual-e5-small") == ("query: ", "passage: ")
+
+
+def test_fused_embedder_leaves_use_out_of_languages_it_was_not_trained_on(e5: Embedder) -> None:
+    fused = make_embedder("e5:3+use:1")
+    greek, german = "Ο σκύλος γαβγίζει δυνατά στον κήπο.", "Der Hund bellt laut im Garten."
+    rows = fused.encode_passages([greek, german])
+    assert _unit_rows(rows)
+    assert not rows[0, e5.dim :].any() and rows[1, e5.dim :].any()  # USE never saw Greek: its block is empty
+    query = "a dog barking"
+    e5_cosine = float(e5.encode_passages([greek])[0] @ e5.encode_queries([query])[0])
+    assert np.isclose(rows[0] @ fused.encode_queries([query])[0], np.sqrt(0.75) * e5_cosine, atol=1e-4)
+    assert fused.name.endswith("@langid")  # never mixed with an index or cache of the ungated fusion
+
+
+def test_latent_terms_are_unit_length_and_shared_across_languages(e5: Embedder) -> None:
+    passages = e5.encode_sparse(  # type: ignore[attr-defined]
+        ["Управление осуществляет глава Индо-Тихоокеанского командования на Гавайях.", "Биржа упала на три процента."]
+    )
+    assert passages.shape == (2, 2 * SPARSE_K)
+    assert np.allclose(np.linalg.norm(passages[:, SPARSE_K:], axis=1), 1.0, atol=1e-4)
+    query = e5.encode_sparse(["Who heads the Indo-Pacific Command in Hawaii?"])[0]  # type: ignore[attr-defined]
+    hawaii, stocks = sparse_scores(query, passages)
+    assert hawaii > 2 * stocks

@@ -11,7 +11,7 @@ import pytest
 from qa import store
 from qa.answer import Answerer
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding import SPARSE_K, Embedder
 from qa.errors import IndexCorrupt
 from qa.indexer import build_index
 
@@ -22,6 +22,7 @@ class Counting:
     def __init__(self, inner: Embedder) -> None:
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
         self.passages: list[str] = []
+        self.sparse: list[str] = []
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.encode_queries(texts)
@@ -29,6 +30,10 @@ class Counting:
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         self.passages.extend(texts)
         return self.inner.encode_passages(texts)
+
+    def encode_sparse(self, texts: Sequence[str]) -> np.ndarray:
+        self.sparse.extend(texts)
+        return self.inner.encode_sparse(texts)  # type: ignore[attr-defined]
 
 
 @pytest.fixture()
@@ -74,7 +79,7 @@ def test_new_chunking_or_embedder_forces_full_rebuild(corpus: Settings, e5: Embe
     assert report.rebuilt and sorted(report.added) == ["bridge.txt", "reactor.md"]
     manifest = store.read_manifest(corpus.index_dir)
     assert manifest is not None and manifest["chunking"]["size"] == 300
-    assert manifest["embedder"] == {"name": e5.name, "dim": e5.dim}
+    assert manifest["embedder"] == {"name": e5.name, "dim": e5.dim, "sparse": 2 * SPARSE_K}
     assert set(manifest["documents"]) == {"bridge.txt", "reactor.md"}
 
 
@@ -135,3 +140,15 @@ def test_a_live_index_serves_as_the_previous_generation(
     assert report.added == ["ferry.txt"] and sorted(report.unchanged) == ["bridge.txt", "reactor.md"]
     assert all("1932" not in text for text in counting.passages)  # unchanged rows came from the live index
     assert data is not None and data.num_documents == 3
+
+
+def test_sentences_are_read_in_context_only_after_a_denial(corpus: Settings, e5: Embedder) -> None:
+    (corpus.seeds_dir / "reactor.md").unlink()
+    text = "The old pier has no lights. The lighthouse guides the ships. It is painted white."
+    (corpus.seeds_dir / "bridge.txt").write_text(text, encoding="utf-8")
+    counting = Counting(e5)
+    build_index(corpus, embedder=counting)
+    sentences = ["The old pier has no lights.", "The lighthouse guides the ships.", "It is painted white."]
+    # the chunk, its sentences, and one context reading: the sentence after the denial, read after it
+    assert sorted(counting.passages) == sorted([text, *sentences, f"{sentences[0]} {sentences[1]}"])
+    assert counting.sparse == [text]  # latent terms for passages only

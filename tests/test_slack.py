@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import pytest
 import yaml
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, ROOT, LiveServer, free_port
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, ROOT, LiveServer, free_port
 from fastapi import FastAPI, Request
 
 from qa.answer import Answerer
@@ -217,11 +217,11 @@ def test_mention_is_answered_in_its_thread(
     posted = fake_slack.wait_for(replies_to(event["ts"]))
     assert posted["channel"] == "C0001" and posted["authorization"] == f"Bearer {TOKEN}"
     sections = section_texts(posted["blocks"])
-    assert sections[0] == JAPAN_ANSWER
+    assert sections[0] in JAPAN_ANSWERS
     title = answerer.document("us-japan-security-talks.txt").title
     assert sections[1].startswith(f"*<{PUBLIC_URL}/#doc=us-japan-security-talks.txt&amp;start=")
-    assert sections[1].endswith(f"|{title}>*\n>{JAPAN_ANSWER}")
-    assert posted["text"].startswith(JAPAN_ANSWER)
+    assert sections[1].endswith(f"|{title}>*\n>{sections[0]}")  # the citation quotes the highlight
+    assert posted["text"].startswith(sections[0])
 
 
 def test_direct_message_in_russian_is_answered(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
@@ -247,7 +247,7 @@ def test_slash_command_acks_then_answers_on_response_url(slack_app: httpx.Client
     posted = fake_slack.wait_for(lambda method, params: method == "response_url" and params["key"] == key)
     assert posted["response_type"] == "in_channel"
     assert JAPAN_QUESTION in posted["blocks"][0]["elements"][0]["text"]
-    assert JAPAN_ANSWER in section_texts(posted["blocks"])
+    assert section_texts(posted["blocks"])[0] in JAPAN_ANSWERS
 
 
 def test_empty_slash_command_explains_usage(slack_app: httpx.Client) -> None:
@@ -346,7 +346,7 @@ def test_thread_without_history_access_is_still_answered(
     follow = mention(JAPAN_QUESTION, channel="C0003", thread_ts=new_ts())  # the fake answers missing_scope
     post_event(slack_app, callback(follow))
     posted = fake_slack.wait_for(replies_to(follow["thread_ts"]))
-    assert section_texts(posted["blocks"])[0] == JAPAN_ANSWER
+    assert section_texts(posted["blocks"])[0] in JAPAN_ANSWERS
 
 
 def test_routes_are_off_without_configuration(
@@ -359,7 +359,7 @@ def test_routes_are_off_without_configuration(
         body = callback(mention(JAPAN_QUESTION))
         for path in ("/slack/events", "/slack/commands"):
             assert http.post(path, content=body, headers=sign(body)).status_code == 404
-        assert http.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] == JAPAN_ANSWER
+        assert http.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] in JAPAN_ANSWERS
 
 
 def test_manifest_points_slack_at_the_served_routes(slack_app: httpx.Client) -> None:

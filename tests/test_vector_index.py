@@ -34,6 +34,7 @@ def test_ivf_sq8_is_tuned_to_recall_recorded_and_reloaded(tmp_path) -> None:
         vectors=vectors,
         sentence_vectors=vectors,
         context_vectors=vectors,
+        sparse=np.empty((n, 0), np.float32),
         index_kind="ivf-sq8",
     )
     info = data.manifest["search_index"]

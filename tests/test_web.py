@@ -63,12 +63,12 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory, seed_settings: Settin
     (seeds / XSS_HTML).parent.mkdir()
     (seeds / XSS_HTML).write_text(XSS_PAGE, encoding="utf-8")
     shutil.copytree(seed_settings.index_dir, base / "index")  # the seed article is reused, not re-embedded
-    return Settings(seeds_dir=seeds, index_dir=base / "index", embedder="e5")
+    return Settings(seeds_dir=seeds, index_dir=base / "index")
 
 
 @pytest.fixture(scope="session")
-def web_index(web_settings: Settings, e5: Embedder) -> IndexData:
-    report, data = build_index(web_settings, embedder=e5)
+def web_index(web_settings: Settings, default_embedder: Embedder) -> IndexData:
+    report, data = build_index(web_settings, embedder=default_embedder)
     assert not report.failed and data is not None and len(data.documents) == 3
     return data
 
@@ -167,7 +167,7 @@ def test_japan_question_cites_the_indo_pacific_command(chat: Chat) -> None:
     first = answer.locator(".citation").first
     expect(first.locator(".badge")).to_have_text("[1]")
     expect(first.locator(".title")).to_have_text("Us japan security talks")
-    expect(first.locator("mark")).to_have_text(JAPAN_ANSWER)
+    expect(first.locator("mark")).to_contain_text(JAPAN_ANSWER)
     expect(first.locator(".passage")).to_contain_text("командующий войсками США в Японии")
     expect(answer.locator(".citation .badge")).to_have_text([f"[{n}]" for n in range(1, 6)])
     expect(chat.page.locator("#send")).to_be_enabled()
@@ -254,7 +254,7 @@ def test_enter_sends_and_shift_enter_makes_a_new_line(chat: Chat) -> None:
         chat.page.keyboard.press("Enter")
     assert sent.value.post_data_json["question"] == "who commands\nUS troops in Japan?"
     expect(chat.page.locator(".msg.user .bubble")).to_have_text("who commands\nUS troops in Japan?")
-    expect(chat.answers().first.locator(".citation mark").first).to_have_text(JAPAN_ANSWER)
+    expect(chat.answers().first.locator(".citation mark").first).to_contain_text(JAPAN_ANSWER)
 
 
 def test_empty_input_is_not_sent(chat: Chat) -> None:
@@ -361,9 +361,9 @@ def test_page_works_under_a_strict_content_security_policy(browser: Browser, web
         page.goto(f"{web_server.url}/")
         expect(page.locator("#corpus")).to_have_attribute("data-state", "ok")
         page.get_by_role("button", name=JAPAN_QUESTION).click()  # an example question, sent as is
-        expect(page.locator(".citation mark").first).to_have_text(JAPAN_ANSWER)
+        expect(page.locator(".citation mark").first).to_contain_text(JAPAN_ANSWER)
         page.locator(".open-doc").first.click()
-        expect(page.locator("#cited-span")).to_have_text(JAPAN_ANSWER)
+        expect(page.locator("#cited-span")).to_contain_text(JAPAN_ANSWER)
         assert violations == []
     finally:
         context.close()
