@@ -81,6 +81,11 @@ def to_dense(rows: np.ndarray) -> np.ndarray:
     return dense
 
 
+def z(scores: np.ndarray) -> np.ndarray:
+    """Each question's scores as standard deviations from its mean (score normalization before fusion)."""
+    return (scores - scores.mean(axis=1, keepdims=True)) / (scores.std(axis=1, keepdims=True) + 1e-6)
+
+
 def per_owner_max(scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     out = np.full((scores.shape[0], n), -9.0, np.float32)
     for j in range(scores.shape[1]):
@@ -168,6 +173,10 @@ class Pair:
         self.report("USE alone, passage + best sentence 0.5", use_score)
         for w in (0.9, 0.8, 0.7, 0.5):
             self.report(f"e5 {w} + USE {1 - w:.1f}, every language", w * e5_score + (1 - w) * use_score)
+        for w in (0.9, 0.7):
+            self.report(
+                f"e5 {w} + USE {1 - w:.1f}, each z-normalized per question", w * z(e5_score) + (1 - w) * z(use_score)
+            )
         self.report("e5 0.9 + USE 0.1, USE only where it knows the language", self.gated(0.9))
         self.report("latent terms (e5 sparse head) alone, chunks", self.lexical)
         for a in (0.1, 0.2, 0.3):

@@ -105,11 +105,13 @@ def _lines(stream) -> queue.Queue[str | None]:
     return lines
 
 
-def test_kill_9_during_indexing_keeps_the_old_index_and_the_next_run_finishes(tmp_path: Path, e5: Embedder) -> None:
+def test_kill_9_during_indexing_keeps_the_old_index_and_the_next_run_finishes(
+    tmp_path: Path, default_embedder: Embedder
+) -> None:
     seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
     _write(seeds, {"a-harbour.txt": TINY["harbour.txt"]})
     settings = Settings(seeds_dir=seeds, index_dir=index_dir)
-    build_index(settings, embedder=e5)
+    build_index(settings, embedder=default_embedder)
     live = (index_dir / store.CURRENT).read_text()
     _write(
         seeds,
@@ -136,14 +138,15 @@ def test_kill_9_during_indexing_keeps_the_old_index_and_the_next_run_finishes(tm
     assert (index_dir / store.CURRENT).read_text() == live
     old = store.load(index_dir)
     assert [doc.id for doc in old.documents] == ["a-harbour.txt"]
-    assert Answerer(e5, old).ask("Who is the harbour master?").answer.startswith("The harbour master of Valdoria")
+    answer = Answerer(default_embedder, old).ask("Who is the harbour master?").answer
+    assert answer.startswith("The harbour master of Valdoria")
 
     rerun = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "2 added" in rerun.stderr and "1 unchanged" in rerun.stderr
     new = store.load(index_dir)
     assert len(new.documents) == 3
-    assert Answerer(e5, new).ask("What colour is the south light?").citations[0].document == "b-south.txt"
+    assert Answerer(default_embedder, new).ask("What colour is the south light?").citations[0].document == "b-south.txt"
     assert [p.name for p in index_dir.iterdir() if p.name.startswith(("gen-", ".tmp"))] == [
         (index_dir / store.CURRENT).read_text()
     ]
