@@ -40,8 +40,10 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
         from qa import milvus_store
 
         answerer = Answerer.from_settings(settings, None)
-        answerer.swap(milvus_store.open_index(settings, answerer.embedder))
-        return answerer
+        index = milvus_store.open_index(settings, answerer.embedder)
+        header = index.milvus.header()
+        answerer.swap(index)
+        return _check_embedder(settings, answerer, header["embedder"]["name"] if header else None, tolerate_corrupt)
     problem: QAError | None = None
     try:
         data = store.load(settings.index_dir)
@@ -53,17 +55,22 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
         log.error("%s", exc)
         data, problem = None, exc
     answerer = Answerer.from_settings(settings, data, problem=problem)
-    built_with = data.manifest["embedder"]["name"] if data is not None else answerer.embedder.name
-    if built_with != answerer.embedder.name:  # its vectors cannot be searched with this model's queries
-        mismatch = IndexMismatch(
-            f"the index in {settings.index_dir} was built with {built_with}, but the configured embedder is "
-            f"{answerer.embedder.name}: run `qa index` to rebuild it (or set QA_EMBEDDER back)"
-        )
-        if not tolerate_corrupt:
-            raise mismatch
-        log.error("%s", mismatch)
-        answerer = Answerer.from_settings(settings, None, problem=mismatch)
-    return answerer
+    built_with = data.manifest["embedder"]["name"] if data is not None else None
+    return _check_embedder(settings, answerer, built_with, tolerate_corrupt)
+
+
+def _check_embedder(settings: Settings, answerer: Answerer, built_with: str | None, tolerate: bool) -> Answerer:
+    """An index built with another model cannot be searched with this one's queries: say so, by name."""
+    if built_with is None or built_with == answerer.embedder.name:
+        return answerer
+    mismatch = IndexMismatch(
+        f"the index was built with {built_with}, but the configured embedder is {answerer.embedder.name}: "
+        "run `qa index` to rebuild it (or set QA_EMBEDDER back)"
+    )
+    if not tolerate:
+        raise mismatch
+    log.error("%s", mismatch)
+    return Answerer.from_settings(settings, None, problem=mismatch)
 
 
 def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:

@@ -18,6 +18,7 @@ from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
+from qa.indexer import build_index
 from qa.live import Reindexer
 from qa.store import IndexData
 
@@ -169,20 +170,30 @@ def test_sixteen_concurrent_clients_get_the_same_answers_as_one(client: httpx.Cl
 
 
 @pytest.fixture()
-def swap_server(seed_settings: Settings, seed_index: IndexData, e5: Embedder) -> Iterator[tuple[str, Answerer]]:
-    answerer = Answerer(e5, seed_index)
+def swap_server(
+    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder
+) -> Iterator[tuple[str, Answerer]]:
+    answerer = Answerer(default_embedder, seed_index)
     with LiveServer(create_app(seed_settings, answerer=answerer)) as server:
         yield server.url, answerer
 
 
 def test_swaps_in_the_middle_of_a_stream_of_requests_never_fail(
-    swap_server: tuple[str, Answerer], seed_index: IndexData, tiny_settings: Settings, e5: Embedder
+    swap_server: tuple[str, Answerer],
+    seed_index: IndexData,
+    tiny_settings: Settings,
+    default_embedder: Embedder,
+    tmp_path: Path,
 ) -> None:
     url, answerer = swap_server
-    other = store.load(tiny_settings.index_dir)
+    # the two-document corpus, built with the seed index's embedder so one answerer can search both
+    _, other = build_index(
+        tiny_settings.model_copy(update={"index_dir": tmp_path / "index"}), embedder=default_embedder
+    )
+    assert other is not None
     expected = {}
     for data in (seed_index, other):
-        answer = Answerer(e5, data).ask(JAPAN_QUESTION)
+        answer = Answerer(default_embedder, data).ask(JAPAN_QUESTION)
         expected[(answer.answer, answer.citations[0].document)] = data
     with Hammer(url, JAPAN_QUESTION, threads=6) as hammer:
         deadline = time.monotonic() + 60

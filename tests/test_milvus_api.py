@@ -21,8 +21,8 @@ def milvus_seed_settings(seed_settings: Settings, milvus_uri: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def milvus_server(milvus_seed_settings: Settings, e5) -> Iterator[LiveServer]:
-    report, index = build_index(milvus_seed_settings, embedder=e5)
+def milvus_server(milvus_seed_settings: Settings, default_embedder) -> Iterator[LiveServer]:
+    report, index = build_index(milvus_seed_settings, embedder=default_embedder)
     assert isinstance(index, MilvusIndex) and report.added and not report.failed
     with LiveServer(create_app(milvus_seed_settings, answerer=load_answerer(milvus_seed_settings))) as server:
         yield server

@@ -28,9 +28,13 @@ EXAMPLES = settings(
 )
 
 
-def _server(seed_settings: Settings, seed_index: IndexData, e5: Embedder, **overrides: object) -> LiveServer:
+def _server(
+    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder, **overrides: object
+) -> LiveServer:
     # its own Answerer: POST /admin/reindex swaps indexes, and the shared session answerer stays untouched
-    return LiveServer(create_app(seed_settings.model_copy(update=overrides), answerer=Answerer(e5, seed_index)))
+    return LiveServer(
+        create_app(seed_settings.model_copy(update=overrides), answerer=Answerer(default_embedder, seed_index))
+    )
 
 
 def _schema(api_key: str | None) -> dict:
@@ -44,15 +48,15 @@ keyed_schema = schemathesis.openapi.from_dict(_schema(KEY))
 
 
 @pytest.fixture(scope="module")
-def open_url(seed_settings: Settings, seed_index: IndexData, e5: Embedder) -> Iterator[str]:
-    with _server(seed_settings, seed_index, e5) as server:
+def open_url(seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder) -> Iterator[str]:
+    with _server(seed_settings, seed_index, default_embedder) as server:
         assert httpx.get(f"{server.url}/openapi.json").json() == _schema(None)
         yield server.url
 
 
 @pytest.fixture(scope="module")
-def keyed_url(seed_settings: Settings, seed_index: IndexData, e5: Embedder) -> Iterator[str]:
-    with _server(seed_settings, seed_index, e5, api_key=KEY) as server:
+def keyed_url(seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder) -> Iterator[str]:
+    with _server(seed_settings, seed_index, default_embedder, api_key=KEY) as server:
         assert httpx.get(f"{server.url}/openapi.json").json() == _schema(KEY)
         yield server.url
 

@@ -74,8 +74,8 @@ def web_index(web_settings: Settings, default_embedder: Embedder) -> IndexData:
 
 
 @pytest.fixture(scope="session")
-def web_answerer(web_index: IndexData, e5: Embedder) -> Answerer:
-    return Answerer(e5, web_index)
+def web_answerer(web_index: IndexData, default_embedder: Embedder) -> Answerer:
+    return Answerer(default_embedder, web_index)
 
 
 @pytest.fixture(scope="session")
@@ -314,8 +314,10 @@ def test_empty_index_shows_the_servers_503_message(browser: Browser, tmp_path: P
             tab.close()
 
 
-def test_no_answer_still_lists_the_closest_passages(browser: Browser, web_settings: Settings, web_index, e5) -> None:
-    strict = Answerer(e5, web_index, min_score=2.0)  # no cosine score reaches 2: every question is unanswered
+def test_no_answer_still_lists_the_closest_passages(
+    browser: Browser, web_settings: Settings, web_index, default_embedder
+) -> None:
+    strict = Answerer(default_embedder, web_index, min_score=2.0)  # no score reaches 2: every question is unanswered
     with LiveServer(create_app(web_settings, answerer=strict)) as server:
         tab = Chat(browser, server.url)
         try:
