@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, SEEDS, LiveServer
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS, LiveServer
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 from qa.answer import Answerer
@@ -179,11 +179,11 @@ def test_follow_up_sends_the_earlier_turns_as_history(chat: Chat) -> None:
     chat.ask(JAPAN_QUESTION)
     with chat.page.expect_request("**/ask") as sent:
         second = chat.ask("and where is it based?")
-    assert sent.value.post_data_json == {
-        "question": "and where is it based?",
-        "top_k": 5,
-        "history": [{"role": "user", "content": JAPAN_QUESTION}, {"role": "assistant", "content": JAPAN_ANSWER}],
-    }
+    body = sent.value.post_data_json
+    assert body["question"] == "and where is it based?" and body["top_k"] == 5
+    assert body["history"][0] == {"role": "user", "content": JAPAN_QUESTION}
+    assert body["history"][1]["role"] == "assistant" and body["history"][1]["content"] in JAPAN_ANSWERS
+    assert len(body["history"]) == 2
     expect(chat.answers()).to_have_count(2)
     expect(second.locator(".citation").first.locator("mark")).not_to_be_empty()
 
