@@ -67,8 +67,9 @@ class RawEmbedding:
         self.embedder = make_embedder(settings.embedder, settings.device)
         # the model's whole reading of a question: dense vector(s) and, when /ask uses them, latent terms
         self.sparse = sparse_encoder(self.embedder) if settings.sparse_weight else None
-        self(0)  # warm-up
         self.times: list[float] = []
+        self(0)  # warm-up, not counted
+        self.times.clear()
 
     def __call__(self, i: int) -> None:
         started = time.perf_counter()

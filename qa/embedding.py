@@ -231,9 +231,8 @@ class FusedEmbedder:
         self.dim = sum(embedder.dim for embedder, _ in parts)
         self.name = "+".join(f"{embedder.name}:{weight:.3g}" for embedder, weight in self._parts)
         self._gated = any(getattr(embedder, "languages", None) is not None for embedder, _ in self._parts)
-        if self._gated:
+        if self._gated:  # language identification loads (about a second) with the first passage, not here
             self.name += "@langid"  # same models, other vectors: never mixed with an ungated index or cache
-            threading.Thread(target=languages.warm_up, daemon=True).start()
 
     def _encode(self, texts: Sequence[str], method: str, *, gate: bool) -> np.ndarray:
         texts = list(texts)

@@ -38,11 +38,6 @@ def _get_identifier():
         return _identifier
 
 
-def warm_up() -> None:
-    """Load the model now (about a second), e.g. in a thread while the embedders load."""
-    _get_identifier()
-
-
 def detect(text: str) -> str | None:
     """ISO 639-1 code of the text's language, or None when it has no letters to judge by."""
     if not any(ch.isalpha() for ch in text):
