@@ -1,8 +1,9 @@
 """Store scaling on synthetic chunk vectors: build time, memory, single-query search time, recall@10.
 
-    python bench/store_scaling.py [--sizes 100000,1000000] [--hnsw-max 100000]
+    python bench/store_scaling.py [--sizes 100000,1000000] [--hnsw-max 100000] [--dim 896]
 
-Vectors: DIM=384, normalized, drawn around 2,000 random centres (cluster structure like real embeddings),
+Vectors: --dim wide (default: the default embedder's, 896 = e5's 384 + USE's 512), normalized, drawn
+around 2,000 random centres (cluster structure like real embeddings),
 written block by block to a memory-mapped vectors.npy as the store keeps them. For each size, a fresh
 process builds the index qa would choose (QA_INDEX_KIND=auto, tuned at build time to recall@10 >= 0.98),
 and another fresh process loads it as `qa serve` would (index + memory-mapped vectors), then times 1,000
@@ -23,20 +24,19 @@ from pathlib import Path
 import numpy as np
 from _common import machine, pct, peak_rss_mb, rss_mb, rss_split_mb
 
-DIM = 384
 CENTRES = 2000
 NOISE = 0.8  # noise norm per vector: cosine ~0.6 with its centre, between "unrelated" and "same topic"
 QUERIES = 1000
 
 
-def generate(path: Path, n: int, seed: int = 0) -> None:
+def generate(path: Path, n: int, dim: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(CENTRES, DIM)).astype(np.float32)
+    centres = rng.normal(size=(CENTRES, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, DIM))
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
-        block = centres[rng.integers(0, CENTRES, m)] + rng.normal(0, NOISE / np.sqrt(DIM), (m, DIM)).astype(np.float32)
+        block = centres[rng.integers(0, CENTRES, m)] + rng.normal(0, NOISE / np.sqrt(dim), (m, dim)).astype(np.float32)
         out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     out.flush()
     del out
@@ -79,7 +79,7 @@ def search_child(work: Path, kind: str) -> None:
     serve_rss = rss_mb()
     serve_anon, serve_file = rss_split_mb()
     # the baseline: exact single-query search, one thread, on the same vectors
-    flat = faiss.IndexFlatIP(DIM)
+    flat = faiss.IndexFlatIP(vectors.shape[1])
     for start in range(0, len(vectors), 100_000):
         flat.add(np.ascontiguousarray(vectors[start : start + 100_000]))
     exact = []
@@ -108,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--hnsw-max", type=int, default=0, help="also build HNSW up to this size (slow to build)")
+    parser.add_argument("--dim", type=int, default=None, help="vector width (default: the default embedder's)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -115,9 +116,12 @@ def main() -> None:
         (build_child if role == "build" else search_child)(Path(work), kind)
         return
     from qa import vector_index
+    from qa.config import DEFAULT_EMBEDDER
+    from qa.embedding import make_embedder
 
+    dim = args.dim or make_embedder(DEFAULT_EMBEDDER).dim  # builds no model weights: both load lazily or mmap
     print(f"# store scaling: {machine()}")
-    print(f"vectors: dim {DIM}, {CENTRES} cluster centres, normalized; {QUERIES} queries near stored vectors")
+    print(f"vectors: dim {dim}, {CENTRES} cluster centres, normalized; {QUERIES} queries near stored vectors")
     header = (
         f"{'chunks':>9} {'kind':>8} {'params':>22} {'build':>8} {'build peak':>10} {'serve RSS':>9} "
         f"{'p50':>8} {'p99':>8} {'recall@10':>9} {'exact p50':>9} {'speed-up':>8}"
@@ -126,7 +130,7 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="qa-bench-store-") as tmp:
             work = Path(tmp)
-            generate(work / "vectors.npy", n)
+            generate(work / "vectors.npy", n, dim)
             vectors = np.load(work / "vectors.npy", mmap_mode="r")
             queries = vector_index.sample_queries(vectors, QUERIES, np.random.default_rng(1))
             np.save(work / "queries.npy", queries)
