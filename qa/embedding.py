@@ -240,6 +240,8 @@ class FusedEmbedder:
         for embedder, _ in self._parts:
             known = getattr(embedder, "languages", None) if gate else None
             masks.append(np.array([known is None or languages.readable(t, known) for t in texts], bool))
+        unread = ~np.logical_or.reduce(masks) if masks else np.zeros(len(texts), bool)
+        masks = [mask | unread for mask in masks]  # a text no part claims is read by all, never by none
         shares = sum(mask * weight for mask, (_, weight) in zip(masks, self._parts))
         blocks = []
         for mask, (embedder, weight) in zip(masks, self._parts):
