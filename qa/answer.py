@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
 from qa.config import Settings
 from qa.embedding import Embedder, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
@@ -129,15 +131,16 @@ class Answerer:
         best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
-            for hit in index.search_hits(query, max(CANDIDATES, top_k)):
+            hits = index.search_hits(query, max(CANDIDATES, top_k))
+            lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)
+            for hit, terms in zip(hits, lexical):
                 key = (hit.chunk.doc_id, hit.chunk.start)
                 span, sentence_score = best_sentence(hit, queries[0], question_denies=denies)
                 if reading:  # the passage is scored as this reading sees it, highlighted for the question
                     sentence_score = best_sentence(hit, query, question_denies=denies)[1]
                 score = self._score(hit.score, sentence_score)
-                if sparse_queries is not None and hit.sparse is not None:  # rerank by shared latent terms
-                    lexical = float(sparse_scores(sparse_queries[reading], hit.sparse[None, :])[0])
-                    score = (1 - self.sparse_weight) * score + self.sparse_weight * lexical
+                if terms is not None:  # rerank by shared latent terms
+                    score = (1 - self.sparse_weight) * score + self.sparse_weight * terms
                 score -= penalty
                 if wanted:  # a small lift for passages holding the question's numbers
                     score += self.number_bonus * len(wanted & numbers(hit.chunk.text)) / len(wanted)
@@ -154,6 +157,13 @@ class Answerer:
             no_answer=no_answer,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+    @staticmethod
+    def _lexical(query: np.ndarray | None, hits: list[Hit]) -> list[float | None]:
+        """Cosine of the question's latent terms with each hit's (None where either side has none)."""
+        if query is None or not hits or any(hit.sparse is None for hit in hits):
+            return [None] * len(hits)
+        return [float(v) for v in sparse_scores(query, np.stack([hit.sparse for hit in hits]))]
 
     def _score(self, passage: float, sentence: float) -> float:
         """A passage's retrieval score: its own cosine blended with its best sentence's."""
