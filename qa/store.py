@@ -84,6 +84,7 @@ class IndexData:
     index: Any = None
     by_id: dict[str, int] = field(default_factory=dict)
     index_kind: str = "auto"  # requested kind when the index is built here (see qa.vector_index)
+    row_file: vector_index.RowFile | None = None  # vectors.npy of a loaded generation, for re-scoring
 
     def __post_init__(self) -> None:
         self.by_id = {doc.id: row for row, doc in enumerate(self.documents)}
@@ -149,7 +150,8 @@ class IndexData:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k chunk rows by inner product (cosine: all vectors are normalized)."""
-        return vector_index.search(self.index, self.search_info, self.vectors, queries, k)
+        rows = self.row_file if self.row_file is not None else self.vectors
+        return vector_index.search(self.index, self.search_info, rows, queries, k)
 
 
 def build_faiss(vectors: np.ndarray) -> Any:
@@ -203,7 +205,8 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
         raise IndexCorrupt(f"index in {gen} cannot be read ({type(exc).__name__}: {exc}); {REBUILD_HINT}") from exc
     if index.ntotal != len(arrays["chunks"]) or index.d != int(manifest["embedder"]["dim"]):
         raise IndexCorrupt(f"index in {gen} is inconsistent with its manifest; {REBUILD_HINT}")
-    return IndexData(manifest=manifest, documents=documents, index=index, **arrays)
+    row_file = vector_index.RowFile(gen / "vectors.npy")
+    return IndexData(manifest=manifest, documents=documents, index=index, row_file=row_file, **arrays)
 
 
 def save(index_dir: Path, data: IndexData) -> Path:

@@ -50,3 +50,13 @@ def test_ivf_sq8_is_tuned_to_recall_recorded_and_reloaded(tmp_path) -> None:
     # a query equal to a stored vector finds that row first, with its exact (re-scored) cosine
     hit = loaded.search_hits(vectors[123], 1)[0]
     assert hit.chunk.start == 123 and hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rescoring_rows_are_read_exactly_even_after_their_generation_is_deleted(tmp_path) -> None:
+    vectors = _clustered(500)
+    np.save(tmp_path / "vectors.npy", vectors)
+    rows = vector_index.RowFile(tmp_path / "vectors.npy")
+    wanted = np.array([499, 0, 17, 17])
+    assert np.array_equal(rows[wanted], vectors[wanted])
+    (tmp_path / "vectors.npy").unlink()  # a live re-index removes the old generation under a request in flight
+    assert np.array_equal(rows[wanted], vectors[wanted])
