@@ -126,13 +126,19 @@ def main() -> None:
     alone, context = queries @ data.sentence_vectors.T, queries @ data.context_vectors.T
     top = np.argmax(scores[WEIGHT], axis=1)
 
-    def denial_then_next(a: np.ndarray, k: np.ndarray, rows: range, question: str, extend: bool) -> str:
-        """qa.highlight.best_sentence: after a denial, the next sentence alone, or with ``extend`` both."""
+    def denial_then_next(
+        a: np.ndarray, k: np.ndarray, rows: range, question: str, extend: bool, margin: float | None = 0.0
+    ) -> str:
+        """qa.highlight.best_sentence: after a denial, the next sentence alone, or with ``extend`` both.
+
+        ``margin``: the next sentence wins when its in-context score is within it of the denial's;
+        None: the next sentence always wins (no comparison).
+        """
         best = int(np.argmax(a))
         after = best + 1
         if is_negated(question) or after >= len(rows) or not negated[rows[best]] or negated[rows[after]]:
             return sentence_text[rows[best]]
-        if k[after] > a[best]:
+        if margin is None or k[after] > a[best] - margin:
             return sentence_text[rows[after]]
         return f"{sentence_text[rows[best]]} {sentence_text[rows[after]]}" if extend else sentence_text[rows[best]]
 
@@ -147,6 +153,8 @@ def main() -> None:
     rules = {
         "denial: next alone if it reads better, else both (default)": partial(denial_then_next, extend=True),
         "denial: next alone if it reads better, else the denial": partial(denial_then_next, extend=False),
+        "denial: next alone within 0.01 of it, else the denial": partial(denial_then_next, extend=False, margin=0.01),
+        "denial: always the next sentence": partial(denial_then_next, extend=False, margin=None),
         "any sentence after a denial, in context (the rule before)": rule_previous,
         "the best sentence alone, denials ignored": lambda a, k, rows, question: sentence_text[rows[int(np.argmax(a))]],
     }
@@ -160,6 +168,13 @@ def main() -> None:
                 picked = rule(alone[i, rows], context[i, rows], rows, question.text)
                 found += any(answer in picked for answer in question.answers)
         print(f"highlight: {name:60s} answer_in_highlight@1 {found / len(texts):.3f}")
+    fired = 0  # questions whose top passage's best sentence is a denial followed by a sentence that is not
+    for i, question in enumerate(eval_set.questions):
+        rows = range(int(data.chunks[top[i], 3]), int(data.chunks[top[i], 4]))
+        if len(rows) and not is_negated(question.text):
+            best = rows[int(np.argmax(alone[i, rows]))]
+            fired += best + 1 < rows.stop and negated[best] and not negated[best + 1]
+    print(f"highlight: the denial rule applies to {fired} of {len(texts)} questions")
 
     doc_scores = per_owner_max(scores[WEIGHT], chunk_doc, n)
     best = doc_scores.max(axis=1)
