@@ -162,7 +162,7 @@ def build_index(
             doc_id = loader.doc_id(settings.seeds_dir, path)
             seen.add(doc_id)
             try:
-                sha = file_sha256(path)
+                sha = file_sha256(loader.check_source(settings.seeds_dir, path))
                 old = old_rows.get(doc_id)
                 if previous is not None and old is not None and previous.documents[old].sha256 == sha:
                     slots.append(builder.reuse(old))

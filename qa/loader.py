@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,13 +55,17 @@ class Failure:
 
 
 def discover(seeds_dir: Path) -> list[Path]:
-    """Every regular file under ``seeds_dir`` (recursively), sorted, hidden files skipped."""
+    """Every entry under ``seeds_dir`` that is not a folder (recursively), sorted, hidden files skipped.
+
+    Pipes, devices and links are listed too, so that :func:`check_source` can name why each is skipped.
+    """
     if not seeds_dir.is_dir():
         return []
     return sorted(
         p
         for p in seeds_dir.rglob("*")
-        if not any(part.startswith(".") for part in p.relative_to(seeds_dir).parts) and (p.is_file() or p.is_symlink())
+        if not any(part.startswith(".") for part in p.relative_to(seeds_dir).parts)
+        and (p.is_symlink() or not p.is_dir())
     )
 
 
@@ -68,22 +73,36 @@ def doc_id(seeds_dir: Path, path: Path) -> str:
     return path.relative_to(seeds_dir).as_posix()
 
 
-def load_document(seeds_dir: Path, path: Path, sha256: str | None = None) -> Document:
-    """Read one file; raises BadDocument with a reason a person can act on."""
+def check_source(seeds_dir: Path, path: Path) -> Path:
+    """The file's real path, once it is known safe to read; BadDocument otherwise, before a byte is read.
+
+    Called before hashing too: a link to /dev/zero, a FIFO or a huge file would otherwise hang the
+    indexer (reading forever, or blocking on a pipe) while it holds the index lock.
+    """
     root = seeds_dir.resolve()
     real = path.resolve()
     if not real.is_relative_to(root):
         raise BadDocument("link points outside the seeds folder")
-    if not real.is_file():
-        raise BadDocument("not a regular file")
+    try:
+        info = real.stat()
+    except OSError as exc:
+        raise BadDocument(f"cannot be read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise BadDocument("not a regular file (a device, pipe or socket)")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise BadDocument(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(sorted(SUPPORTED))}")
-    size = real.stat().st_size
-    if size == 0:
+    if info.st_size == 0:
         raise BadDocument("empty file")
-    if size > MAX_BYTES:
-        raise BadDocument(f"file is {size / 2**20:.0f} MiB, over the {MAX_BYTES // 2**20} MiB limit")
+    if info.st_size > MAX_BYTES:
+        raise BadDocument(f"file is {info.st_size / 2**20:.0f} MiB, over the {MAX_BYTES // 2**20} MiB limit")
+    return real
+
+
+def load_document(seeds_dir: Path, path: Path, sha256: str | None = None) -> Document:
+    """Read one file; raises BadDocument with a reason a person can act on."""
+    real = check_source(seeds_dir, path)
+    suffix = path.suffix.lower()
     data = real.read_bytes()
     if suffix == ".pdf":
         text, title = _pdf(data)

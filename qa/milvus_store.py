@@ -332,7 +332,7 @@ def build_index(
             doc_id = loader.doc_id(settings.seeds_dir, path)
             seen.add(doc_id)
             try:
-                sha = file_sha256(path)
+                sha = file_sha256(loader.check_source(settings.seeds_dir, path))
                 if stored.get(doc_id) == sha:
                     report.unchanged.append(doc_id)
                 else:

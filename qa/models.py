@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 
@@ -13,6 +14,13 @@ class Document:
     title: str
     text: str
     sha256: str  # hash of the source file's bytes: decides whether to re-embed
+    pages: tuple[int, ...] = ()  # start offset of each page (PDF page, slide) in ``text``; () without pages
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``offset``, or None for a format without pages."""
+        if not self.pages:
+            return None
+        return bisect.bisect_right(self.pages, offset) or 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Citation:
     text: str
     highlight: Span
     score: float
+    page: int | None = None  # 1-based page (or slide) of the highlight; None for formats without pages
 
 
 @dataclass(frozen=True)
@@ -63,3 +72,4 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     no_answer: bool = False
     took_ms: float = 0.0
+    no_answer_reason: str | None = None  # "small_talk", "not_found", or None when answered

@@ -152,3 +152,30 @@ def test_sentences_are_read_in_context_only_after_a_denial(corpus: Settings, e5:
     # the chunk, its sentences, and one context reading: the sentence after the denial, read after it
     assert sorted(counting.passages) == sorted([text, *sentences, f"{sentences[0]} {sentences[1]}"])
     assert counting.sparse == [text]  # latent terms for passages only
+
+
+def test_special_files_are_skipped_before_a_byte_is_read(tmp_path: Path, e5: Embedder) -> None:
+    """A link to /dev/zero, a FIFO and a huge sparse file are named and skipped; they never hang the build."""
+    import os
+    import threading
+
+    from qa import loader
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "good.txt").write_text("The lighthouse keeper of Ostend is Marta Claes.", encoding="utf-8")
+    (seeds / "zero.txt").symlink_to("/dev/zero")
+    os.mkfifo(seeds / "pipe.txt")
+    with (seeds / "huge.txt").open("wb") as handle:  # sparse: no disk used, but over the size limit
+        handle.truncate(loader.MAX_BYTES + 1)
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="e5")
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(report=build_index(settings, embedder=e5)[0]), daemon=True)
+    worker.start()
+    worker.join(timeout=120)  # the build ends by itself; before the fix it read /dev/zero forever
+    assert not worker.is_alive(), "indexing hung on a special file"
+    reasons = {f.path: f.reason for f in result["report"].failed}
+    assert result["report"].added == ["good.txt"]
+    assert "outside the seeds folder" in reasons["zero.txt"]
+    assert "not a regular file" in reasons["pipe.txt"]
+    assert "over the" in reasons["huge.txt"]
