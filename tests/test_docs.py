@@ -1,4 +1,6 @@
-"""The README documents every setting (after datasette's test_docs.py)."""
+"""The README documents every setting (after datasette's test_docs.py) and CI runs its test command."""
+
+import subprocess
 
 from conftest import ROOT
 
@@ -11,9 +13,15 @@ def test_every_setting_is_in_the_readme() -> None:
     assert not missing, f"settings missing from README.md: {missing}"
 
 
-def test_ci_runs_the_readme_test_command() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_ci_runs_the_readme_test_command_and_it_installs_system_packages() -> None:
+    """.ci/run extracts the README's second command; that command installs Chromium and Tesseract itself."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    command = readme[readme.index(next(line for line in readme if line.startswith("# 2."))) + 1]
+    extracted = subprocess.run(
+        ["awk", '/^# 2\\./ { getline; print; exit }', "README.md"], cwd=ROOT, capture_output=True, text=True
+    )
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    test_line = next(line for line in readme.splitlines() if "pytest" in line and "pip install" in line)
-    command = test_line.split(". .venv/bin/activate && ", 1)[1]
-    assert command in ci
+    assert extracted.stdout.strip() == command and "awk '/^# 2\\./ { getline; print; exit }' README.md" in ci
+    for package in ("chromium", "tesseract-ocr", "pip install torch==2.13.0", "pip install -e '.[dev]'"):
+        assert package in command
+    assert command.endswith("&& pytest")
