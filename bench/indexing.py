@@ -23,10 +23,11 @@ from pathlib import Path
 from _common import ROOT, machine
 
 from qa import loader
+from qa.builder import Builder
 from qa.chunking import chunk_document, make_splitter
 from qa.config import Settings
 from qa.embedding import make_embedder, sparse_encoder
-from qa.indexer import _Builder, build_index, chunking_params
+from qa.indexer import build_index, chunking_params
 
 XQUAD = ROOT.parent / "shared" / "data" / "xquad"
 
@@ -42,10 +43,12 @@ def write_paragraphs(folder: Path, lang: str, limit: int) -> int:
 
 def planned_texts(settings: Settings, embedder) -> tuple[list[str], list[str], list]:
     """Exactly what the indexer will send to the model: distinct texts, and the chunk texts alone."""
-    builder = _Builder(embedder, chunking_params(settings), settings.batch_size, None)
-    plans = [
-        builder.plan(loader.load_document(settings.seeds_dir, path)) for path in loader.discover(settings.seeds_dir)
-    ]
+    with (
+        tempfile.TemporaryDirectory() as cache,
+        Builder(embedder, chunking_params(settings), settings.batch_size, Path(cache)) as builder,
+    ):
+        paths = loader.discover(settings.seeds_dir)
+        plans = [builder.plan(loader.load_document(settings.seeds_dir, path)) for path in paths]
     texts = [t for p in plans for t in (*p.chunk_texts, *p.sentence_texts, *p.contexts)]
     return list(dict.fromkeys(texts)), [t for p in plans for t in p.chunk_texts], plans
 

@@ -14,7 +14,7 @@ from qa.embedding import Embedder, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
 from qa.models import Answer, Citation, Document, Span, Turn
-from qa.store import Hit, SearchIndex
+from qa.stores.base import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
 FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question

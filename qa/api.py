@@ -37,10 +37,10 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
     `qa index --rebuild`, instead of a service that does not start.
     """
     if settings.store == "milvus":  # the scale-out store: the index lives in Milvus, nothing to load here
-        from qa import milvus_store
+        from qa.stores.milvus import open_index
 
         answerer = Answerer.from_settings(settings, None)
-        index = milvus_store.open_index(settings, answerer.embedder)
+        index = open_index(settings.milvus_uri, settings.milvus_collection, answerer.embedder.dim)
         header = index.milvus.header()
         answerer.swap(index)
         return _check_embedder(settings, answerer, header["embedder"]["name"] if header else None, tolerate_corrupt)

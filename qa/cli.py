@@ -188,7 +188,10 @@ def eval_(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            result = evaluate(settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir)
+            result = evaluate(
+                settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir,
+                announce=lambda line: err.print(line, highlight=False, markup=False),
+            )  # fmt: skip
     except QAError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -29,3 +29,7 @@ class EmbedderUnavailable(QAError):
 
 class DocumentNotFound(QAError):
     """An unknown document id (or one that tries to leave the corpus)."""
+
+
+class StoreUnavailable(QAError):
+    """The store itself failed (Milvus unreachable, a write refused): the whole build stops, no file is blamed."""

@@ -113,13 +113,15 @@ def evaluate(
     progress: Progress | None = None,
     history: str | None = None,
     workdir: Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> dict[str, float | int]:
     """Index the paragraphs in a temporary folder, ask every question, and return the report (``KEYS``).
 
     ``history``, when given, is sent as an earlier user turn with every question: the questions do not
     depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
     ``workdir``, when given, keeps the paragraphs and their index there instead of a temporary folder, so a
-    second run over the same files re-embeds nothing (the indexer is incremental).
+    second run over the same files re-embeds nothing (the indexer is incremental). The paragraphs always go
+    to a FAISS index of their own, never to the configured store (``announce`` is told where).
     """
     from qa.indexer import build_index
 
@@ -135,7 +137,12 @@ def evaluate(
             path = seeds / doc_id
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 path.write_text(text, encoding="utf-8")
-        local = replace_paths(settings, seeds, base / "index")
+        local = eval_settings(settings, seeds, base / "index")
+        if announce:
+            announce(
+                f"qa eval indexes into its own FAISS index in {local.index_dir} "
+                f"(the configured {settings.store} store is not touched)"
+            )
         started = time.perf_counter()
         report, data = build_index(
             local, progress=(lambda _id, done, total: progress("indexing", done, total)) if progress else None
@@ -165,5 +172,7 @@ def evaluate(
     return {key: result[key] for key in KEYS}
 
 
-def replace_paths(settings: Settings, seeds_dir: Path, index_dir: Path) -> Settings:
-    return settings.model_copy(update={"seeds_dir": seeds_dir, "index_dir": index_dir})
+def eval_settings(settings: Settings, seeds_dir: Path, index_dir: Path) -> Settings:
+    """The configured pipeline, with a FAISS store of eval's own: eval never reads or writes the configured
+    store (with ``QA_STORE=milvus`` it once deleted every real document as "removed")."""
+    return settings.model_copy(update={"seeds_dir": seeds_dir, "index_dir": index_dir, "store": "faiss"})

@@ -7,9 +7,6 @@ from pathlib import Path
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks so a large file never sits in memory whole."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file, streamed by ``hashlib.file_digest`` so a large file never sits in memory whole."""
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from qa.models import Span
-from qa.store import Hit
+from qa.stores.base import Hit
 
 # Negation cues of the languages the bundled models know best; whole words except for CJK.
 _NEGATION = re.compile(

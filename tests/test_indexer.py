@@ -14,6 +14,7 @@ from qa.config import Settings
 from qa.embedding import SPARSE_K, Embedder
 from qa.errors import IndexCorrupt
 from qa.indexer import build_index
+from qa.stores import local
 
 
 class Counting:
@@ -88,15 +89,15 @@ def test_interrupted_build_leaves_the_old_index_loadable(
 ) -> None:
     build_index(corpus, embedder=e5)
     (corpus.seeds_dir / "ferry.txt").write_text("Ferries leave every twenty minutes.", encoding="utf-8")
-    real_write = store.faiss.write_index
+    real_write = local.faiss.write_index
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(store.faiss, "write_index", crash)
+    monkeypatch.setattr(local.faiss, "write_index", crash)
     with pytest.raises(KeyboardInterrupt):
         build_index(corpus, embedder=e5)
-    monkeypatch.setattr(store.faiss, "write_index", real_write)
+    monkeypatch.setattr(local.faiss, "write_index", real_write)
 
     data = store.load(corpus.index_dir)
     assert {d.id for d in data.documents} == {"bridge.txt", "reactor.md"}
@@ -134,7 +135,7 @@ def test_a_live_index_serves_as_the_previous_generation(
     def no_disk_load(*args, **kwargs):
         raise AssertionError("the previous generation was loaded from disk again")
 
-    monkeypatch.setattr(store, "load", no_disk_load)
+    monkeypatch.setattr(local, "load", no_disk_load)
     counting = Counting(e5)
     report, data = build_index(corpus, embedder=counting, live=live)
     assert report.added == ["ferry.txt"] and sorted(report.unchanged) == ["bridge.txt", "reactor.md"]

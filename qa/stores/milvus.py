@@ -7,12 +7,13 @@ write acknowledged before it):
   title, offsets and text, so a search returns everything a citation needs in one round trip;
 - ``<name>_sentences``: one row per sentence of a chunk: its offsets and text, and one vector field
   holding ``[sentence alone, sentence in context]`` (Milvus 2.3 allows one vector field per collection);
-- ``<name>_documents``: document texts in parts (a VARCHAR holds at most 65,535 bytes), their content
-  hashes (for incremental re-indexing) and one metadata row with the embedder and chunking (a change
-  forces a rebuild, as with FAISS).
+- ``<name>_documents``: document texts in parts (a VARCHAR holds at most 65,535 bytes) with the page
+  starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
+  with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS).
 
 Writes go document by document (delete the old rows, insert the new), so a crash leaves every other
 document intact and the next ``qa index`` finishes the job. The same code serves a Milvus cluster by URI.
+Every pymilvus and gRPC error surfaces as ``StoreUnavailable``: the store failed, not a document.
 """
 
 from __future__ import annotations
@@ -20,34 +21,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
-import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from qa import loader
-from qa.config import Settings
-from qa.embed_cache import EmbeddingCache
-from qa.embedding import SPARSE_K, Embedder, make_embedder
-from qa.errors import QAError
-from qa.hashing import file_sha256
-from qa.indexer import CACHE_DIR, IndexReport, Progress, _Builder, _DocRows, chunking_params, manifest_header
-from qa.loader import Failure
+from qa.embedding import SPARSE_K
+from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
-from qa.store import Hit
+from qa.stores.base import DocRows, Hit
 
-log = logging.getLogger(__name__)
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
+SCHEMA = 2  # 2: page starts in the documents collection
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
-HNSW = {"M": 32, "efConstruction": 128}
+HNSW = {"M": 32, "efConstruction": 128}  # as qa.vector_index's HNSW
 CONSISTENCY = "Strong"
-
-
-class MilvusUnavailable(QAError):
-    """The Milvus server cannot be reached or refused an operation."""
+TIMEOUT_S = 30
 
 
 def _quote(value: str) -> str:
@@ -61,18 +52,44 @@ def _chunk_id(doc_id: str, sha256: str, row: int) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What pymilvus raises when the server is unreachable or refuses: its own errors, gRPC's, the OS's."""
+    import grpc
+    from pymilvus.exceptions import MilvusException
+
+    return (MilvusException, grpc.RpcError, ConnectionError, TimeoutError)
+
+
+class _Client:
+    """A MilvusClient whose every call raises StoreUnavailable, naming the server, instead of pymilvus's errors."""
+
+    def __init__(self, uri: str) -> None:
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as exc:
+            raise StoreUnavailable("pymilvus is not installed: pip install 'qa[milvus]'") from exc
+        self.uri = uri
+        self._errors = _store_errors()
+        self._client = self._guard(lambda: MilvusClient(uri=uri, timeout=TIMEOUT_S), "connect")()
+
+    def _guard(self, call: Callable[..., Any], name: str) -> Callable[..., Any]:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return call(*args, **kwargs)
+            except self._errors as exc:
+                raise StoreUnavailable(f"Milvus at {self.uri} failed ({name}): {exc}") from exc
+
+        return guarded
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        return self._guard(getattr(self._client, name), name)
+
+
 class MilvusStore:
     """Connection plus collection names; creates the collections on first use."""
 
     def __init__(self, uri: str, name: str, dim: int) -> None:
-        try:
-            from pymilvus import MilvusClient
-        except ImportError as exc:
-            raise MilvusUnavailable("pymilvus is not installed: pip install 'qa[milvus]'") from exc
-        try:
-            self.client = MilvusClient(uri=uri, timeout=30)
-        except Exception as exc:  # noqa: BLE001 - connection errors come in many types
-            raise MilvusUnavailable(f"cannot connect to Milvus at {uri}: {exc}") from exc
+        self.client = _Client(uri)
         self.uri = uri
         self.dim = dim
         self.chunks = f"{name}_chunks"
@@ -120,6 +137,7 @@ class MilvusStore:
                     ("title", DataType.VARCHAR, {"max_length": 4096}),
                     ("sha256", DataType.VARCHAR, {"max_length": 64}),
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
+                    ("pages", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),  # JSON: page starts in this part
                     ("vector", DataType.FLOAT_VECTOR, {"dim": 2}),  # Milvus requires one vector field
                 ],
                 ("FLAT", {}),
@@ -142,24 +160,14 @@ class MilvusStore:
 
     # -- metadata -------------------------------------------------------------------------------------
     def header(self) -> dict | None:
+        if not self.client.has_collection(self.documents):
+            return None
         rows = self.client.query(self.documents, filter=f"id == {_quote(META_ID)}", output_fields=["text"])
         return json.loads(rows[0]["text"]) if rows else None
 
     def set_header(self, header: dict) -> None:
-        self.client.upsert(
-            self.documents,
-            [
-                {
-                    "id": META_ID,
-                    "doc_id": META_ID,
-                    "part": 0,
-                    "title": "",
-                    "sha256": "",
-                    "text": json.dumps(header),
-                    "vector": [0.0, 0.0],
-                }
-            ],
-        )
+        row = {"id": META_ID, "doc_id": META_ID, "part": 0, "title": "", "sha256": "", "pages": "[]"}
+        self.client.upsert(self.documents, [{**row, "text": json.dumps(header), "vector": [0.0, 0.0]}])
 
     def document_hashes(self) -> dict[str, str]:
         rows = self.client.query(
@@ -173,7 +181,7 @@ class MilvusStore:
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
 
-    def write_document(self, rows: _DocRows) -> None:
+    def write_document(self, rows: DocRows) -> None:
         """Replace a document's rows: the old version's rows go first, then the new ones are inserted."""
         doc = rows.doc
         self.delete_document(doc.id)
@@ -206,7 +214,7 @@ class MilvusStore:
                         "vector": both.tolist(),
                     }
                 )
-        parts = [doc.text[i : i + TEXT_PART] for i in range(0, len(doc.text), TEXT_PART)] or [""]
+        starts = range(0, max(len(doc.text), 1), TEXT_PART)
         document_rows = [
             {
                 "id": f"{doc.id}\x00{part}",
@@ -214,16 +222,58 @@ class MilvusStore:
                 "part": part,
                 "title": doc.title,
                 "sha256": doc.sha256,
-                "text": text,
+                "text": doc.text[at : at + TEXT_PART],
+                "pages": json.dumps([p for p in doc.pages if at <= p < at + TEXT_PART]),
                 "vector": [0.0, 0.0],
             }
-            for part, text in enumerate(parts)
+            for part, at in enumerate(starts)
         ]
         # the documents row goes last: it marks the document complete for the next incremental run
         for name, batch in ((self.chunks, chunk_rows), (self.sentences, sentence_rows)):
             for start in range(0, len(batch), 1000):
                 self.client.insert(name, batch[start : start + 1000])
         self.client.insert(self.documents, document_rows)
+
+
+class MilvusWriter:
+    """The StoreWriter of Milvus: each put or delete is written at once, document by document."""
+
+    def __init__(self, milvus: MilvusStore, header: dict, rebuilt: bool) -> None:
+        self.milvus = milvus
+        self.header = header
+        self.written = False
+        self._stored = milvus.document_hashes()
+        self.rebuilt = rebuilt or not self._stored
+
+    @classmethod
+    def open(cls, uri: str, name: str, header: dict, *, rebuild: bool) -> MilvusWriter:
+        """Collections built with another embedder, chunking or schema are dropped first (a full rebuild)."""
+        header = dict(header, milvus_schema=SCHEMA)
+        milvus = MilvusStore(uri, name, int(header["embedder"]["dim"]))
+        stored = milvus.header()
+        rebuilt = rebuild or (stored is not None and stored != header)
+        if rebuilt:
+            milvus.drop()
+        milvus.ensure()
+        return cls(milvus, header, rebuilt)
+
+    def stored(self) -> dict[str, str]:
+        return dict(self._stored)
+
+    def keep(self, doc_id: str) -> None:
+        """Nothing to do: the document's rows stay where they are."""
+
+    def put(self, rows: DocRows) -> None:
+        self.milvus.write_document(rows)
+        self.written = True
+
+    def delete(self, doc_id: str) -> None:
+        self.milvus.delete_document(doc_id)
+        self.written = True
+
+    def commit(self) -> MilvusIndex:
+        self.milvus.set_header(self.header)
+        return MilvusIndex(self.milvus)
 
 
 class MilvusIndex:
@@ -247,15 +297,20 @@ class MilvusIndex:
     def document(self, doc_id: str) -> Document | None:
         if doc_id == META_ID:
             return None
-        rows = self.milvus.client.query(
-            self.milvus.documents,
-            filter=f"doc_id == {_quote(doc_id)}",
-            output_fields=["part", "title", "sha256", "text"],
-        )
+        rows = self._document_rows([doc_id], ["part", "title", "sha256", "text", "pages"]).get(doc_id)
         if not rows:
             return None
-        rows.sort(key=lambda row: row["part"])
-        return Document(doc_id, rows[0]["title"], "".join(row["text"] for row in rows), rows[0]["sha256"])
+        pages = tuple(p for row in rows for p in json.loads(row["pages"]))
+        return Document(doc_id, rows[0]["title"], "".join(row["text"] for row in rows), rows[0]["sha256"], pages)
+
+    def _document_rows(self, doc_ids: list[str], fields: list[str]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        expr = f"doc_id in [{', '.join(_quote(d) for d in doc_ids)}]"
+        for row in self.milvus.client.query(self.milvus.documents, filter=expr, output_fields=["doc_id", *fields]):
+            found.setdefault(row["doc_id"], []).append(row)
+        for rows in found.values():
+            rows.sort(key=lambda row: row["part"])
+        return found
 
     def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
         results = self.milvus.client.search(
@@ -275,6 +330,8 @@ class MilvusIndex:
             output_fields=["chunk_id", "position", "start", "end", "text", "vector"],
         ):
             sentences[row["chunk_id"]].append(row)
+        documents = self._document_rows(sorted({hit["entity"]["doc_id"] for hit in results}), ["part", "pages"])
+        pages = {d: tuple(p for row in rows for p in json.loads(row["pages"])) for d, rows in documents.items()}
         dim = self.milvus.dim
         hits = []
         for hit in results:
@@ -291,72 +348,14 @@ class MilvusIndex:
                     sentence_vectors=np.ascontiguousarray(both[:, :dim]),
                     context_vectors=np.ascontiguousarray(both[:, dim:]),
                     sparse=sparse if len(sparse) else None,
+                    pages=pages.get(entity["doc_id"], ()),
                 )
             )
         return hits
 
 
-def open_index(settings: Settings, embedder: Embedder) -> MilvusIndex:
+def open_index(uri: str, name: str, dim: int) -> MilvusIndex:
     """The live Milvus index for serving (collections are created empty when missing)."""
-    milvus = MilvusStore(settings.milvus_uri, settings.milvus_collection, embedder.dim)
+    milvus = MilvusStore(uri, name, dim)
     milvus.ensure()
     return MilvusIndex(milvus)
-
-
-def build_index(
-    settings: Settings,
-    *,
-    embedder: Embedder | None = None,
-    rebuild: bool = False,
-    progress: Progress | None = None,
-) -> tuple[IndexReport, MilvusIndex]:
-    """``qa index`` against Milvus: the same incremental rules as the FAISS store, hashes kept in Milvus."""
-    started = time.perf_counter()
-    embedder = embedder or make_embedder(settings.embedder, settings.device)
-    params = chunking_params(settings)
-    header = manifest_header(embedder, params)
-    report = IndexReport()
-    milvus = MilvusStore(settings.milvus_uri, settings.milvus_collection, embedder.dim)
-    if rebuild or (milvus.client.has_collection(milvus.documents) and milvus.header() != header):
-        milvus.drop()
-        report.rebuilt = True
-    milvus.ensure()
-    stored = milvus.document_hashes()
-    report.rebuilt = report.rebuilt or not stored
-    cache = EmbeddingCache(settings.index_dir / CACHE_DIR, embedder.name, embedder.dim)
-    builder = _Builder(embedder, params, settings.batch_size, None, cache, read_cache=not rebuild)
-    paths = loader.discover(settings.seeds_dir)
-    seen: set[str] = set()
-    try:
-        for done, path in enumerate(paths, 1):
-            doc_id = loader.doc_id(settings.seeds_dir, path)
-            seen.add(doc_id)
-            try:
-                sha = file_sha256(loader.check_source(settings.seeds_dir, path))
-                if stored.get(doc_id) == sha:
-                    report.unchanged.append(doc_id)
-                else:
-                    doc = loader.load_document(settings.seeds_dir, path, sha)
-                    milvus.write_document(builder.embed(doc))
-                    (report.updated if doc_id in stored else report.added).append(doc_id)
-            except MilvusUnavailable:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
-                reason = str(exc) if isinstance(exc, loader.BadDocument) else f"{type(exc).__name__}: {exc}"
-                report.failed.append(Failure(doc_id, reason))
-            if progress:
-                progress(doc_id, done, len(paths))
-    finally:
-        cache.close()
-        builder.close()
-    report.removed = sorted((set(stored) - seen) | {f.path for f in report.failed if f.path in stored})
-    for doc_id in report.removed:
-        milvus.delete_document(doc_id)
-    milvus.set_header(header)
-    report.embedded = builder.embedded
-    report.documents = len(seen) - len(report.failed)
-    report.written = report.changed
-    index = MilvusIndex(milvus)
-    report.chunks = index.num_chunks
-    report.seconds = time.perf_counter() - started
-    return report, index

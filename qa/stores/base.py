@@ -1,0 +1,88 @@
+"""What every store shares: the rows a document is written as, the hits a search returns, and the two
+interfaces (``StoreWriter`` for the indexer, ``SearchIndex`` for the answerer).
+
+Kept apart from the backends so the answerer and the indexer import no backend (FAISS sets thread
+counts, pymilvus opens connections) just to name a type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from qa.models import Chunk, Document, Span
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with what the answerer needs to pick its answering sentence."""
+
+    score: float
+    chunk: Chunk
+    title: str
+    sentences: list[Span]
+    sentence_vectors: np.ndarray  # (len(sentences), dim): each sentence alone
+    context_vectors: np.ndarray  # (len(sentences), dim): each sentence read after a denial before it, else alone
+    sparse: np.ndarray | None = None  # (2 * SPARSE_K,): the chunk's latent terms (qa.embedding.sparse_scores)
+    pages: tuple[int, ...] = ()  # the document's page start offsets (Document.pages), for Citation.page
+
+
+class SearchIndex(Protocol):
+    """What the answerer reads; implemented by the local FAISS generation and by Milvus."""
+
+    @property
+    def num_documents(self) -> int: ...
+
+    @property
+    def num_chunks(self) -> int: ...
+
+    def document(self, doc_id: str) -> Document | None: ...
+
+    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]: ...
+
+
+@dataclass
+class DocRows:
+    """One document as a store writes it: its chunks and sentences with their vectors."""
+
+    doc: Document
+    chunks: list[tuple[int, int, int, int]]  # start, end, first sentence, sentence end (rows of ``sentences``)
+    sentences: list[tuple[int, int]]  # start, end in doc.text
+    vectors: np.ndarray  # (len(chunks), dim) chunk vectors
+    sentence_vectors: np.ndarray  # (len(sentences), dim): each sentence alone
+    context_vectors: np.ndarray  # (len(sentences), dim): each sentence after a denial before it, else alone
+    sparse: np.ndarray  # (len(chunks), 2 * SPARSE_K) latent terms (ids then weights), or (len(chunks), 0)
+
+
+class StoreWriter(Protocol):
+    """How the indexer changes a store. It decides what changes; a writer only applies it.
+
+    Calls arrive as: ``stored()`` once, then ``keep``/``put``/``delete`` per document, then ``commit()``.
+    A writer raises ``qa.errors.StoreUnavailable`` when the store itself fails (never for one document):
+    the indexer then stops the whole build, so nothing is reported failed or deleted because of it.
+    """
+
+    rebuilt: bool  # nothing usable was stored before (or a rebuild was asked): every document is new
+    written: bool  # set by commit(): whether the store changed
+
+    def stored(self) -> dict[str, str]:
+        """Document id -> content hash of every document the store holds now."""
+        ...
+
+    def keep(self, doc_id: str) -> None:
+        """The document is unchanged: keep its rows as they are."""
+        ...
+
+    def put(self, rows: DocRows) -> None:
+        """Add the document, or replace every row of its previous version."""
+        ...
+
+    def delete(self, doc_id: str) -> None:
+        """Remove every row of the document."""
+        ...
+
+    def commit(self) -> SearchIndex:
+        """Make the changes visible; returns the index to serve from now on."""
+        ...

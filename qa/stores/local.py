@@ -1,0 +1,287 @@
+"""The local store: immutable generations of the FAISS index and its rows in ``index_dir``.
+
+Layout of ``index_dir``::
+
+    CURRENT            name of the live generation (replaced atomically with os.replace)
+    gen-<id>/          one complete, immutable generation
+        manifest.json  format, embedder, dim, chunking, per-document hashes, per-file checksums and sizes
+        documents.jsonl, chunks.npy, sentences.npy, vectors.npy, sentence_vectors.npy,
+        context_vectors.npy, sparse.npy, index.faiss
+        verified       written after the first full checksum pass (see ``load``)
+    .lock              held by the one build at a time (qa.indexer)
+    .gc.lock           readers share it while opening a generation; garbage collection takes it alone
+
+A build writes a new generation beside the live one and only then points CURRENT at it, so a crash
+at any moment leaves the previous generation loadable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from filelock import ReadWriteLock
+
+from qa import vector_index
+from qa.errors import IndexCorrupt, IndexMissing
+from qa.hashing import file_sha256
+from qa.models import Document
+from qa.stores.base import DocRows
+from qa.stores.faiss import IndexData, assemble
+
+log = logging.getLogger(__name__)
+FORMAT = 2  # 2: sparse.npy (latent terms of each chunk)
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+VERIFIED = "verified"
+GC_LOCK = ".gc.lock"
+_ARRAYS = ("chunks", "sentences", "vectors", "sentence_vectors", "context_vectors", "sparse")
+REBUILD_HINT = "run `qa index --rebuild` to build it again"
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return index_dir / name
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The live manifest, or None when there is no index yet."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        return None
+    try:
+        return json.loads((gen / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"the index manifest in {gen} cannot be read ({exc}); {REBUILD_HINT}") from exc
+
+
+@contextmanager
+def _gc_guard(index_dir: Path, *, collect: bool, timeout: float = -1) -> Iterator[None]:
+    """Shared while a reader opens a generation, exclusive while old generations are deleted.
+
+    A reader that cannot create the lock file (a read-only or missing index folder) reads unguarded:
+    nothing can collect garbage there either.
+    """
+    lock = ReadWriteLock(index_dir / GC_LOCK, is_singleton=False)  # one instance per use: threads never share
+    with ExitStack() as stack:
+        stack.callback(lock.close)
+        try:
+            stack.enter_context(lock.write_lock(timeout) if collect else lock.read_lock(timeout))
+        except (OSError, sqlite3.Error):
+            if collect:
+                raise
+        yield
+
+
+def load(index_dir: Path, *, verify: bool = True) -> IndexData:
+    """Load the live generation; IndexMissing if none, IndexCorrupt if a file fails its checksum or size."""
+    with _gc_guard(index_dir, collect=False):
+        gen = current_generation(index_dir)
+        if gen is None or not gen.is_dir():
+            raise IndexMissing(f"no index in {index_dir}: run `qa index` to build it from the seeds folder")
+        manifest = read_manifest(index_dir)
+        assert manifest is not None
+        if manifest.get("format") != FORMAT:
+            raise IndexCorrupt(f"index format {manifest.get('format')} is not {FORMAT}; {REBUILD_HINT}")
+        if verify:
+            _verify(gen, manifest)
+        return _open(gen, manifest)
+
+
+def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
+    try:
+        with (gen / "documents.jsonl").open(encoding="utf-8") as handle:
+            documents = [_document(json.loads(line)) for line in handle]
+        # memory-mapped: the FAISS index holds what search scans; these rows are read only for the hits
+        # (and for re-use by the next build), so they cost page cache, not a second copy in memory
+        arrays = {name: np.load(gen / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
+        index = faiss.read_index(str(gen / "index.faiss"))
+        row_file = vector_index.RowFile(gen / "vectors.npy")
+    except Exception as exc:  # any damage the checksums did not catch
+        raise IndexCorrupt(f"index in {gen} cannot be read ({type(exc).__name__}: {exc}); {REBUILD_HINT}") from exc
+    if index.ntotal != len(arrays["chunks"]) or index.d != int(manifest["embedder"]["dim"]):
+        raise IndexCorrupt(f"index in {gen} is inconsistent with its manifest; {REBUILD_HINT}")
+    return IndexData(manifest=manifest, documents=documents, index=index, row_file=row_file, **arrays)
+
+
+def _document(row: dict[str, Any]) -> Document:
+    return Document(**{**row, "pages": tuple(row.get("pages", ()))})
+
+
+def _stat(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns]
+
+
+def _verify(gen: Path, manifest: dict[str, Any]) -> None:
+    """Checksum every file once per generation; later loads compare sizes and modification times only.
+
+    ``qa ask`` loads the index on every call: hashing every file each time cost more than the question.
+    The ``verified`` marker records each file's size and mtime after a full pass; a file written since
+    (or a marker that does not match) sends the load back to full checksums.
+    """
+    files: dict[str, str] = manifest.get("files", {})
+    try:
+        stats = {name: _stat(gen / name) for name in files}
+    except OSError as exc:
+        raise IndexCorrupt(f"index file in {gen} is missing ({exc}); {REBUILD_HINT}") from exc
+    try:
+        if json.loads((gen / VERIFIED).read_text()) == stats:
+            return
+    except (OSError, ValueError):
+        pass
+    for name, expected in files.items():
+        if file_sha256(gen / name) != expected:
+            raise IndexCorrupt(f"index file {gen / name} is damaged (checksum mismatch); {REBUILD_HINT}")
+    try:
+        _write_synced(gen / VERIFIED, json.dumps(stats))
+    except OSError:  # a read-only index: verified again next time, still correct
+        log.debug("cannot write %s", gen / VERIFIED)
+
+
+def save(index_dir: Path, data: IndexData) -> Path:
+    """Write a new generation beside the live one, fsync it, then switch CURRENT to it atomically."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    gen = index_dir / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    tmp = index_dir / f".tmp-{gen.name}"
+    tmp.mkdir()
+    try:
+        with (tmp / "documents.jsonl").open("w", encoding="utf-8") as handle:
+            for doc in data.documents:
+                handle.write(json.dumps(doc.__dict__, ensure_ascii=False) + "\n")
+        for name in _ARRAYS:
+            np.save(tmp / f"{name}.npy", getattr(data, name), allow_pickle=False)
+        faiss.write_index(data.index, str(tmp / "index.faiss"))
+        files = sorted(p.name for p in tmp.iterdir())
+        manifest = dict(data.manifest, format=FORMAT, files={name: file_sha256(tmp / name) for name in files})
+        _write_synced(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+        for name in files:
+            _fsync(tmp / name)
+        os.replace(tmp, gen)
+        _fsync(index_dir)
+        pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+        _write_synced(pointer_tmp, gen.name)
+        os.replace(pointer_tmp, index_dir / CURRENT)
+        _fsync(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    data.manifest = manifest
+    collect_garbage(index_dir, keep={gen.name})
+    return gen
+
+
+def collect_garbage(index_dir: Path, keep: set[str], *, timeout: float = -1) -> list[str]:
+    """Remove old generations and leftovers of interrupted builds (never ``keep``); returns what went.
+
+    Waits (up to ``timeout`` seconds, -1 for ever, else filelock.Timeout) for readers that are opening a
+    generation (``load``): once open, a generation's files stay readable through their descriptors and
+    maps even after they are unlinked.
+    """
+    removed = []
+    with _gc_guard(index_dir, collect=True, timeout=timeout):
+        for path in sorted(index_dir.iterdir()):
+            if path.name in keep or not path.name.startswith(("gen-", ".tmp-gen-", f".{CURRENT}.")):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FaissWriter:
+    """The StoreWriter of the local store: collects every document's rows, then writes one new generation."""
+
+    def __init__(self, index_dir: Path, header: dict[str, Any], previous: IndexData | None, index_kind: str) -> None:
+        self.index_dir = index_dir
+        self.header = header
+        self.previous = previous
+        self.index_kind = index_kind
+        self.rebuilt = previous is None
+        self.written = False
+        self._rows: dict[str, DocRows] = {}
+        self._changed = False
+
+    @classmethod
+    def open(
+        cls, index_dir: Path, header: dict[str, Any], index_kind: str, *, rebuild: bool, live: Any = None
+    ) -> FaissWriter:
+        """``live``: the generation a running server holds; when built the same way it is the previous one
+        (no second load and checksum pass)."""
+        previous = None
+        if not rebuild:
+            previous = live if isinstance(live, IndexData) and _compatible(live.manifest, header) else None
+            previous = previous or _load_compatible(index_dir, header)
+        return cls(index_dir, header, previous, index_kind)
+
+    def stored(self) -> dict[str, str]:
+        return {doc.id: doc.sha256 for doc in self.previous.documents} if self.previous is not None else {}
+
+    def keep(self, doc_id: str) -> None:
+        assert self.previous is not None
+        self._rows[doc_id] = self.previous.document_rows(doc_id)
+
+    def put(self, rows: DocRows) -> None:
+        self._rows[rows.doc.id] = rows
+        self._changed = True
+
+    def delete(self, doc_id: str) -> None:
+        self._rows.pop(doc_id, None)
+        self._changed = True
+
+    def commit(self) -> IndexData:
+        if self.previous is not None and not self._changed:
+            return self.previous
+        data = assemble(self.header, [self._rows[doc_id] for doc_id in sorted(self._rows)], self.index_kind)
+        save(self.index_dir, data)
+        self.written = True
+        return data
+
+
+def _compatible(manifest: dict[str, Any], header: dict[str, Any]) -> bool:
+    return manifest.get("embedder") == header["embedder"] and manifest.get("chunking") == header["chunking"]
+
+
+def _load_compatible(index_dir: Path, header: dict[str, Any]) -> IndexData | None:
+    try:
+        manifest = read_manifest(index_dir)
+        if manifest is None:
+            return None
+        if not _compatible(manifest, header):
+            log.info("embedder or chunking changed: full rebuild")
+            return None
+        return load(index_dir)
+    except (IndexCorrupt, IndexMissing) as exc:
+        log.warning("previous index unusable, rebuilding: %s", exc)
+        return None

@@ -1,0 +1,118 @@
+"""The local store's pieces on their own: file hashes, the embedding cache, generations and their garbage
+collection, the once-per-generation checksum pass."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from filelock import ReadWriteLock, Timeout
+
+from qa import store
+from qa.embed_cache import EmbeddingCache, text_key
+from qa.errors import IndexCorrupt
+from qa.hashing import file_sha256
+from qa.models import Document
+from qa.stores import local
+from qa.stores.base import DocRows
+
+HEADER = {"embedder": {"name": "test", "dim": 4, "sparse": 0}, "chunking": {"size": 500, "overlap": 0}}
+
+
+def _generation(index_dir: Path, text: str = "Alpha beta. Gamma delta.") -> store.IndexData:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3, 4)).astype(np.float32)
+    doc = Document("a.txt", "A", text, "sha", pages=(0, 12))
+    rows = DocRows(doc, [(0, len(text), 0, 2)], [(0, 11), (12, len(text))], vectors[:1], vectors[1:], vectors[1:],
+                   np.empty((1, 0), np.float32))  # fmt: skip
+    data = store.assemble(HEADER, [rows])
+    store.save(index_dir, data)
+    return data
+
+
+def test_file_sha256_matches_hashlib_on_a_file_larger_than_one_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    payload = bytes(range(256)) * 20_000  # 5 MB
+    path.write_bytes(payload)
+    assert file_sha256(path) == hashlib.sha256(payload).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+def test_embedding_cache_round_trips_persists_and_keeps_models_apart(tmp_path: Path) -> None:
+    vector = np.arange(4, dtype=np.float32)
+    cache = EmbeddingCache(tmp_path, "model-a", 4)
+    cache.put_many([(text_key("hello"), vector)])
+    cache.put_many([(text_key("hello"), vector + 1)])  # the first vector of a text stays
+    cache.close()
+    again = EmbeddingCache(tmp_path, "model-a", 4)
+    found = again.get_many([text_key("hello"), text_key("unknown")])
+    assert list(found) == [text_key("hello")] and np.array_equal(found[text_key("hello")], vector)
+    assert len(again) == 1
+    again.close()
+    other = EmbeddingCache(tmp_path, "model-b", 4)  # another model never sees model-a's vectors
+    assert other.get_many([text_key("hello")]) == {} and other.path != again.path
+    other.close()
+    narrower = EmbeddingCache(tmp_path, "model-a", 3)  # a vector of the wrong width is not returned
+    assert narrower.get_many([text_key("hello")]) == {}
+    narrower.close()
+
+
+def test_a_generation_round_trips_with_its_pages(tmp_path: Path) -> None:
+    _generation(tmp_path)
+    loaded = store.load(tmp_path)
+    assert loaded.documents[0].pages == (0, 12)
+    hit = loaded.search_hits(loaded.vectors[0], 1)[0]
+    assert hit.pages == (0, 12) and [s.text for s in hit.sentences] == ["Alpha beta.", "Gamma delta."]
+
+
+def test_save_collects_old_generations_and_leftovers_but_never_the_live_one(tmp_path: Path) -> None:
+    _generation(tmp_path)
+    first = store.current_generation(tmp_path)
+    (tmp_path / ".tmp-gen-interrupted").mkdir()  # what a killed build leaves behind
+    (tmp_path / ".CURRENT.deadbeef").write_text("gen-x")
+    _generation(tmp_path, "Alpha beta. Gamma epsilon.")
+    live = store.current_generation(tmp_path)
+    assert live != first and live is not None
+    generations = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("gen-", ".tmp-gen", ".CURRENT.")))
+    assert generations == [live.name]
+    assert "epsilon" in store.load(tmp_path).documents[0].text
+
+
+def test_garbage_collection_waits_for_a_reader_opening_a_generation(tmp_path: Path) -> None:
+    _generation(tmp_path)
+    old = store.current_generation(tmp_path)
+    _generation(tmp_path)  # old is collected here already; make a new leftover to collect
+    old.mkdir()  # type: ignore[union-attr]
+    reader = ReadWriteLock(tmp_path / local.GC_LOCK, is_singleton=False)
+    with reader.read_lock():  # what store.load holds while it opens a generation
+        with pytest.raises(Timeout):
+            store.collect_garbage(tmp_path, keep={store.current_generation(tmp_path).name}, timeout=0.2)  # type: ignore[union-attr]
+        assert old.is_dir()  # type: ignore[union-attr]
+    reader.close()
+    assert store.collect_garbage(tmp_path, keep={store.current_generation(tmp_path).name}) == [old.name]  # type: ignore[union-attr]
+
+
+def test_checksums_are_verified_once_per_generation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _generation(tmp_path)
+    gen = store.current_generation(tmp_path)
+    assert gen is not None and not (gen / local.VERIFIED).exists()
+    store.load(tmp_path)  # the first load checks every file, then leaves the marker
+    assert set(json.loads((gen / local.VERIFIED).read_text())) == set(store.read_manifest(tmp_path)["files"])  # type: ignore[index]
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} was checksummed again")
+
+    monkeypatch.setattr(local, "file_sha256", no_hashing)
+    assert store.load(tmp_path).num_chunks == 1  # qa ask's every call: no file is hashed
+    monkeypatch.undo()
+
+    vectors = gen / "vectors.npy"  # damage after the marker: same size, new mtime -> full check again
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
+        store.load(tmp_path)
