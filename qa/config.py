@@ -75,6 +75,18 @@ class Settings(BaseSettings):
         "and off for an app built in code (tests).",
     )
     public_url: str | None = Field(None, description="Public URL of the web UI, used for links in Slack replies.")
+    # reading documents (qa/extract): OCR of scans and photos, and the time limits of the parsers
+    ocr_languages: str = Field(
+        "eng+rus",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages for scanned pages and images, joined by '+' (each needs its Debian "
+        "package tesseract-ocr-LANG).",
+    )
+    tesseract_cmd: str = Field("tesseract", description="The Tesseract program (a name on PATH or a full path).")
+    ocr_page_timeout: float = Field(60.0, gt=0, description="Seconds OCR may spend on one page or image.")
+    parse_timeout: float = Field(
+        120.0, gt=0, description="Seconds a document's parser may run without progress before it is stopped."
+    )
     web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web", description="Static web front end.")
 
 

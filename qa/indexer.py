@@ -125,7 +125,7 @@ def _sync(settings: Settings, writer: StoreWriter, builder: Builder, report: Ind
                 writer.keep(doc_id)
                 report.unchanged.append(doc_id)
             else:
-                pending.append(builder.plan(loader.load_document(settings.seeds_dir, path, sha)))
+                pending.append(builder.plan(loader.load_document(settings.seeds_dir, path, sha, settings=settings)))
                 if sum(plan.size for plan in pending) >= FLUSH_TEXTS:
                     _flush(pending, writer, builder, report, stored)
         except StoreUnavailable:

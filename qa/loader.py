@@ -1,49 +1,31 @@
-"""Files in the seeds folder -> Documents (id, title, extracted text); unreadable files become Failures."""
+"""Files in the seeds folder -> Documents (id, title, extracted text, page starts); unreadable files raise
+BadDocument with a reason a person can act on, and the caller goes on with the other files.
+
+Which bytes become which text is :mod:`qa.extract`'s job; this module decides which files are read at all
+(:func:`check_source`, before a byte is read) and where the reading runs (a worker process with a time limit,
+except for plain text).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.errors import BadDocument
+from qa.extract import IN_PROCESS, SUPPORTED, Extracted, Options, reader_for
+from qa.hashing import file_sha256
 from qa.models import Document
 
-SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
-MAX_BYTES = 20 * 1024 * 1024  # a bigger file is almost surely not a document someone wants cited
-_HIDDEN_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
-_BLOCK_TAGS = (
-    "p",
-    "div",
-    "br",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "tr",
-    "table",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "blockquote",
-    "pre",
-    "hr",
-    "dd",
-    "dt",
-    "figcaption",
-    "main",
-    "aside",
-)
+if TYPE_CHECKING:
+    from qa.config import Settings
+
+__all__ = ["SUPPORTED", "MAX_BYTES", "BadDocument", "Failure", "discover", "doc_id", "check_source", "load_document"]
+
+# The one per-file limit, for the seeds folder and for uploads alike (QA_MAX_UPLOAD_MB defaults to it).
+MAX_BYTES = 50 * 2**20
 
 
 @dataclass(frozen=True)
@@ -99,96 +81,41 @@ def check_source(seeds_dir: Path, path: Path) -> Path:
     return real
 
 
-def load_document(seeds_dir: Path, path: Path, sha256: str | None = None) -> Document:
-    """Read one file; raises BadDocument with a reason a person can act on."""
+def load_document(
+    seeds_dir: Path, path: Path, sha256: str | None = None, *, settings: Settings | None = None
+) -> Document:
+    """Read one file; raises BadDocument with a reason a person can act on.
+
+    ``settings`` gives the OCR languages and time limits (the process-wide settings when omitted).
+    """
     real = check_source(seeds_dir, path)
     suffix = path.suffix.lower()
-    data = real.read_bytes()
-    if suffix == ".pdf":
-        text, title = _pdf(data)
+    options = Options.from_settings(settings if settings is not None else _default_settings())
+    if suffix in IN_PROCESS:
+        extracted = reader_for(suffix)(real, options)
     else:
-        raw = _decode(data)
-        text, title = (
-            _html(raw)
-            if suffix in (".html", ".htm")
-            else (_clean(raw), _markdown_title(raw) if suffix in (".md", ".markdown") else None)
-        )
-    if not text.strip():
+        from qa.extract.worker import read_in_worker
+
+        extracted = read_in_worker(suffix, real, options)
+    return _document(doc_id(seeds_dir, path), path, extracted, sha256 or file_sha256(real))
+
+
+def _document(identifier: str, path: Path, extracted: Extracted, sha256: str) -> Document:
+    if not extracted.text.strip():
         raise BadDocument("no text could be extracted")
     return Document(
-        id=doc_id(seeds_dir, path),
-        title=title or _title_from_name(path),
-        text=text,
-        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        id=identifier,
+        title=(extracted.title or "").strip() or _title_from_name(path),
+        text=extracted.text,
+        sha256=sha256,
+        pages=extracted.pages,
     )
 
 
-def iter_documents(seeds_dir: Path, paths: list[Path] | None = None) -> Iterator[Document | Failure]:
-    """One document at a time (memory stays bounded); a bad file yields a Failure and the rest go on."""
-    for path in discover(seeds_dir) if paths is None else paths:
-        try:
-            yield load_document(seeds_dir, path)
-        except BadDocument as exc:
-            yield Failure(doc_id(seeds_dir, path), str(exc))
-        except Exception as exc:  # a parser crash must never stop the other files
-            yield Failure(doc_id(seeds_dir, path), f"could not be read: {type(exc).__name__}: {exc}")
+def _default_settings() -> Settings:
+    from qa.config import get_settings
 
-
-def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if b"\x00" in data[:8192]:
-        raise BadDocument("binary content (NUL bytes), not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadDocument(f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
-
-
-def _clean(text: str) -> str:
-    """Newlines normalized to LF; every offset qa reports is into this text."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-
-
-def _html(raw: str) -> tuple[str, str | None]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(raw, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else None
-    for tag in soup(_HIDDEN_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    lines = (re.sub(r"\s+", " ", line).strip() for line in soup.get_text().splitlines())
-    text = "\n".join(line for line in lines if line)
-    if not title:
-        heading = soup.find(["h1", "h2"])
-        title = heading.get_text(" ", strip=True) if heading else None
-    return text, title or None
-
-
-def _pdf(data: bytes) -> tuple[str, str | None]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise BadDocument("encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata or {}).get("/Title") if reader.metadata else None
-    except BadDocument:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BadDocument(f"corrupt PDF: {exc}") from exc
-    text = _clean("\n\n".join(page.strip() for page in pages if page.strip()))
-    return text, str(title).strip() if title else None
-
-
-def _markdown_title(raw: str) -> str | None:
-    match = re.search(r"^#\s+(.+?)\s*#*\s*$", raw, re.MULTILINE)
-    return match.group(1) if match else None
+    return get_settings()
 
 
 def _title_from_name(path: Path) -> str:
