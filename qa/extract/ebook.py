@@ -22,8 +22,9 @@ def read_epub(path: Path, options: Options) -> Extracted:
     chapters = []
     for idref, _linear in book.spine:
         item = book.get_item_with_id(idref)
-        is_chapter = item is not None and item.get_type() == ebooklib.ITEM_DOCUMENT
-        if is_chapter and "nav" not in (getattr(item, "properties", None) or []):  # the table of contents repeats
+        # the navigation document (table of contents) only repeats the chapters' headings
+        is_nav = isinstance(item, epub.EpubNav) or "nav" in (getattr(item, "properties", None) or [])
+        if item is not None and item.get_type() == ebooklib.ITEM_DOCUMENT and not is_nav:
             text, _ = html_to_text(item.get_content())
             if text:
                 chapters.append(text)

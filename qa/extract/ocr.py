@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +30,6 @@ class OcrUnavailable(BadDocument):
     """Tesseract (or a language's data) is missing: every scanned page would fail the same way."""
 
 
-class PageTimeout(BadDocument):
-    """One page took longer than the per-page limit."""
-
-
 def read_image(path: Path, options: Options) -> Extracted:
     """A photo or scan of text: its OCR text, or BadDocument when Tesseract reads nothing."""
     from PIL import Image, UnidentifiedImageError
@@ -48,13 +44,15 @@ def read_image(path: Path, options: Options) -> Extracted:
     except OcrUnavailable as exc:
         raise BadDocument(f"image {exc}") from exc
     text = "\n\n".join(t for t in texts if t)
+    if not text and None in texts:
+        raise BadDocument(timeout_reason(options))
     if not text:
         raise BadDocument("no text found in the image (OCR read nothing legible)")
     return Extracted(text)
 
 
-def ocr_pages(images: Iterable[Image], options: Options) -> Iterator[str]:
-    """The text of each image, in order; a page past its time limit raises PageTimeout naming it."""
+def ocr_pages(images: Iterable[Image], options: Options) -> Iterator[str | None]:
+    """The text of each image, in order; None for a page that overran its time limit (the others go on)."""
     check_tesseract(options)
     workers = options.ocr_workers or len(os.sched_getaffinity(0)) or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -63,9 +61,9 @@ def ocr_pages(images: Iterable[Image], options: Options) -> Iterator[str]:
         for number, image in enumerate(images, 1):
             pending.append((number, pool.submit(_ocr_one, image, options)))
             while len(pending) > 2 * workers:
-                yield _result(*pending.pop(0), options)
+                yield _result(pending.pop(0))
         while pending:
-            yield _result(*pending.pop(0), options)
+            yield _result(pending.pop(0))
 
 
 def check_tesseract(options: Options) -> None:
@@ -86,15 +84,17 @@ def check_tesseract(options: Options) -> None:
         )
 
 
-def _result(number: int, future, options: Options) -> str:  # noqa: ANN001 - a Future[str]
+def timeout_reason(options: Options) -> str:
+    return f"OCR took longer than {options.ocr_page_timeout:g} s per page and was stopped (QA_OCR_PAGE_TIMEOUT)"
+
+
+def _result(pending: tuple[int, Future[str]]) -> str | None:
     try:
-        text = future.result()
+        text: str | None = pending[1].result()
     except RuntimeError as exc:  # pytesseract kills Tesseract at the time limit and raises RuntimeError
         if "timeout" not in str(exc).lower():
             raise
-        raise PageTimeout(
-            f"OCR of page {number} took longer than {options.ocr_page_timeout:g} s (QA_OCR_PAGE_TIMEOUT)"
-        ) from exc
+        text = None
     heartbeat()
     return text
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from qa.errors import BadDocument
 from qa.extract.base import Extracted, Options, clean, join_pages
-from qa.extract.ocr import OcrUnavailable, ocr_pages
+from qa.extract.ocr import OcrUnavailable, ocr_pages, timeout_reason
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -34,16 +34,20 @@ def read_pdf(path: Path, options: Options) -> Extracted:
     except PdfReadError as exc:
         raise BadDocument(f"corrupt PDF: {exc}") from exc
     scanned = [number for number, text in enumerate(pages) if len(text) < MIN_TEXT_CHARS]
+    timed_out = False
     if scanned:
         try:
             for number, text in zip(scanned, ocr_pages(_render(path, scanned), options)):
-                pages[number] = text
+                pages[number] = text or ""
+                timed_out = timed_out or text is None
         except OcrUnavailable as exc:
             if len(scanned) == len(pages):  # nothing but scans: say why nothing could be read
                 raise BadDocument(f"scanned PDF (no text layer) {exc}") from exc
             for number in scanned:  # a mixed PDF keeps its text pages
                 pages[number] = ""
     text, starts = join_pages(pages)
+    if not text and timed_out:
+        raise BadDocument(f"scanned PDF: {timeout_reason(options)}")
     if not text and scanned:
         raise BadDocument("scanned PDF, but OCR found no legible text on any page")
     return Extracted(text, str(title).strip() or None if title else None, starts)
