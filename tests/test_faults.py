@@ -161,12 +161,12 @@ def test_bad_documents_are_skipped_with_a_reason_and_the_rest_indexed(tmp_path: 
     (seeds / "garbage.txt").write_bytes(bytes(range(256)) * 64)
     (seeds / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me, na\xefve".encode("latin-1"))
     (seeds / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nthis is not a pdf\n")
-    with (seeds / "huge.txt").open("wb") as handle:  # 50 MB on a single line
-        for _ in range(50):
-            handle.write(b"word " * 200_000)
+    with (seeds / "huge.txt").open("wb") as handle:  # sparse, one byte over the 50 MiB limit (uploads' too)
+        handle.truncate(50 * 2**20 + 1)
     (seeds / "leak.txt").symlink_to(outside / "secret.txt")
     (seeds / "leakdir").symlink_to(outside, target_is_directory=True)
-    (seeds / "notes.docx").write_bytes(b"PK\x03\x04 not supported")
+    (seeds / "notes.docx").write_bytes(b"PK\x03\x04 not a zip")
+    (seeds / "notes.pages").write_bytes(b"PK\x03\x04 an Apple Pages file")
 
     settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
     report, data = build_index(settings, embedder=e5)
@@ -177,9 +177,10 @@ def test_bad_documents_are_skipped_with_a_reason_and_the_rest_indexed(tmp_path: 
     assert "binary" in reasons["garbage.txt"]
     assert "UTF-8" in reasons["latin1.txt"]
     assert "PDF" in reasons["broken.pdf"] or "no text" in reasons["broken.pdf"]
-    assert "20 MiB limit" in reasons["huge.txt"]
+    assert "50 MiB limit" in reasons["huge.txt"]
     assert "outside the seeds folder" in reasons["leak.txt"]
-    assert "unsupported file type '.docx'" in reasons["notes.docx"]
+    assert "corrupt DOCX file" in reasons["notes.docx"]
+    assert "unsupported file type '.pages'" in reasons["notes.pages"]
     # a link to a folder outside is refused as a whole, never walked into (discover lists the link itself)
     assert "outside the seeds folder" in reasons["leakdir"]
     assert not [path for path in [*report.added, *reasons] if path.startswith("leakdir/")]

@@ -1,0 +1,137 @@
+"""Extraction seconds per MB for each format, and OCR seconds per page on all cores vs one.
+
+    python bench/extraction.py [--mb 2] [--ocr-pages 6] [--runs 3]
+    python bench/extraction.py --mb 0.05 --ocr-pages 1 --runs 1      # a quick check that it runs
+
+Inputs are generated (tests/formatfactory.py, the writers the tests use): the same seeded English prose
+written as each format to about MB megabytes, and a scanned PDF of A4 pages at 300 dpi, each holding ~40
+lines of 10-point text. Each file is read the way indexing reads it, `loader.load_document` (parsers in a
+worker process), so the figures include the worker's start. The median of RUNS reads is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import ROOT, machine
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+import formatfactory as ff  # noqa: E402
+from docfactory import make_pdf  # noqa: E402
+
+from qa import loader  # noqa: E402
+from qa.config import Settings  # noqa: E402
+from qa.extract import Options  # noqa: E402
+from qa.extract.worker import read_in_worker  # noqa: E402
+
+WORDS = (
+    "harbour ferry lock keeper tide bridge council market river canal storm lighthouse budget report pilot crew "
+    "ship cargo dock quay north south morning evening city port water road season repairs opened closed new old"
+).split()
+
+
+def prose(count: int, seed: int = 1) -> list[str]:
+    """COUNT paragraphs of three sentences each, the same every run."""
+    rng = random.Random(seed)
+
+    def sentence() -> str:
+        words = [rng.choice(WORDS) for _ in range(rng.randint(8, 16))]
+        return " ".join(words).capitalize() + "."
+
+    return [" ".join(sentence() for _ in range(3)) for _ in range(count)]
+
+
+def writers(folder: Path) -> dict[str, Callable[[int], Path]]:
+    """Format -> a function writing N paragraphs (or rows, slides, pages) of prose as that format."""
+
+    def rows(n: int) -> list[list[str]]:
+        return [["Paragraph", "Text"], *[[str(i), p] for i, p in enumerate(prose(n))]]
+
+    def text(name: str, body: Callable[[list[str]], str]) -> Callable[[int], Path]:
+        def write(n: int) -> Path:
+            (folder / name).write_text(body(prose(n)), encoding="utf-8")
+            return folder / name
+
+        return write
+
+    def pdf(n: int) -> Path:
+        paragraphs = prose(n)
+        pages = [" ".join(paragraphs[i : i + 4]) for i in range(0, len(paragraphs), 4)]
+        (folder / "bench.pdf").write_bytes(ff.merge_pdfs(*(make_pdf(page) for page in pages)))
+        return folder / "bench.pdf"
+
+    return {
+        ".txt": text("bench.txt", "\n\n".join),
+        ".md": text("bench.md", lambda ps: "# Bench\n\n" + "\n\n".join(ps)),
+        ".html": text("bench.html", lambda ps: "<html><body>" + "".join(f"<p>{p}</p>" for p in ps) + "</body></html>"),
+        ".pdf": pdf,
+        ".docx": lambda n: ff.write_docx(folder / "bench.docx", "Bench", prose(n)),
+        ".pptx": lambda n: ff.write_pptx(folder / "bench.pptx", [("Slide", p) for p in prose(n)]),
+        ".xlsx": lambda n: ff.write_xlsx(folder / "bench.xlsx", {"Sheet": rows(n)}),
+        ".csv": lambda n: ff.write_csv(folder / "bench.csv", rows(n)),
+        ".odt": lambda n: ff.write_odt(folder / "bench.odt", "Bench", prose(n)),
+        ".ods": lambda n: ff.write_ods(folder / "bench.ods", "Sheet", rows(n)),
+        ".odp": lambda n: ff.write_odp(folder / "bench.odp", prose(n)),
+        ".epub": lambda n: ff.write_epub(folder / "bench.epub", "Bench", [("Chapter", p) for p in prose(n)]),
+        ".rtf": lambda n: ff.write_rtf(folder / "bench.rtf", prose(n)),
+        ".eml": lambda n: ff.write_eml(folder / "bench.eml", "Bench", "\n\n".join(prose(n)), "a@x.org", "b@x.org"),
+    }  # fmt: skip
+
+
+def sized(write: Callable[[int], Path], megabytes: float) -> Path:
+    """Write once small, then scale the paragraph count so the file is about MEGABYTES."""
+    probe = 50
+    size = write(probe).stat().st_size
+    return write(max(1, round(probe * megabytes * 2**20 / size)))
+
+
+def timed(read: Callable[[], object], runs: int) -> float:
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        read()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mb", type=float, default=2.0, help="size of each generated file")
+    parser.add_argument("--ocr-pages", type=int, default=6, help="pages in the scanned PDF (0: skip OCR)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(machine())
+    settings = Settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        loader.load_document(folder, ff.write_csv(folder / "warm.csv", [["a"], ["b"]]), settings=settings)
+        print(f"{'format':<6} {'MB':>6} {'chars':>10} {'s/MB':>8}  (median of {args.runs}; worker start included)")
+        for suffix, write in writers(folder).items():
+            path = sized(write, args.mb)
+            megabytes = path.stat().st_size / 2**20
+            chars = len(loader.load_document(folder, path, settings=settings).text)
+            seconds = timed(lambda: loader.load_document(folder, path, settings=settings), args.runs)  # noqa: B023
+            print(f"{suffix:<6} {megabytes:6.2f} {chars:10,d} {seconds / megabytes:8.3f}")
+            path.unlink()
+        if args.ocr_pages:
+            page = ff.render_text(prose(12, seed=2), size=42, width=2480)  # 10 pt at 300 dpi, A4 width
+            scan = folder / "scan.pdf"
+            scan.write_bytes(ff.scanned_pdf([page] * args.ocr_pages))
+            base = Options.from_settings(settings)
+            for workers, label in ((0, "all cores"), (1, "one core")):
+                options = Options(**{**base.__dict__, "ocr_workers": workers})
+                seconds = timed(lambda: read_in_worker(".pdf", scan, options), args.runs)  # noqa: B023
+                pages = f"{args.ocr_pages} scanned pages ({label}, {settings.ocr_languages})"
+                print(f"OCR of {pages}: {seconds / args.ocr_pages:.2f} s/page")
+
+
+if __name__ == "__main__":
+    main()
