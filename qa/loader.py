@@ -40,13 +40,15 @@ def discover(seeds_dir: Path) -> list[Path]:
     """Every entry under ``seeds_dir`` that is not a folder (recursively), sorted, hidden files skipped.
 
     Pipes, devices and links are listed too, so that :func:`check_source` can name why each is skipped.
+    Microsoft Office's lock files (``~$report.docx``, left beside a file open in Word) are skipped like hidden
+    files: they are not documents, and reporting each as a corrupt DOCX would only be noise.
     """
     if not seeds_dir.is_dir():
         return []
     return sorted(
         p
         for p in seeds_dir.rglob("*")
-        if not any(part.startswith(".") for part in p.relative_to(seeds_dir).parts)
+        if not any(part.startswith((".", "~$")) for part in p.relative_to(seeds_dir).parts)
         and (p.is_symlink() or not p.is_dir())
     )
 

@@ -43,6 +43,7 @@ def test_formats_encodings_and_failures(tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "archive.zip").write_bytes(b"PK\x05\x06" + bytes(18))
     (tmp_path / ".hidden.txt").write_text("never indexed", encoding="utf-8")
+    (tmp_path / "~$report.docx").write_bytes(b"\x0bMarta Claes" + bytes(150))  # Word's lock file beside an open file
 
     docs, failures = load_folder(tmp_path)
 
