@@ -12,15 +12,12 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from qa.config import Settings, get_settings
 from qa.errors import BadDocument
 from qa.extract import IN_PROCESS, SUPPORTED, Extracted, Options, reader_for
 from qa.hashing import file_sha256
 from qa.models import Document
-
-if TYPE_CHECKING:
-    from qa.config import Settings
 
 __all__ = ["SUPPORTED", "MAX_BYTES", "BadDocument", "Failure", "discover", "doc_id", "check_source", "load_document"]
 
@@ -92,7 +89,7 @@ def load_document(
     """
     real = check_source(seeds_dir, path)
     suffix = path.suffix.lower()
-    options = Options.from_settings(settings if settings is not None else _default_settings())
+    options = Options.from_settings(settings if settings is not None else get_settings())
     if suffix in IN_PROCESS:
         extracted = reader_for(suffix)(real, options)
     else:
@@ -112,12 +109,6 @@ def _document(identifier: str, path: Path, extracted: Extracted, sha256: str) ->
         sha256=sha256,
         pages=extracted.pages,
     )
-
-
-def _default_settings() -> Settings:
-    from qa.config import get_settings
-
-    return get_settings()
 
 
 def _title_from_name(path: Path) -> str:

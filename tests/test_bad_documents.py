@@ -119,3 +119,29 @@ def test_one_bad_file_never_stops_the_others(tmp_path: Path, e5: Embedder) -> No
     assert "zip bomb" in reasons["bomb.xlsx"]
     assert "encrypted PDF" in reasons["locked.pdf"]
     assert "corrupt ODT" in reasons["garbage.odt"]
+
+
+def test_a_stopped_ocr_leaves_no_tesseract_behind(tmp_path: Path) -> None:
+    """The worker leads a process group: killing the group takes the Tesseract it was running along."""
+    ff.write_csv(tmp_path / "small.csv", [["Town", "Mayor"], ["Ghent", "Mathias De Clercq"]])
+    loader.load_document(tmp_path, tmp_path / "small.csv")  # the worker is up
+    (worker,) = multiprocessing.active_children()
+    lines = [f"Line {i}: the harbour master inspects the northern quay every morning at seven." for i in range(60)]
+    ff.render_text(lines, size=42, width=2480).save(tmp_path / "page.png")  # several seconds of OCR
+    hasty = Settings(seeds_dir=tmp_path, index_dir=tmp_path / "index", parse_timeout=1.5)
+    assert "reading stopped after 1.5 s" in refusal(tmp_path, "page.png", hasty)
+    assert live_processes_in_group(worker.pid) == []
+
+
+def live_processes_in_group(group: int) -> list[str]:
+    """Processes of a process group still running (a killed child stays a zombie until someone reaps it)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().rsplit(")", 1)
+        except OSError:  # it exited while we looked
+            continue
+        state, _parent, pgrp = rest.split()[:3]
+        if int(pgrp) == group and state not in ("Z", "X"):
+            found.append(name.split("(", 1)[1])
+    return found

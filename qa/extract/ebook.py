@@ -29,4 +29,4 @@ def read_epub(path: Path, options: Options) -> Extracted:
             if text:
                 chapters.append(text)
     titles = book.get_metadata("DC", "title")
-    return Extracted("\n\n".join(chapters), titles[0][0].strip() or None if titles else None)
+    return Extracted("\n\n".join(chapters), (titles[0][0].strip() or None) if titles else None)

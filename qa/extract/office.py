@@ -54,7 +54,9 @@ def read_pptx(path: Path, options: Options) -> Extracted:
 
 
 def _shape_text(shape) -> list[str]:  # noqa: ANN001 - any python-pptx shape
-    if getattr(shape, "shape_type", None) == 6:  # MSO_SHAPE_TYPE.GROUP: read the shapes inside
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    if getattr(shape, "shape_type", None) == MSO_SHAPE_TYPE.GROUP:  # read the shapes inside
         return [line for inner in shape.shapes for line in _shape_text(inner)]
     if getattr(shape, "has_table", False):
         return rows_to_lines([cell.text for cell in row.cells] for row in shape.table.rows)

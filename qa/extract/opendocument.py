@@ -86,4 +86,4 @@ def _title(document) -> str | None:  # noqa: ANN001 - odfpy's OpenDocument
     from odf import dc, teletype
 
     titles = document.meta.getElementsByType(dc.Title)
-    return squeeze(teletype.extractText(titles[0])) or None if titles else None
+    return (squeeze(teletype.extractText(titles[0])) or None) if titles else None

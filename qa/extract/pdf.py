@@ -50,7 +50,7 @@ def read_pdf(path: Path, options: Options) -> Extracted:
         raise BadDocument(f"scanned PDF: {timeout_reason(options)}")
     if not text and scanned:
         raise BadDocument("scanned PDF, but OCR found no legible text on any page")
-    return Extracted(text, str(title).strip() or None if title else None, starts)
+    return Extracted(text, str(title).strip() if title else None, starts)
 
 
 def _unlock(reader) -> bool:  # noqa: ANN001 - a pypdf PdfReader
