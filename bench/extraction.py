@@ -116,8 +116,6 @@ def accuracy(settings: Settings, folder: Path) -> None:
     import difflib
     import re
 
-    from PIL import Image
-
     def norm(text: str) -> str:
         return re.sub(r"\s+", " ", text).strip()
 
@@ -130,7 +128,7 @@ def accuracy(settings: Settings, folder: Path) -> None:
     for label, (lines, effects) in cases.items():
         image = ff.render_text(lines, size=32, width=1600, **effects)
         path = folder / "ocr.jpg"
-        Image.Image.convert(image, "RGB").save(path, quality=80)
+        image.convert("RGB").save(path, quality=80)
         read = norm(loader.load_document(folder, path, settings=settings).text)
         truth = norm(" ".join(lines))
         ratio = difflib.SequenceMatcher(None, truth, read, autojunk=False).ratio()

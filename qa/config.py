@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # reading documents (qa/extract): OCR of scans and photos, and the time limits of the parsers
     ocr_languages: str = Field(
         "eng+rus",
-        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        pattern=r"^[A-Za-z_/]+(\+[A-Za-z_/]+)*$",
         description="Tesseract languages for scanned pages and images, joined by '+' (each needs its Debian "
         "package tesseract-ocr-LANG).",
     )

@@ -7,6 +7,7 @@ package to install.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,7 +73,7 @@ def check_tesseract(options: Options) -> None:
 
     pytesseract.pytesseract.tesseract_cmd = options.tesseract_cmd
     try:
-        installed = set(pytesseract.get_languages(config=""))
+        installed = _languages(options.tesseract_cmd)
     except (pytesseract.TesseractNotFoundError, FileNotFoundError, PermissionError) as exc:
         raise OcrUnavailable(TESSERACT_MISSING) from exc
     missing = [lang for lang in options.ocr_languages.split("+") if lang and lang not in installed]
@@ -86,6 +87,15 @@ def check_tesseract(options: Options) -> None:
 
 def timeout_reason(options: Options) -> str:
     return f"OCR took longer than {options.ocr_page_timeout:g} s per page and was stopped (QA_OCR_PAGE_TIMEOUT)"
+
+
+@functools.lru_cache(maxsize=4)
+def _languages(command: str) -> frozenset[str]:
+    """The languages a Tesseract program has data for (asked once per worker: the worker is recycled)."""
+    import pytesseract
+
+    pytesseract.pytesseract.tesseract_cmd = command
+    return frozenset(pytesseract.get_languages(config=""))
 
 
 def _result(pending: tuple[int, Future[str]]) -> str | None:
