@@ -6,8 +6,9 @@
 
 Inputs are generated (tests/formatfactory.py, the writers the tests use): the same seeded English prose
 written as each format to about MB megabytes, and a scanned PDF of A4 pages at 300 dpi, each holding ~40
-lines of 10-point text. Each file is read the way indexing reads it, `loader.load_document` (parsers in a
-worker process), so the figures include the worker's start. The median of RUNS reads is printed.
+lines of 10-point text. Each file is read the way indexing reads it, `loader.load_document` (parsers in the
+long-lived extraction worker, started before the first timing), so the figures include sending the request and
+the text back. The median of RUNS reads is printed. OCR is timed with pages spread over all cores and on one.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def main() -> None:
             accuracy(settings, folder)
             return
         loader.load_document(folder, ff.write_csv(folder / "warm.csv", [["a"], ["b"]]), settings=settings)
-        print(f"{'format':<6} {'MB':>6} {'chars':>10} {'s/MB':>8}  (median of {args.runs}; worker start included)")
+        print(f"{'format':<6} {'MB':>6} {'chars':>10} {'s/MB':>8}  (median of {args.runs}, via the worker)")
         for suffix, write in writers(folder).items():
             path = sized(write, args.mb)
             megabytes = path.stat().st_size / 2**20
