@@ -93,7 +93,8 @@ class Answerer:
     def _live(self) -> SearchIndex:
         index = self._index
         if index is None and self._problem is not None:
-            raise self._problem
+            # a fresh exception each time: re-raising the stored one would lengthen its traceback on every request
+            raise type(self._problem)(str(self._problem))
         if index is None or index.num_chunks == 0:
             raise IndexMissing(
                 "the index is empty: put documents in the seeds folder and run `qa index` (or restart `qa serve`)"

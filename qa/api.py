@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,15 +18,19 @@ from starlette.routing import Match
 from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
+from qa.documents_api import documents_router
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, QAError
+from qa.http_errors import error_response
+from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
 from qa.models import Turn
-from qa.schemas import AskRequest, AskResponse, DocumentOut, ErrorOut, HealthOut, ReindexOut
+from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
 from qa.slack import mount_slack
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
+__all__ = ["create_app", "error_response", "load_answerer"]
 
 
 def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answerer:
@@ -73,39 +77,62 @@ def _check_embedder(settings: Settings, answerer: Answerer, built_with: str | No
     return Answerer.from_settings(settings, None, problem=mismatch)
 
 
-def create_app(settings: Settings | None = None, *, answerer: Answerer | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, answerer: Answerer | None = None, index_on_start: bool = False
+) -> FastAPI:
+    """The service. ``index_on_start`` (``qa serve``) brings the index up to date in the background."""
     settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "answerer", None) is None:
-            app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
-        watcher = SeedsWatcher(settings.seeds_dir, app.state.reindexer) if settings.watch else None
-        if watcher is not None:
-            watcher.start()
-        try:
-            yield
-        finally:
-            if watcher is not None:
-                watcher.stop()
-            app.state.reindexer.close()
-
     app = FastAPI(
         title="qa",
         version=__version__,
         description="Ask questions in any language; get passages from your documents, cited to the character.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, index_on_start),
     )
     app.state.settings = settings
     app.state.answerer = answerer
+    app.state.watcher = None
     app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
+    app.state.library = Library(settings.seeds_dir, app.state.reindexer, lambda: app.state.answerer)
     _install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware)  # before any body is read; CORS and headers wrap even its 413
+    # before any body is read; CORS and headers wrap even its 413
+    app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     security.install(app, settings)
     # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
     guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
+    write = [Depends(security.write_guard(settings))]
+    app.include_router(_core_router(settings, guarded, write))
+    app.include_router(documents_router(guarded, write))
+    mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
+    if (settings.web_dir / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
+    return app
 
-    @app.post(
+
+def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.answerer is None:  # the model, and whatever index exists: answering starts now
+            app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
+        if settings.watch:
+            app.state.watcher = SeedsWatcher(settings.seeds_dir, app.state.reindexer)
+            app.state.watcher.start()
+        if index_on_start:  # a first or stale index builds while the previous generation answers
+            app.state.reindexer.request("start-up")
+        try:
+            yield
+        finally:
+            if app.state.watcher is not None:
+                app.state.watcher.stop()
+            app.state.reindexer.close()
+
+    return lifespan
+
+
+def _core_router(settings: Settings, guarded: list[Any], write: list[Any]) -> APIRouter:
+    """/ask, /healthz and /admin/reindex."""
+    router = APIRouter()
+
+    @router.post(
         "/ask",
         response_model=AskResponse,
         responses=_ERRORS,
@@ -118,69 +145,55 @@ def create_app(settings: Settings | None = None, *, answerer: Answerer | None = 
         answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
         return AskResponse.from_answer(answer)
 
-    @app.get(
-        "/documents/{doc_id:path}",
-        response_model=DocumentOut,
-        responses=_ERRORS,
-        summary="A document's text",
-        dependencies=guarded,
-    )
-    async def document(doc_id: str, request: Request) -> DocumentOut:
-        doc = request.app.state.answerer.document(doc_id)
-        return DocumentOut(id=doc.id, title=doc.title, text=doc.text)
-
-    @app.get("/healthz", response_model=HealthOut, summary="Liveness and corpus size")
-    async def healthz(request: Request) -> HealthOut:
+    @router.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")
+    def healthz(request: Request) -> HealthOut:  # plain def: with Milvus the counts are network calls
         qa: Answerer = request.app.state.answerer
         index = qa.index
-        documents = index.num_documents if index else 0
         chunks = index.num_chunks if index else 0
+        progress = request.app.state.reindexer.progress()
         return HealthOut(
-            status="ok" if chunks else "empty", documents=documents, chunks=chunks, embedder=qa.embedder.name
+            status="ok" if chunks else "indexing" if progress else "empty",
+            documents=index.num_documents if index else 0,
+            chunks=chunks,
+            embedder=qa.embedder.name,
+            indexing=progress,
         )
 
     admin_errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ErrorOut},
-        403: {"model": ErrorOut, "description": "No QA_API_KEY is set and the client is not on loopback."},
+        403: {"model": ErrorOut, "description": "No QA_API_KEY and not on loopback, or a cross-site write."},
     }
 
-    def admin_only(request: Request) -> None:
-        """With a key, the key decides (the guard); without one, only this machine may trigger a rebuild."""
+    def admin_reader(request: Request) -> None:
+        """With a key, the key decides (the guard); without one, only this machine may look."""
         host = request.client.host if request.client else None
         if not settings.api_key and not security.is_loopback(host):
-            raise StarletteHTTPException(403, f"re-indexing from {host} needs QA_API_KEY set on the server")
+            raise StarletteHTTPException(403, f"re-index state from {host} needs QA_API_KEY set on the server")
 
-    @app.post(
+    @router.post(
         "/admin/reindex",
         response_model=ReindexOut,
         status_code=202,
         responses=admin_errors,
         summary="Rebuild the index from the seeds folder in the background",
-        dependencies=[*guarded, Depends(admin_only)],
+        dependencies=[*guarded, *write],
     )
     async def reindex(request: Request) -> ReindexOut:
         reindexer: Reindexer = request.app.state.reindexer
         started = reindexer.request("POST /admin/reindex")
         return ReindexOut(accepted="started" if started else "queued", **reindexer.status())
 
-    @app.get(
+    @router.get(
         "/admin/reindex",
         response_model=ReindexOut,
         responses=admin_errors,
-        summary="State of the background re-index",
-        dependencies=[*guarded, Depends(admin_only)],
+        summary="State of the background re-index, with progress file by file",
+        dependencies=[*guarded, Depends(admin_reader)],
     )
     async def reindex_status(request: Request) -> ReindexOut:
         return ReindexOut(**request.app.state.reindexer.status())
 
-    mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
-    if (settings.web_dir / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
-    return app
-
-
-def error_response(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
-    return JSONResponse(ErrorOut(detail=detail, errors=errors or []).model_dump(), status_code=status)
+    return router
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -212,17 +225,34 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(IndexMissing)
-    async def missing(_: Request, exc: IndexMissing) -> JSONResponse:
-        return error_response(503, str(exc))
+    async def missing(request: Request, exc: IndexMissing) -> JSONResponse:
+        return _unavailable(request, exc)
 
     @app.exception_handler(DocumentNotFound)
     async def not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return error_response(404, str(exc))
 
     @app.exception_handler(QAError)
-    async def qa_error(_: Request, exc: QAError) -> JSONResponse:
+    async def qa_error(request: Request, exc: QAError) -> JSONResponse:
         log.error("request failed: %s", exc)
+        return _unavailable(request, exc)
+
+
+def _unavailable(request: Request, exc: QAError) -> JSONResponse:
+    """503; while a build runs, say how far it is, since the answer is then "soon", not "run qa index"."""
+    progress = request.app.state.reindexer.progress()
+    if progress is None:
         return error_response(503, str(exc))
+    total = progress["files_total"]
+    done = f"{progress['files_done']} of {total} files" if total is not None else "listing files"
+    current = f", now {progress['current_file']}" if progress["current_file"] else ""
+    failed = f", {progress['failed']} refused so far" if progress["failed"] else ""
+    detail = f"the index is being built ({done} done{current}{failed}); try again shortly"
+    if isinstance(exc, IndexMissing):
+        detail = f"no index yet: {detail}"
+    else:
+        detail = f"{exc} Meanwhile {detail}"
+    return error_response(503, detail, headers={"Retry-After": "5"})
 
 
 def _route_methods(request: Request) -> tuple[set[str], set[str]]:

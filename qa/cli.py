@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -31,7 +32,11 @@ EmbedderOpt = Annotated[
 
 def _settings(seeds_dir: Path | None, index_dir: Path | None, embedder: str | None) -> Settings:
     overrides = {"seeds_dir": seeds_dir, "index_dir": index_dir, "embedder": embedder}
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # e.g. QA_API_KEY="": one line naming the setting, no traceback
+        messages = (str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise _fail("invalid configuration: " + "; ".join(messages)) from None
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -213,29 +218,40 @@ def serve(
         typer.Option("--watch/--no-watch", help="Re-index when the seeds folder changes [env QA_WATCH, default on]."),
     ] = None,
 ) -> None:
-    """Bring the index up to date, then serve the API and the web chat.
+    """Serve the API and the web chat at once; a first or stale index is built in the background.
+
+    Until the first index lands, /ask answers 503 with the progress (also in /healthz); after that it
+    answers from the previous index while a newer one builds.
 
     Example: qa serve --port 8000, then open http://127.0.0.1:8000/
     """
     import uvicorn
 
-    from qa.answer import Answerer
     from qa.api import create_app
-    from qa.security import is_loopback
+    from qa.security import allowed_hosts, is_loopback
 
     settings = _settings(seeds_dir, index_dir, embedder)
     if watch is not None or settings.watch is None:
         settings = settings.model_copy(update={"watch": True if watch is None else watch})
+    if host not in ("0.0.0.0", "::", "") and host.lower() not in allowed_hosts(settings):
+        # the address it was told to bind is how clients will name it: serve that Host too
+        extra = ",".join(filter(None, [settings.allowed_hosts, host]))
+        settings = settings.model_copy(update={"allowed_hosts": extra})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        _, data = _index(settings)
-        answerer = Answerer.from_settings(settings, data)
-    except QAError as exc:
-        raise _fail(exc) from None
     if not settings.api_key and not is_loopback(host):
         err.print(f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask")
-    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(create_app(settings, answerer=answerer), host=host, port=port, log_level="info")
+    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
+        err.print(
+            "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
+            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)",
+            highlight=False,
+        )
+    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    try:
+        app = create_app(settings, index_on_start=True)
+    except QAError as exc:
+        raise _fail(exc) from None
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def main() -> None:  # pragma: no cover

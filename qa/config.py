@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDER = "e5:0.9+use:0.1"  # e5 fused with USE where USE knows the language (docs/quality.md)
@@ -67,8 +67,18 @@ class Settings(BaseSettings):
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
-    api_key: str | None = Field(None, description="When set, /ask and /documents require 'Authorization: Bearer KEY'.")
+    api_key: str | None = Field(
+        None,
+        description="When set, /ask, /documents and /admin require 'Authorization: Bearer KEY'; set but empty "
+        "refuses to start (almost always a failed variable substitution).",
+    )
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty keeps CORS closed.")
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names served besides the loopback names and QA_PUBLIC_URL's host "
+        "(a request for another Host is refused: DNS rebinding); '*' serves any.",
+    )
+    max_upload_mb: int = Field(50, ge=1, le=100_000, description="Largest POST /documents body, in MB (then 413).")
     watch: bool | None = Field(
         None,
         description="Re-index in the background when the seeds folder changes; unset means on for `qa serve` "
@@ -88,6 +98,14 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Seconds a document's parser may run without progress before it is stopped."
     )
     web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web", description="Static web front end.")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: str | None) -> str | None:
+        # QA_API_KEY="" would leave the service open while its operator believes it locked
+        if value is not None and not value.strip():
+            raise ValueError("QA_API_KEY is set but empty: set a real key, or unset QA_API_KEY to serve without one")
+        return value
 
 
 @lru_cache

@@ -85,12 +85,14 @@ def build_index(
     rebuild: bool = False,
     progress: Progress | None = None,
     live: SearchIndex | None = None,
+    report: IndexReport | None = None,
 ) -> tuple[IndexReport, SearchIndex]:
     """Bring the store in line with the seeds folder; returns the report and the index to serve.
 
     ``live`` is the index a running server already holds: a local generation built the same way serves as
     the previous one instead of being loaded (and checksummed) from disk again. A store failure raises
     ``StoreUnavailable`` and changes nothing the previous build wrote (Milvus keeps what was written so far).
+    ``report`` is filled in as the build goes, so a progress callback can count the failures so far.
     """
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device)
@@ -98,7 +100,8 @@ def build_index(
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(settings.index_dir / LOCK):
         writer = open_writer(settings, manifest_header(embedder, params), rebuild=rebuild, live=live)
-        report = IndexReport(rebuilt=writer.rebuilt)
+        report = report if report is not None else IndexReport()
+        report.rebuilt = writer.rebuilt
         cache_dir = settings.index_dir / CACHE_DIR
         with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild) as builder:
             _sync(settings, writer, builder, report, progress)

@@ -1,4 +1,8 @@
-"""Request limits enforced before any parsing: body size (413) and content type (415), in the one error shape."""
+"""Request limits enforced before any parsing: body size (413) and content type (415), in the one error shape.
+
+Bodies are small JSON (64 KiB) everywhere but on ``POST /documents``, whose uploads have their own limit
+(QA_MAX_UPLOAD_MB): the two never mix, so a big question body is still refused at 64 KiB.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,23 @@ import email.message
 
 from fastapi import Request
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.http_errors import error_response
+
 MAX_BODY_BYTES = 64 * 1024
+UPLOAD_PATH = "/documents"
 
 
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` so the route's body read fails with a 413 the error handlers render."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is over the {limit // 1024} KiB limit")
+    def __init__(self, limit: int, what: str = "") -> None:
+        super().__init__(413, what or f"request body is over the {limit // 1024} KiB limit")
+
+
+def upload_limit_message(megabytes: int) -> str:
+    return f"upload is over the {megabytes} MB limit (QA_MAX_UPLOAD_MB)"
 
 
 class BodyLimitMiddleware:
@@ -26,17 +36,25 @@ class BodyLimitMiddleware:
     body is cut off at ``limit`` bytes either way.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, upload_mb: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.upload_mb = upload_mb
+
+    def _limit(self, scope: Scope) -> tuple[int, BodyTooLarge]:
+        """The byte limit for this request, and the error that names it."""
+        if self.upload_mb is not None and scope["method"] == "POST" and scope["path"] == UPLOAD_PATH:
+            limit = self.upload_mb * 1024 * 1024
+            return limit, BodyTooLarge(limit, upload_limit_message(self.upload_mb))
+        return self.limit, BodyTooLarge(self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = BodyTooLarge(self.limit)
-        if _content_length(scope) > self.limit:
-            await _error(413, str(too_large.detail))(scope, receive, send)
+        limit, too_large = self._limit(scope)
+        if _content_length(scope) > limit:
+            await error_response(413, str(too_large.detail))(scope, receive, send)
             return
         received = 0
         started = False
@@ -46,7 +64,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise too_large
             return message
 
@@ -60,7 +78,7 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await _error(413, str(too_large.detail))(scope, receive, send)
+            await error_response(413, str(too_large.detail))(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int:
@@ -71,12 +89,6 @@ def _content_length(scope: Scope) -> int:
             except ValueError:
                 return 0  # the server rejects a malformed header itself
     return 0
-
-
-def _error(status: int, detail: str) -> JSONResponse:
-    from qa.api import error_response  # the one error shape lives with the API
-
-    return error_response(status, detail)
 
 
 async def require_json(request: Request) -> None:

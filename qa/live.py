@@ -1,8 +1,9 @@
 """Live re-indexing while serving: rebuild in a background thread, then swap the new index in atomically.
 
 Requests keep answering from the index they started with (``Answerer.swap`` only replaces a reference),
-so a rebuild never makes a request fail. Triggers (file events, POST /admin/reindex) that arrive while a
-build runs are coalesced into one more build, and the file watcher debounces bursts of events itself.
+so a rebuild never makes a request fail. Triggers (file events, POST /admin/reindex, uploads) that arrive
+while a build runs are coalesced into one more build, and the file watcher debounces bursts of events itself.
+Each trigger gets a ticket, so a caller (an upload) can wait for the first build that saw its change.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answerer
 from qa.config import Settings
+
+if TYPE_CHECKING:
+    from qa.indexer import IndexReport
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,15 @@ class ReindexStatus:
     last_seconds: float | None = None
     last_error: str | None = None
     last_report: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None  # the build in progress (see schemas.IndexProgressOut)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A finished build as a waiting caller sees it: the report, or why the whole build failed."""
+
+    report: IndexReport | None
+    error: str | None
 
 
 @dataclass
@@ -51,25 +64,55 @@ class Reindexer:
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _thread: threading.Thread | None = None
     _closed: bool = False
+    _tickets: int = 0  # triggers handed out so far
+    _covered: int = 0  # every ticket up to this one has been seen by a finished build
+    _result: BuildResult | None = None
 
     def request(self, trigger: str) -> bool:
         """Ask for a rebuild; True if it starts now, False if it was queued behind the one running."""
+        ticket, queued = self._submit(trigger)
+        return bool(ticket) and not queued
+
+    def submit(self, trigger: str) -> int:
+        """Ask for a rebuild and get a ticket for :meth:`wait_for` (0 once closed: nothing will run)."""
+        return self._submit(trigger)[0]
+
+    def _submit(self, trigger: str) -> tuple[int, bool]:
         with self._cond:
             if self._closed:
-                return False
+                return 0, False
             queued = self._status.in_progress
+            self._tickets += 1
             self._status.pending = True
             self._status.last_trigger = trigger
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="qa-reindex", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+            ticket = self._tickets
         log.info("re-index requested (%s)%s", trigger, ", queued" if queued else "")
-        return not queued
+        return ticket, queued
+
+    def wait_for(self, ticket: int, timeout: float | None = None) -> BuildResult | None:
+        """The first finished build that started after ``ticket`` was handed out (or a later one).
+
+        None when the service closes first or ``timeout`` passes. A later build's result is as good: it
+        saw the change too, and the folder as it is now.
+        """
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._covered >= ticket or self._closed, timeout)
+            return self._result if done and self._covered >= ticket else None
 
     def status(self) -> dict[str, Any]:
         with self._cond:
-            return asdict(self._status)
+            status = asdict(self._status)
+            status["progress"] = dict(self._status.progress) if self._status.progress else None
+            return status
+
+    def progress(self) -> dict[str, Any] | None:
+        """The build in progress (files done and to do, current file, failures so far), or None."""
+        with self._cond:
+            return dict(self._status.progress) if self._status.progress else None
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until no build runs or waits (for tests and the load benchmark)."""
@@ -92,24 +135,44 @@ class Reindexer:
                 self._status.pending = False
                 self._status.in_progress = True
                 self._status.last_started = time.time()
+                self._status.progress = _progress(self._status.last_started)
+                covering = self._tickets
             report, error = self._build()
             with self._cond:
                 status = self._status
                 status.in_progress = False
+                status.progress = None
                 status.runs += 1
                 status.last_finished = time.time()
                 status.last_seconds = round(status.last_finished - (status.last_started or status.last_finished), 2)
                 status.last_error = error
-                status.last_report = report if error is None else status.last_report
+                status.last_report = _summary(report) if report is not None else status.last_report
+                self._covered = covering
+                self._result = BuildResult(report, error)
                 self._cond.notify_all()
 
-    def _build(self) -> tuple[dict[str, Any] | None, str | None]:
-        from qa.indexer import build_index
+    def _on_progress(self, report: IndexReport, doc_id: str, done: int, total: int) -> None:
+        """build_index's progress callback, called after each file (in the build thread)."""
+        with self._cond:
+            if self._status.progress is not None:
+                self._status.progress.update(
+                    files_done=done, files_total=total, current_file=doc_id, failed=len(report.failed)
+                )
+
+    def _build(self) -> tuple[IndexReport | None, str | None]:
+        from qa.indexer import IndexReport, build_index
 
         answerer = self.answerer()
         settings = self.settings.model_copy(update={"batch_size": min(self.settings.batch_size, LIVE_BATCH)})
+        report = IndexReport()
         try:
-            report, data = build_index(settings, embedder=answerer.embedder, live=answerer.index)
+            report, data = build_index(
+                settings,
+                embedder=answerer.embedder,
+                live=answerer.index,
+                progress=lambda doc_id, done, total: self._on_progress(report, doc_id, done, total),
+                report=report,
+            )
         except Exception as exc:  # noqa: BLE001 - a failed rebuild keeps the old index serving
             log.exception("re-index failed; still serving the previous index")
             return None, f"{type(exc).__name__}: {exc}"
@@ -122,10 +185,19 @@ class Reindexer:
             len(report.failed),
             report.seconds,
         )
-        summary = asdict(report)
-        summary["failed"] = [{"path": f.path, "reason": f.reason} for f in report.failed]
-        del summary["unchanged"]
-        return summary, None
+        return report, None
+
+
+def _progress(started_at: float) -> dict[str, Any]:
+    return {"files_done": 0, "files_total": None, "current_file": None, "failed": 0, "started_at": started_at}
+
+
+def _summary(report: IndexReport) -> dict[str, Any]:
+    """The report as GET /admin/reindex shows it (unchanged files are left out: there can be thousands)."""
+    summary = asdict(report)
+    summary["failed"] = [{"path": f.path, "reason": f.reason} for f in report.failed]
+    del summary["unchanged"]
+    return summary
 
 
 class SeedsWatcher:
@@ -136,6 +208,7 @@ class SeedsWatcher:
         self.reindexer = reindexer
         self.debounce_ms = debounce_ms
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once changes are being watched (tests wait on it)
         self._thread: threading.Thread | None = None
 
     def start(self) -> bool:
@@ -146,6 +219,14 @@ class SeedsWatcher:
         self._thread.start()
         return True
 
+    def _visible(self, _change: object, path: str) -> bool:
+        """Hidden files are never indexed (loader.discover), and uploads are staged in a hidden folder."""
+        try:
+            parts = Path(path).relative_to(self.seeds_dir.resolve()).parts
+        except ValueError:
+            return True
+        return not any(part.startswith(".") for part in parts)
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -155,7 +236,19 @@ class SeedsWatcher:
         from watchfiles import watch
 
         log.info("watching %s for changes", self.seeds_dir)
-        # watchfiles groups a burst of events (an editor's save, a git checkout) into one batch
-        for changes in watch(self.seeds_dir, stop_event=self._stop, debounce=self.debounce_ms, step=50):
+        # watchfiles groups a burst of events (an editor's save, a git checkout) into one batch; it yields an
+        # empty batch after each quiet rust_timeout, and the first one says the watch is in place
+        for changes in watch(
+            self.seeds_dir,
+            watch_filter=self._visible,
+            stop_event=self._stop,
+            debounce=self.debounce_ms,
+            step=50,
+            rust_timeout=200,
+            yield_on_timeout=True,
+        ):
+            self.ready.set()
+            if not changes:
+                continue
             names = sorted({Path(path).name for _, path in changes})
             self.reindexer.request("files changed: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))

@@ -68,6 +68,7 @@ class CitationOut(BaseModel):
     text: str = Field(description="Exactly document_text[start:end].")
     highlight: SpanOut = Field(description="The answering sentence, with offsets in the same document text.")
     score: float
+    page: int | None = Field(None, description="1-based page (PDF page, slide) of the highlight; null without pages.")
 
 
 class AskResponse(BaseModel):
@@ -76,6 +77,9 @@ class AskResponse(BaseModel):
     no_answer: bool = Field(description="True when nothing in the corpus seems to answer the question.")
     citations: list[CitationOut]
     took_ms: float
+    no_answer_reason: Literal["small_talk", "not_found"] | None = Field(
+        None, description="Why there is no answer: small talk, or nothing in the corpus matched; null when answered."
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:
@@ -86,13 +90,58 @@ class DocumentOut(BaseModel):
     id: str
     title: str
     text: str
+    pages: list[int] = Field(
+        default_factory=list, description="Start offset of each page in text (PDF page, slide); [] without pages."
+    )
+
+
+class DocumentSummary(BaseModel):
+    id: str = Field(description="Path relative to the seeds folder; what citations name and DELETE takes.")
+    title: str
+    size: int | None = Field(description="Bytes of the source file; null when it is no longer in the seeds folder.")
+    pages: int | None = Field(description="Number of pages (PDF pages, slides); null for formats without pages.")
+    indexed_at: str | None = Field(description="When this version was indexed (UTC, ISO 8601).")
+
+
+class DocumentListOut(BaseModel):
+    """One page of the corpus, sorted by id: ask again with ``offset=next_offset`` until it is null."""
+
+    documents: list[DocumentSummary]
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+class UploadResult(BaseModel):
+    id: str = Field(description="The stored name (the document id); unsafe characters and path parts removed.")
+    title: str | None = Field(description="The document's title once indexed; null when it failed.")
+    status: Literal["indexed", "failed"]
+    error: str | None = Field(description="Why the file was not indexed; null when it was.")
+
+
+class UploadOut(BaseModel):
+    documents: list[UploadResult]
+
+
+class IndexProgressOut(BaseModel):
+    """A build in progress, as build_index reports it file by file."""
+
+    files_done: int
+    files_total: int | None = Field(description="Files to look at; null until the seeds folder has been listed.")
+    current_file: str | None
+    failed: int = Field(description="Files refused so far in this build.")
+    started_at: float = Field(description="Unix time.")
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok", "empty"]
+    status: Literal["ok", "empty", "indexing"] = Field(
+        description="ok: answering; indexing: no index yet, the first is being built; empty: nothing to answer from."
+    )
     documents: int
     chunks: int
     embedder: str
+    indexing: IndexProgressOut | None = Field(None, description="The build in progress, if any.")
 
 
 class ErrorItem(BaseModel):
@@ -140,3 +189,4 @@ class ReindexOut(BaseModel):
     last_seconds: float | None
     last_error: str | None = Field(description="Why the last build failed; the previous index kept serving.")
     last_report: ReindexReportOut | None
+    progress: IndexProgressOut | None = Field(None, description="The build in progress, file by file.")

@@ -1,18 +1,27 @@
-"""Who may call what: the optional API key, CORS, and the security headers every response carries."""
+"""Who may call what: the optional API key, the hosts served, same-site writes, CORS, and security headers.
+
+A local qa without a key must not be reachable from the user's own browser on behalf of another site: a
+``multipart/form-data`` or ``text/plain`` POST is a simple request that any page can send to 127.0.0.1
+without a preflight, and a page whose name rebinds to 127.0.0.1 is same-origin with it. So every request
+must name a host this service is meant to answer for (``HostGuard``), and every write must come from no
+browser at all (no ``Origin``) or from this service's own page or an allowed CORS origin (``write_guard``).
+"""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Security
+from fastapi import FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import Settings
+from qa.http_errors import error_response
 
 # The web page's policy: no inline script or style, nothing from other origins, never framed.
 CSP = (
@@ -62,18 +71,68 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def allowed_hosts(settings: Settings) -> set[str]:
+    """Host names served: loopback, QA_ALLOWED_HOSTS and the host of QA_PUBLIC_URL ('*' means any)."""
+    hosts = set(LOOPBACK_NAMES)
+    hosts |= {host.strip().lower() for host in settings.allowed_hosts.split(",") if host.strip()}
+    if settings.public_url:
+        hosts.add((urlsplit(settings.public_url).hostname or "").lower())
+    return hosts - {""}
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    return [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+
+
+def host_name(host_header: str) -> str:
+    """``Host`` without its port: ``[::1]:8000`` -> ``::1``, ``Example.org:80`` -> ``example.org``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class HostGuard:
+    """Pure ASGI: a request for a Host this service does not serve is refused (DNS rebinding), as 400.
+
+    Starlette's TrustedHostMiddleware does the same check but answers in plain text; this one answers in
+    the service's one error shape and names the setting that admits the host. ``*.localhost`` names are
+    loopback by definition (RFC 6761) and served too.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: set[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or "*" in self.hosts:
+            await self.app(scope, receive, send)
+            return
+        header = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), "")
+        host = host_name(header)
+        if host in self.hosts or host.endswith(".localhost"):
+            await self.app(scope, receive, send)
+            return
+        detail = f"host {host or '(none)'!r} is not served here; add it to QA_ALLOWED_HOSTS to serve it"
+        await error_response(400, detail, [{"field": "Host", "message": "not an allowed host"}])(scope, receive, send)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
-    """Security headers always; CORS only for the origins QA_CORS_ORIGINS lists (closed by default)."""
-    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    """Hosts checked first; security headers always; CORS only for QA_CORS_ORIGINS (closed by default)."""
+    origins = cors_origins(settings)
     if origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(HostGuard, hosts=allowed_hosts(settings))
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: even a refused host gets the headers
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -99,9 +158,47 @@ def api_key_guard(key: str) -> Callable[..., Awaitable[None]]:
 
 
 def is_loopback(host: str | None) -> bool:
-    if host == "localhost":
+    """Whether a client address (or name) is this machine: 127.0.0.0/8, ::1, ::ffff:127.x, localhost."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
         return True
     try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def same_site(origin: str, host_header: str, trusted: list[str]) -> bool:
+    """An ``Origin`` this service's own page sends (same scheme-less host and port), or a trusted one."""
+    if origin in trusted:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null" (sandboxed frames, file: pages) and anything odd
+    return parts.netloc.lower() == host_header.strip().lower()
+
+
+def write_guard(settings: Settings) -> Callable[[Request], None]:
+    """A dependency for every request that changes state (uploads, deletions, re-index).
+
+    Without QA_API_KEY only this machine may write; with or without it, a browser may write only from
+    this service's own page or an allowed origin (QA_CORS_ORIGINS, QA_PUBLIC_URL): a cross-site form post
+    is a simple request that no preflight stops, so the ``Origin`` header is the one thing that tells it.
+    """
+    trusted = cors_origins(settings)
+    if settings.public_url:
+        public = urlsplit(settings.public_url)
+        trusted.append(f"{public.scheme}://{public.netloc}")
+
+    def guard(request: Request) -> None:
+        client = request.client.host if request.client else None
+        if not settings.api_key and not is_loopback(client):
+            raise HTTPException(403, f"changes from {client} need QA_API_KEY set on the server")
+        origin = request.headers.get("origin")
+        if origin is not None and not same_site(origin, request.headers.get("host", ""), trusted):
+            raise HTTPException(403, f"cross-site write refused: Origin {origin!r} is not this site")
+
+    return guard

@@ -1,0 +1,138 @@
+"""The /documents routes: list, read, upload and delete documents over HTTP (qa.library does the work).
+
+Reads are plain ``def`` endpoints, so FastAPI runs them in its thread pool: with the Milvus store a document
+lookup is a network call, and it must never stall the event loop (and every other request with it).
+"""
+
+from __future__ import annotations
+
+import email.message
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.params import Depends as DependsParam
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from qa.http_errors import error_response
+from qa.library import Library
+from qa.schemas import DocumentListOut, DocumentOut, DocumentSummary, ErrorOut, UploadOut, UploadResult
+
+MAX_FILES = 100  # parts named "file" in one upload
+MAX_PAGE = 1000
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "One or more files; each is stored under the seeds folder by a safe name.",
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def documents_router(guarded: list[DependsParam], write: list[DependsParam]) -> APIRouter:
+    """``guarded``: the API key check (if any); ``write``: what every change also needs (security.write_guard)."""
+    router = APIRouter(dependencies=guarded)
+
+    @router.get(
+        "/documents",
+        response_model=DocumentListOut,
+        responses=_errors(401, 422, 503),
+        summary="The indexed documents, a page at a time",
+    )
+    def list_documents(
+        request: Request,
+        offset: int = Query(0, ge=0, description="How many documents to skip (sorted by id)."),
+        limit: int = Query(100, ge=1, le=MAX_PAGE, description="Documents per page."),
+    ) -> DocumentListOut:
+        library: Library = request.app.state.library
+        summaries, total = library.page(offset, limit)
+        following = offset + limit
+        return DocumentListOut(
+            documents=[DocumentSummary(**summary.__dict__) for summary in summaries],
+            total=total,
+            offset=offset,
+            limit=limit,
+            next_offset=following if following < total else None,
+        )
+
+    @router.get(
+        "/documents/{doc_id:path}",
+        response_model=DocumentOut,
+        responses=_errors(401, 404, 503),
+        summary="A document's text and page offsets",
+    )
+    def document(doc_id: str, request: Request) -> DocumentOut:
+        doc = request.app.state.answerer.document(doc_id)
+        return DocumentOut(id=doc.id, title=doc.title, text=doc.text, pages=list(doc.pages))
+
+    @router.post(
+        "/documents",
+        response_model=UploadOut,
+        status_code=201,
+        responses={
+            **_errors(400, 401, 403, 413, 415, 503),
+            422: {"model": ErrorOut, "description": "No file could be indexed; each file's reason in errors."},
+        },
+        summary="Upload documents; answers once they are searchable",
+        dependencies=write,
+        openapi_extra={"requestBody": _UPLOAD_BODY},
+    )
+    async def upload(request: Request) -> Any:
+        _require_multipart(request)
+        # parsed here, after the guards: a refused request is never spooled to disk
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
+        try:
+            parts = form.getlist("file")
+            if not parts:
+                raise HTTPException(422, "no file: send one or more multipart parts named 'file'")
+            files = [(part.filename or "", part.file) for part in parts if isinstance(part, UploadFile)]
+            if len(files) != len(parts):
+                raise HTTPException(422, "every part named 'file' must be a file (with a filename)")
+            library: Library = request.app.state.library
+            outcomes = await run_in_threadpool(library.add, files)
+        finally:
+            await form.close()
+        results = [UploadResult(id=o.id, title=o.title, status=o.status, error=o.error) for o in outcomes]
+        if all(result.status == "failed" for result in results):
+            detail = "no file could be indexed: " + "; ".join(f"{r.id}: {r.error}" for r in results)
+            return error_response(422, detail, [{"field": r.id, "message": r.error or ""} for r in results])
+        return UploadOut(documents=results)
+
+    @router.delete(
+        "/documents/{doc_id:path}",
+        status_code=204,
+        response_class=Response,
+        responses=_errors(401, 403, 404, 503),
+        summary="Delete a document: its file and its rows; answers once it is no longer searchable",
+        dependencies=write,
+    )
+    def delete(doc_id: str, request: Request) -> Response:
+        library: Library = request.app.state.library
+        library.remove(doc_id)
+        return Response(status_code=204)
+
+    return router
+
+
+def _require_multipart(request: Request) -> None:
+    message = email.message.Message()
+    message["content-type"] = request.headers.get("content-type", "")
+    if message.get_content_type() != "multipart/form-data":
+        shown = request.headers.get("content-type") or "none"
+        raise HTTPException(415, f"Content-Type must be multipart/form-data (got {shown})")

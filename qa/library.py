@@ -1,0 +1,222 @@
+"""Adding, removing and listing documents while serving: files in the seeds folder, indexed by the Reindexer.
+
+The seeds folder stays the one source of truth: an upload is a file written there and a deletion is a file
+removed, and the live re-index (qa.live) brings the index in line, exactly as when someone edits the folder
+by hand. What this module adds is the guarantee the API promises: a request answers once its change is
+searchable (it waits for a build that saw it), a file that cannot be indexed never stays in the folder, and
+an upload that replaces a document by the same name never loses the earlier version if the new one fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from qa import loader
+from qa.answer import Answerer
+from qa.errors import BadDocument, DocumentNotFound, QAError
+from qa.filenames import safe_name
+from qa.hashing import file_sha256
+from qa.live import BuildResult, Reindexer
+from qa.models import Document
+
+log = logging.getLogger(__name__)
+STAGING = ".qa-uploads"  # hidden, so neither discovery nor the watcher sees a half-written upload
+
+
+class WriteFailed(QAError):
+    """A change to the seeds folder could not be made or indexed (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One uploaded file: indexed (with its title) or failed (with the reason)."""
+
+    id: str
+    title: str | None
+    error: str | None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "indexed"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A document as GET /documents lists it."""
+
+    id: str
+    title: str
+    size: int | None
+    pages: int | None
+    indexed_at: str | None
+
+
+@dataclass(frozen=True)
+class _Staged:
+    index: int  # position in the request
+    name: str
+    path: Path  # in the staging folder
+    sha256: str
+
+
+class Library:
+    """Uploads and deletions, one at a time (they share the seeds folder and wait for the same builds)."""
+
+    def __init__(self, seeds_dir: Path, reindexer: Reindexer, answerer: Callable[[], Answerer]) -> None:
+        self.seeds_dir = seeds_dir
+        self.reindexer = reindexer
+        self.answerer = answerer
+        self._lock = threading.Lock()
+
+    def add(self, files: list[tuple[str, BinaryIO]]) -> list[Outcome]:
+        """Store each (client name, content) under its safe name, index them, and report each file.
+
+        A file is refused before it is stored when its name or type is unusable, or it is empty or too big
+        (loader.check_source); the others are placed, one build indexes them all, and any that the build
+        refused is removed again (the earlier version of its name put back).
+        """
+        outcomes: dict[int, Outcome] = {}
+        with self._lock:
+            staging = self.seeds_dir / STAGING / uuid.uuid4().hex
+            staging.mkdir(parents=True)
+            try:
+                staged = self._stage(files, staging, outcomes)
+                if staged:
+                    outcomes.update(self._index(staged, staging))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+                _remove_if_empty(self.seeds_dir / STAGING)
+        return [outcomes[i] for i in range(len(files))]
+
+    def remove(self, doc_id: str) -> None:
+        """Delete a document's file and wait until the index no longer holds it."""
+        with self._lock:
+            index = self.answerer().index
+            if index is None or index.document(doc_id) is None:
+                raise DocumentNotFound(f"no document with id {doc_id!r}")
+            path = self._path(doc_id)
+            try:
+                path.unlink(missing_ok=True)  # a link is removed itself, never what it points to
+            except OSError as exc:
+                raise WriteFailed(f"cannot remove {doc_id}: {exc.strerror or exc}") from exc
+            result = self._rebuild(f"DELETE /documents/{doc_id}")
+            if result.error is not None:
+                raise WriteFailed(f"{doc_id} was removed from the seeds folder, but re-indexing failed: {result.error}")
+
+    def page(self, offset: int, limit: int) -> tuple[list[Summary], int]:
+        """Documents ``offset .. offset+limit`` in id order, and how many there are in all."""
+        index = self.answerer().index
+        if index is None:
+            return [], 0
+        documents: list[Document] | None = getattr(index, "documents", None)
+        if documents is not None:
+            ids = [doc.id for doc in documents]  # discovery order, which is sorted by path
+        else:  # a store that keeps no document list in memory (Milvus): ask it for the ids
+            ids = sorted(index.milvus.document_hashes())  # type: ignore[attr-defined]
+        manifest = getattr(index, "manifest", {}) or {}
+        entries = manifest.get("documents", {})
+        summaries = []
+        for doc_id in ids[offset : offset + limit]:
+            doc = index.document(doc_id)
+            if doc is None:
+                continue
+            entry = entries.get(doc_id, {})
+            summaries.append(
+                Summary(
+                    id=doc.id,
+                    title=doc.title,
+                    size=_size(self._path(doc.id)),
+                    pages=len(doc.pages) or None,
+                    indexed_at=entry.get("indexed_at") or manifest.get("built_at"),
+                )
+            )
+        return summaries, len(ids)
+
+    def _stage(self, files: list[tuple[str, BinaryIO]], staging: Path, outcomes: dict[int, Outcome]) -> list[_Staged]:
+        staged: list[_Staged] = []
+        names: set[str] = set()
+        for position, (client_name, content) in enumerate(files):
+            name = client_name
+            try:
+                name = safe_name(client_name)
+                suffix = PurePosixPath(name).suffix.lower()
+                if suffix not in loader.SUPPORTED:  # refused before a byte is stored
+                    supported = ", ".join(sorted(loader.SUPPORTED))
+                    raise BadDocument(f"unsupported file type {suffix or '(none)'!r}; supported: {supported}")
+                if name in names:
+                    raise BadDocument("another file in this upload has the same name")
+                names.add(name)
+                path = staging / name
+                with path.open("wb") as out:
+                    shutil.copyfileobj(content, out, 1024 * 1024)
+                loader.check_source(self.seeds_dir, path)  # empty, too big
+                staged.append(_Staged(position, name, path, file_sha256(path)))
+            except BadDocument as exc:
+                outcomes[position] = Outcome(name, None, str(exc))
+        return staged
+
+    def _index(self, staged: list[_Staged], staging: Path) -> dict[int, Outcome]:
+        """Put the staged files in place, build, and undo the ones the build refused."""
+        previous = staging / ".previous"  # uploaded names never start with a dot
+        previous.mkdir()
+        replaced: set[str] = set()
+        for item in staged:
+            target = self._path(item.name)
+            if target.exists() or target.is_symlink():
+                target.replace(previous / item.name)  # kept until the new version is known to index
+                replaced.add(item.name)
+            item.path.replace(target)
+        result = self._rebuild("upload: " + ", ".join(item.name for item in staged))
+        failures = {f.path: f.reason for f in result.report.failed} if result.report else {}
+        index = self.answerer().index
+        outcomes: dict[int, Outcome] = {}
+        undone = False
+        for item in staged:
+            doc = index.document(item.name) if index is not None else None
+            if doc is not None and doc.sha256 == item.sha256:
+                outcomes[item.index] = Outcome(item.name, doc.title, None)
+                continue
+            reason = failures.get(item.name) or (f"re-indexing failed: {result.error}" if result.error else None)
+            outcomes[item.index] = Outcome(item.name, None, reason or "was not indexed (changed meanwhile?)")
+            self._path(item.name).unlink(missing_ok=True)
+            if item.name in replaced:  # the build dropped the earlier version with the refused one
+                (previous / item.name).replace(self._path(item.name))
+                undone = True
+        if undone:
+            self._rebuild("upload: earlier versions of refused files put back")
+        return outcomes
+
+    def _rebuild(self, trigger: str) -> BuildResult:
+        ticket = self.reindexer.submit(trigger)
+        result = self.reindexer.wait_for(ticket) if ticket else None
+        if result is None:
+            raise WriteFailed("the service is shutting down; the change was not indexed")
+        return result
+
+    def _path(self, doc_id: str) -> Path:
+        """The file of a document id (ids come from the index's own table, and are checked again here)."""
+        parts = PurePosixPath(doc_id).parts
+        if not parts or PurePosixPath(doc_id).is_absolute() or any(p in ("", ".", "..") for p in parts):
+            raise DocumentNotFound(f"no document with id {doc_id!r}")
+        return self.seeds_dir.joinpath(*parts)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
