@@ -83,7 +83,9 @@ def test_upload_is_searchable_when_it_answers_then_listed_then_deleted(service) 
     assert "ferry.txt" not in _seeds(settings)
     gone = http.get("/documents/ferry.txt")
     assert gone.status_code == 404 and "ferry.txt" in gone.json()["detail"]
-    cited = {c["document"] for c in http.post("/ask", json={"question": FERRY_QUESTION, "top_k": 20}).json()["citations"]}
+    cited = {
+        c["document"] for c in http.post("/ask", json={"question": FERRY_QUESTION, "top_k": 20}).json()["citations"]
+    }
     assert "ferry.txt" not in cited and cited
     assert [d["id"] for d in _listing(http, limit=100)] == sorted(["bakery.txt", "harbour.txt", lighthouse["id"]])
     assert http.delete("/documents/ferry.txt").status_code == 404
