@@ -7,9 +7,11 @@ lookup is a network call, and it must never stall the event loop (and every othe
 from __future__ import annotations
 
 import email.message
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends as DependsParam
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -21,6 +23,7 @@ from qa.schemas import DocumentListOut, DocumentOut, DocumentSummary, ErrorOut, 
 
 MAX_FILES = 100  # parts named "file" in one upload
 MAX_PAGE = 1000
+LIST_PARAMS = frozenset({"offset", "limit"})
 _UPLOAD_BODY = {
     "required": True,
     "content": {
@@ -32,6 +35,7 @@ _UPLOAD_BODY = {
                     "file": {
                         "type": "array",
                         "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
                         "description": "One or more files; each is stored under the seeds folder by a safe name.",
                     }
                 },
@@ -56,7 +60,7 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         response_model=DocumentListOut,
         responses=_errors(401, 422, 503),
         summary="The indexed documents, a page at a time",
-        dependencies=guarded,
+        dependencies=[*guarded, Depends(_known_query(LIST_PARAMS))],
     )
     def list_documents(
         request: Request,
@@ -130,6 +134,18 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         library: Library = request.app.state.library
         library.remove(doc_id)
         return Response(status_code=204)
+
+
+def _known_query(known: frozenset[str]) -> Callable[[Request], None]:
+    """422 for a query parameter the route does not take: a typo such as ``ofset`` would otherwise be ignored."""
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            message = f"unknown query parameter; this route takes {', '.join(sorted(known))}"
+            raise RequestValidationError([{"loc": ("query", name), "msg": message} for name in unknown])
+
+    return check
 
 
 def _require_multipart(request: Request) -> None:

@@ -85,7 +85,10 @@ class Library:
         outcomes: dict[int, Outcome] = {}
         with self._lock:
             staging = self.seeds_dir / STAGING / uuid.uuid4().hex
-            staging.mkdir(parents=True)
+            try:
+                staging.mkdir(parents=True)
+            except OSError as exc:
+                raise WriteFailed(f"cannot store uploads in {self.seeds_dir}: {exc.strerror or exc}") from exc
             try:
                 staged = self._stage(files, staging, outcomes)
                 if staged:
@@ -160,6 +163,8 @@ class Library:
                 staged.append(_Staged(position, name, path, file_sha256(path)))
             except BadDocument as exc:
                 outcomes[position] = Outcome(name, None, str(exc))
+            except OSError as exc:  # a full disk: this file fails, the request does not
+                outcomes[position] = Outcome(name, None, f"could not be stored: {exc.strerror or exc}")
         return staged
 
     def _index(self, staged: list[_Staged], staging: Path) -> dict[int, Outcome]:

@@ -209,3 +209,18 @@ def test_listing_pages_are_validated(service) -> None:
         assert response.status_code == 422 and field in response.json()["detail"]
     page = http.get("/documents", params={"offset": 5}).json()
     assert page == {"documents": [], "total": 2, "offset": 5, "limit": 100, "next_offset": None}
+
+
+def test_wrong_methods_on_documents_are_405_listing_the_allowed_ones(service) -> None:
+    http, _ = service
+    collection = http.put("/documents", content=b"x")
+    assert collection.status_code == 405 and collection.headers["allow"] == "GET, POST"
+    item = http.post("/documents/harbour.txt", json={})
+    assert item.status_code == 405 and item.headers["allow"] == "DELETE, GET"
+
+
+def test_listing_refuses_a_query_parameter_it_does_not_take(service) -> None:
+    http, _ = service
+    response = http.get("/documents", params={"ofset": 10})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.ofset" and "offset" in response.json()["detail"]
