@@ -50,6 +50,8 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
         return _check_embedder(settings, answerer, header["embedder"]["name"] if header else None, tolerate_corrupt)
     problem: QAError | None = None
     try:
+        if store.current_generation(settings.index_dir) is None:  # nothing built yet (maybe not even the folder)
+            raise IndexMissing(f"no index in {settings.index_dir}")
         data = store.load(settings.index_dir)
     except IndexMissing:
         data = None

@@ -120,7 +120,7 @@ class Library:
             return [], 0
         documents: list[Document] | None = getattr(index, "documents", None)
         if documents is not None:
-            ids = [doc.id for doc in documents]  # discovery order, which is sorted by path
+            ids = [doc.id for doc in documents]  # a generation stores its documents sorted by id
         else:  # a store that keeps no document list in memory (Milvus): ask it for the ids
             ids = sorted(index.milvus.document_hashes())  # type: ignore[attr-defined]
         manifest = getattr(index, "manifest", {}) or {}

@@ -177,6 +177,8 @@ class Reindexer:
             log.exception("re-index failed; still serving the previous index")
             return None, f"{type(exc).__name__}: {exc}"
         answerer.swap(data)
+        for failure in report.failed:  # `qa serve` indexes in the background: its log is where these show
+            log.warning("not indexed: %s: %s", failure.path, failure.reason)
         log.info(
             "re-indexed: %d added, %d updated, %d removed, %d failed in %.1fs",
             len(report.added),

@@ -264,9 +264,19 @@ class FaissWriter:
         if self.previous is not None and not self._changed:
             return self.previous
         data = assemble(self.header, [self._rows[doc_id] for doc_id in sorted(self._rows)], self.index_kind)
+        _stamp_indexed_at(data.manifest, self.previous)
         save(self.index_dir, data)
         self.written = True
         return data
+
+
+def _stamp_indexed_at(manifest: dict[str, Any], previous: IndexData | None) -> None:
+    """Each document's ``indexed_at`` (GET /documents): kept from the previous generation while unchanged."""
+    before = previous.manifest.get("documents", {}) if previous is not None else {}
+    for doc_id, entry in manifest["documents"].items():
+        old = before.get(doc_id, {})
+        same = old.get("sha256") == entry["sha256"] and old.get("indexed_at")
+        entry["indexed_at"] = old["indexed_at"] if same else manifest["built_at"]
 
 
 def _compatible(manifest: dict[str, Any], header: dict[str, Any]) -> bool:
