@@ -56,7 +56,7 @@ def _listing(http: httpx.Client, limit: int) -> list[dict]:
     return documents
 
 
-def test_upload_is_searchable_when_it_answers_then_listed_then_deleted(service) -> None:
+def test_upload_is_searchable_when_it_answers_then_listed_then_deleted(service, tiny_settings: Settings) -> None:
     http, settings = service
     response = http.post("/documents", files=_files(("../../ferry.txt", FERRY), (HTML_NAME, LIGHTHOUSE)))
     assert response.status_code == 201, response.text
@@ -77,7 +77,12 @@ def test_upload_is_searchable_when_it_answers_then_listed_then_deleted(service) 
     assert [d["id"] for d in listed] == sorted(["bakery.txt", "harbour.txt", "ferry.txt", lighthouse["id"]])
     entry = next(d for d in listed if d["id"] == "ferry.txt")
     assert entry["size"] == len(FERRY.encode()) and entry["pages"] is None and entry["title"] == "Ferry"
-    assert entry["indexed_at"].endswith("Z")
+    # indexed now, in the generation the upload built; the unchanged harbour.txt keeps its earlier time
+    assert entry["indexed_at"] == store.read_manifest(settings.index_dir)["built_at"]
+    harbour = next(d for d in listed if d["id"] == "harbour.txt")
+    assert (
+        harbour["indexed_at"] == store.read_manifest(tiny_settings.index_dir)["documents"]["harbour.txt"]["indexed_at"]
+    )
 
     assert http.delete("/documents/ferry.txt").status_code == 204
     assert "ferry.txt" not in _seeds(settings)
