@@ -33,3 +33,7 @@ class DocumentNotFound(QAError):
 
 class StoreUnavailable(QAError):
     """The store itself failed (Milvus unreachable, a write refused): the whole build stops, no file is blamed."""
+
+
+class IndexOutdated(IndexCorrupt):
+    """An index written in an older format: readable by nothing here, rebuilt by ``qa index``."""

@@ -1,15 +1,17 @@
 """The searchable FAISS index of chunk vectors, its type chosen by size and tuned at build time.
 
-- ``flat`` (exact ``IndexFlatIP``) while the corpus is small: exact, nothing to tune, and a single-query
-  scan of 50k x 384 floats takes ~2 ms on one core.
-- ``ivf-sq8`` (``IndexIVFScalarQuantizer``, 8-bit codes) when large: a quarter of the float memory, a build
-  in seconds (k-means on a sample, then one assignment pass), and ``nprobe`` tuned until recall@10 against
-  exact search on a sample of perturbed stored vectors reaches the target.
+- ``flat`` (``IndexScalarQuantizer`` with float16 codes) while the corpus is small: exact to float16
+  precision, nothing to tune, and the index is the generation's only copy of the chunk vectors (read back
+  with ``reconstruct``; float16 round-trips, so a copied row never drifts).
+- ``ivf-sq8`` (``IndexIVFScalarQuantizer``, 8-bit codes) when large: a build in seconds (k-means on a
+  sample, then one assignment pass), and ``nprobe`` tuned until recall@10 against exact search on a sample
+  of perturbed stored vectors reaches the target.
 - ``hnsw`` (``IndexHNSWFlat``, M=32, efConstruction=128) on request: the fastest queries, but it holds a
   float copy of every vector plus its graph, and its build is slow on few cores.
 
-Approximate kinds fetch a few more candidates than asked and re-score them exactly against the stored
-float vectors (which the store memory-maps), so the 8-bit codes cost ranking precision only at the margin.
+Approximate kinds fetch a few more candidates than asked and re-score them against the stored float16
+rows (``chunk_rows.npy``, read with pread), so the 8-bit codes cost ranking precision only at the margin:
+there the codes are a search structure and the float16 rows the stored vectors.
 The chosen kind and its tuned parameters go in the manifest (``search_index``).
 """
 
@@ -60,7 +62,7 @@ def build(vectors: np.ndarray, requested: str = "auto", *, seed: int = 0) -> tup
     n = len(vectors) if vectors.ndim == 2 else 0
     kind = choose_kind(n, requested)
     if kind == "flat" or n < 1000:  # too few vectors to train or tune anything
-        index = faiss.IndexFlatIP(dim)
+        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
         _add(index, vectors)
         return index, {"kind": "flat"}
     rng = np.random.default_rng(seed)
@@ -133,7 +135,9 @@ class RowFile:
             os.close(fd)
 
 
-def search(index: Any, info: dict[str, Any], vectors: np.ndarray | RowFile, queries: np.ndarray, k: int):
+def search(
+    index: Any, info: dict[str, Any], vectors: np.ndarray | RowFile | None, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows by inner product; approximate kinds re-score their candidates with the float vectors.
 
     One thread per search, set for the calling thread here rather than for the process at import: a single
@@ -145,7 +149,7 @@ def search(index: Any, info: dict[str, Any], vectors: np.ndarray | RowFile, quer
     k = min(k, index.ntotal)
     if k <= 0:
         return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-    if info.get("kind", "flat") == "flat":
+    if info.get("kind", "flat") == "flat" or vectors is None:
         return index.search(queries, k)
     _, candidates = index.search(queries, min(index.ntotal, RERANK * k))
     scores = np.full((len(queries), k), -np.inf, np.float32)

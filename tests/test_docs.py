@@ -18,7 +18,7 @@ def test_ci_runs_the_readme_test_command_and_it_installs_system_packages() -> No
     readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     command = readme[readme.index(next(line for line in readme if line.startswith("# 2."))) + 1]
     extracted = subprocess.run(
-        ["awk", '/^# 2\\./ { getline; print; exit }', "README.md"], cwd=ROOT, capture_output=True, text=True
+        ["awk", "/^# 2\\./ { getline; print; exit }", "README.md"], cwd=ROOT, capture_output=True, text=True
     )
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert extracted.stdout.strip() == command and "awk '/^# 2\\./ { getline; print; exit }' README.md" in ci

@@ -56,7 +56,7 @@ def _damaged_copy(tiny: Settings, tmp_path: Path, victim: str, how: str) -> Sett
 
 
 @pytest.mark.parametrize(
-    ("victim", "how"), [("vectors.npy", "truncate"), ("index.faiss", "flip"), ("manifest.json", "truncate")]
+    ("victim", "how"), [("sentence_rows.npy", "truncate"), ("index.faiss", "flip"), ("manifest.json", "truncate")]
 )
 def test_damaged_index_is_detected_naming_the_rebuild_command(tiny: Settings, tmp_path: Path, victim: str, how: str):
     settings = _damaged_copy(tiny, tmp_path, victim, how)
@@ -65,7 +65,7 @@ def test_damaged_index_is_detected_naming_the_rebuild_command(tiny: Settings, tm
 
 
 def test_api_answers_503_on_a_damaged_index_and_recovers_on_reindex(tiny: Settings, tmp_path: Path) -> None:
-    settings = _damaged_copy(tiny, tmp_path, "vectors.npy", "truncate")
+    settings = _damaged_copy(tiny, tmp_path, "sentence_rows.npy", "truncate")
     with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
         response = http.post("/ask", json={"question": "Who is the harbour master?"})
         assert response.status_code == 503

@@ -12,7 +12,7 @@ from qa import store
 from qa.answer import Answerer
 from qa.config import Settings
 from qa.embedding import SPARSE_K, Embedder
-from qa.errors import IndexCorrupt
+from qa.errors import IndexCorrupt, IndexOutdated
 from qa.indexer import build_index
 from qa.stores import local
 
@@ -110,7 +110,7 @@ def test_damaged_index_file_is_detected_and_rebuilt(corpus: Settings, e5: Embedd
     build_index(corpus, embedder=e5)
     generation = store.current_generation(corpus.index_dir)
     assert generation is not None
-    vectors = generation / "vectors.npy"
+    vectors = generation / "sentence_rows.npy"
     vectors.write_bytes(vectors.read_bytes()[:-100])
     with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
         store.load(corpus.index_dir)
@@ -180,3 +180,23 @@ def test_special_files_are_skipped_before_a_byte_is_read(tmp_path: Path, e5: Emb
     assert "outside the seeds folder" in reasons["zero.txt"]
     assert "not a regular file" in reasons["pipe.txt"]
     assert "over the" in reasons["huge.txt"]
+
+
+def test_an_index_in_an_older_format_is_named_and_rebuilt(corpus: Settings, e5: Embedder) -> None:
+    build_index(corpus, embedder=e5)
+    generation = store.current_generation(corpus.index_dir)
+    assert generation is not None
+    manifest = generation / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(f'"format": {store.FORMAT}', '"format": 2'))
+    with pytest.raises(IndexOutdated, match=r"older qa \(format 2, this one reads 3\): run `qa index`"):
+        store.load(corpus.index_dir)
+    report, data = build_index(corpus, embedder=e5)  # never misread: rebuilt from the seeds (cache still serves)
+    assert report.rebuilt and sorted(report.added) == ["bridge.txt", "reactor.md"] and report.embedded == 0
+    assert store.load(corpus.index_dir).num_documents == 2
+
+
+def test_a_fresh_build_is_served_memory_mapped_from_disk(corpus: Settings, e5: Embedder) -> None:
+    """What a live re-index swaps in is the generation on disk, mapped, not the arrays it built in memory."""
+    _, data = build_index(corpus, embedder=e5)
+    assert all(isinstance(array, np.memmap) for array in data.arrays.values())  # type: ignore[attr-defined]
+    assert data.document("bridge.txt").text.startswith("The Harbour Bridge")  # type: ignore[union-attr]

@@ -19,18 +19,17 @@ from qa.models import Document
 from qa.stores import local
 from qa.stores.base import DocRows
 
-HEADER = {"embedder": {"name": "test", "dim": 4, "sparse": 0}, "chunking": {"size": 500, "overlap": 0}}
+HEADER = {"embedder": {"name": "test", "dim": 64, "sparse": 0}, "chunking": {"size": 500, "overlap": 0}}
 
 
 def _generation(index_dir: Path, text: str = "Alpha beta. Gamma delta.") -> store.IndexData:
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(3, 4)).astype(np.float32)
+    vectors = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     doc = Document("a.txt", "A", text, "sha", pages=(0, 12))
     rows = DocRows(doc, [(0, len(text), 0, 2)], [(0, 11), (12, len(text))], vectors[:1], vectors[1:], vectors[1:],
                    np.empty((1, 0), np.float32))  # fmt: skip
-    data = store.assemble(HEADER, [rows])
-    store.save(index_dir, data)
-    return data
+    store.save(index_dir, *store.assemble(HEADER, [rows]))
+    return store.load(index_dir)
 
 
 def test_file_sha256_matches_hashlib_on_a_file_larger_than_one_read(tmp_path: Path) -> None:
@@ -65,7 +64,7 @@ def test_a_generation_round_trips_with_its_pages(tmp_path: Path) -> None:
     _generation(tmp_path)
     loaded = store.load(tmp_path)
     assert loaded.documents[0].pages == (0, 12)
-    hit = loaded.search_hits(loaded.vectors[0], 1)[0]
+    hit = loaded.search_hits(loaded.raw_chunk_vectors(np.array([0]))[0], 1)[0]
     assert hit.pages == (0, 12) and [s.text for s in hit.sentences] == ["Alpha beta.", "Gamma delta."]
 
 
@@ -99,8 +98,7 @@ def test_garbage_collection_waits_for_a_reader_opening_a_generation(tmp_path: Pa
 def test_checksums_are_verified_once_per_generation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _generation(tmp_path)
     gen = store.current_generation(tmp_path)
-    assert gen is not None and not (gen / local.VERIFIED).exists()
-    store.load(tmp_path)  # the first load checks every file, then leaves the marker
+    assert gen is not None and (gen / local.VERIFIED).exists()  # save hashed every file as it wrote it
     assert set(json.loads((gen / local.VERIFIED).read_text())) == set(store.read_manifest(tmp_path)["files"])  # type: ignore[index]
 
     def no_hashing(path: Path) -> str:
@@ -110,9 +108,41 @@ def test_checksums_are_verified_once_per_generation(tmp_path: Path, monkeypatch:
     assert store.load(tmp_path).num_chunks == 1  # qa ask's every call: no file is hashed
     monkeypatch.undo()
 
-    vectors = gen / "vectors.npy"  # damage after the marker: same size, new mtime -> full check again
-    data = bytearray(vectors.read_bytes())
+    rows = gen / "sentence_rows.npy"  # damage after the marker: same size, new mtime -> full check again
+    data = bytearray(rows.read_bytes())
     data[-1] ^= 0xFF
-    vectors.write_bytes(bytes(data))
+    rows.write_bytes(bytes(data))
     with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
         store.load(tmp_path)
+
+
+def test_a_transform_changes_what_is_searched_not_what_is_kept(tmp_path: Path) -> None:
+    """The hook for per-language centering: searched rows are transformed, the embedded ones stay re-usable."""
+    seen: dict = {}
+
+    def shift(raw: np.ndarray, languages: np.ndarray, table: list[str]) -> tuple[np.ndarray, dict]:
+        seen.update(languages=[table[c] for c in languages])
+        flipped = -raw  # any transform the raw rows cannot be told from
+        return flipped, {"mean": raw.mean(axis=0)[:2].round(4).tolist()}
+
+    text = "Der Leuchtturm wurde 1874 gebaut und steht noch heute an der Küste der Insel. " * 4
+    vectors = np.random.default_rng(1).normal(size=(3, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = DocRows(Document("de.txt", "D", text, "sha"), [(0, len(text), 0, 1)], [(0, len(text))], vectors[:1],
+                   vectors[1:2], vectors[1:2], np.empty((1, 0), np.float32))  # fmt: skip
+    store.save(tmp_path, *store.assemble(HEADER, [rows], transform=shift))
+    data = store.load(tmp_path)
+    assert seen["languages"] == ["de"] and data.manifest["languages"][int(data.arrays["chunk_languages"][0])] == "de"
+    gen = store.current_generation(tmp_path)
+    assert data.manifest["stats"] == "stats.json" and "stats.json" in data.manifest["files"]
+    assert json.loads((gen / "stats.json").read_text())["mean"] == np.round(vectors[0, :2], 4).tolist()  # type: ignore[operator]
+    assert data.search_hits(-vectors[0], 1)[0].score == pytest.approx(1.0, abs=1e-3)  # the flipped row is searched
+    assert np.allclose(data.document_rows("de.txt").vectors, vectors[:1], atol=1e-3)  # the embedded row is kept
+
+
+def test_dense_rows_decode_every_row_for_analysis(tmp_path: Path) -> None:
+    data = _generation(tmp_path)
+    dense = data.dense_rows()
+    assert dense["vectors"].shape == (1, 64) and dense["sentence_vectors"].shape == (2, 64)
+    assert list(dense["sentence_doc"]) == [0, 0] and np.allclose(dense["context_vectors"], dense["sentence_vectors"])
+    assert np.allclose(dense["sentence_vectors"], data.search_hits(dense["vectors"][0], 1)[0].sentence_vectors)

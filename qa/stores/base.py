@@ -54,6 +54,7 @@ class DocRows:
     sentence_vectors: np.ndarray  # (len(sentences), dim): each sentence alone
     context_vectors: np.ndarray  # (len(sentences), dim): each sentence after a denial before it, else alone
     sparse: np.ndarray  # (len(chunks), 2 * SPARSE_K) latent terms (ids then weights), or (len(chunks), 0)
+    languages: tuple[str, ...] = ()  # each chunk's language when already known ("" unknown); () detects anew
 
 
 class StoreWriter(Protocol):

@@ -1,43 +1,90 @@
-"""One generation of the local store in memory: documents, chunk and sentence rows, their vectors and the
-FAISS index over the chunk vectors. ``qa.stores.local`` writes it to disk and reads it back."""
+"""One generation of the local store: documents, chunk and sentence rows in compact encodings, and the FAISS
+index over the chunk vectors. ``assemble`` builds one in memory; ``qa.stores.local`` writes it to disk and
+memory-maps it back, which is how every generation is served.
+
+Arrays of a generation (FORMAT 3, see qa.stores.rows for the encodings)::
+
+    texts            uint8 (bytes,)      every document's text once, UTF-8, back to back
+    doc_bytes        int64 (d, 2)        byte range of each document in ``texts``
+    chunks           int32 (n, 5)        doc row, start, end (characters), first sentence row, sentence row end
+    chunk_bytes      int64 (n, 2)        byte range of each chunk in ``texts``
+    chunk_languages  uint8 (n,)          index into manifest["languages"] (qa.languages.detect; 0: unknown)
+    sentences        int32 (m, 2)        start, end (characters in the document)
+    sentence_rows    int8  (m, dim)      each sentence alone
+    contexts         int32 (m,)          row of ``context_rows`` where a sentence has its own reading after a
+                                         denial, -1 where that reading is the sentence alone
+    context_rows     int8  (c, dim)
+    sparse_ptr, sparse_ids (uint16), sparse_weights (float16)    latent terms of each chunk, CSR
+    chunk_rows       float16 (n, dim)    only for approximate index kinds: the searched vectors, to re-score
+                                         candidates (a flat index holds them itself, as float16 codes)
+    raw_chunks       float16 (n, dim)    only when a transform changes the searched vectors: the vectors as
+                                         embedded, for the next generation to transform again
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
+from qa import languages as langs
 from qa import vector_index
 from qa.models import Chunk, Document, Span
+from qa.stores import rows as enc
 from qa.stores.base import DocRows, Hit
+
+# (raw rows, per-row language codes, generation's language table) -> the rows FAISS searches, and the
+# small statistics the transform computed (saved as stats.json, listed in the manifest); None: identity
+Transform = Callable[[np.ndarray, np.ndarray, list[str]], tuple[np.ndarray, dict[str, Any] | None]]
+ARRAYS = (
+    "texts", "doc_bytes", "chunks", "chunk_bytes", "chunk_languages", "sentences", "sentence_rows", "contexts",
+    "context_rows", "sparse_ptr", "sparse_ids", "sparse_weights",
+)  # fmt: skip
+
+
+class Documents(Sequence[Document]):
+    """The generation's documents, each decoded from the shared text bytes when asked for."""
+
+    def __init__(self, meta: list[dict[str, Any]], texts: np.ndarray, doc_bytes: np.ndarray) -> None:
+        self._meta, self._texts, self._bytes = meta, texts, doc_bytes
+
+    def __len__(self) -> int:
+        return len(self._meta)
+
+    @overload
+    def __getitem__(self, row: int) -> Document: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Document]: ...
+    def __getitem__(self, row: int | slice) -> Document | list[Document]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        meta = self._meta[row]
+        start, end = (int(v) for v in self._bytes[row])
+        text = bytes(self._texts[start:end]).decode("utf-8")
+        return Document(meta["id"], meta["title"], text, meta["sha256"], tuple(meta.get("pages", ())))
+
+    def meta(self, row: int) -> dict[str, Any]:
+        return self._meta[row]
 
 
 @dataclass
 class IndexData:
-    """Everything a generation holds. Rows of ``chunks`` are FAISS ids; chunks are stored document by document."""
+    """A generation: its manifest, arrays (``ARRAYS``, usually memory-mapped) and FAISS index."""
 
     manifest: dict[str, Any]
-    documents: list[Document]
-    chunks: np.ndarray  # int64 (n, 5): doc row, start, end, first sentence row, sentence row end
-    sentences: np.ndarray  # int64 (m, 3): doc row, start, end
-    vectors: np.ndarray  # float32 (n, dim): chunk vectors
-    sentence_vectors: np.ndarray  # float32 (m, dim): each sentence alone
-    context_vectors: np.ndarray  # float32 (m, dim): each sentence after a denial before it, else alone
-    sparse: np.ndarray  # float32 (n, 2 * SPARSE_K): chunk latent terms, ids then weights; (n, 0) if none
-    index: Any = None
+    arrays: dict[str, np.ndarray]
+    index: Any
     by_id: dict[str, int] = field(default_factory=dict)
-    index_kind: str = "auto"  # requested kind when the index is built here (see qa.vector_index)
-    row_file: vector_index.RowFile | None = None  # vectors.npy of a loaded generation, for re-scoring
 
     def __post_init__(self) -> None:
-        self.by_id = {doc.id: row for row, doc in enumerate(self.documents)}
-        if self.index is None:
-            self.index, info = vector_index.build(self.vectors, self.index_kind)
-            self.manifest = dict(self.manifest, search_index=info)
-        else:
-            vector_index.configure(self.index, self.search_info)
+        self.row_file: vector_index.RowFile | np.ndarray | None = self.arrays.get("chunk_rows")
+        self.documents = Documents(list(self.manifest["documents"].values()), self.arrays["texts"],
+                                   self.arrays["doc_bytes"])  # fmt: skip
+        self.by_id = {meta["id"]: row for row, meta in enumerate(self.manifest["documents"].values())}
+        vector_index.configure(self.index, self.search_info)
 
     @property
     def search_info(self) -> dict[str, Any]:
@@ -45,11 +92,11 @@ class IndexData:
 
     @property
     def num_documents(self) -> int:
-        return len(self.documents)
+        return len(self.by_id)
 
     @property
     def num_chunks(self) -> int:
-        return len(self.chunks)
+        return len(self.arrays["chunks"])
 
     @property
     def dim(self) -> int:
@@ -59,96 +106,189 @@ class IndexData:
         row = self.by_id.get(doc_id)
         return None if row is None else self.documents[row]
 
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk rows by inner product (cosine: all vectors are normalized)."""
+        return vector_index.search(self.index, self.search_info, self.row_file, queries, k)
+
     def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
         """The k chunks closest to one query vector, best first."""
         scores, rows = self.search(query[None, :], k)
-        hits = []
-        for score, row in zip(scores[0], rows[0]):
-            if row < 0:
-                continue
-            chunk = self.chunk(int(row))
-            doc = self.documents[self.by_id[chunk.doc_id]]
-            sentences = self.chunk_sentences(int(row))
-            hits.append(
-                Hit(
-                    score=float(score),
-                    chunk=chunk,
-                    title=doc.title,
-                    sentences=[self.sentence(i) for i in sentences],
-                    sentence_vectors=self.sentence_vectors[sentences.start : sentences.stop],
-                    context_vectors=self.context_vectors[sentences.start : sentences.stop],
-                    sparse=self.sparse[row] if self.sparse.shape[1] else None,
-                    pages=doc.pages,
-                )
-            )
-        return hits
+        return [self.hit(int(row), float(score)) for score, row in zip(scores[0], rows[0]) if row >= 0]
 
-    def chunk(self, row: int) -> Chunk:
-        doc_row, start, end = (int(v) for v in self.chunks[row, :3])
-        doc = self.documents[doc_row]
-        return Chunk(doc.id, start, end, doc.text[start:end])
-
-    def chunk_sentences(self, row: int) -> range:
-        return range(int(self.chunks[row, 3]), int(self.chunks[row, 4]))
-
-    def sentence(self, row: int) -> Span:
-        doc_row, start, end = (int(v) for v in self.sentences[row])
-        return Span(start, end, self.documents[doc_row].text[start:end])
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k chunk rows by inner product (cosine: all vectors are normalized)."""
-        rows = self.row_file if self.row_file is not None else self.vectors
-        return vector_index.search(self.index, self.search_info, rows, queries, k)
-
-    def document_rows(self, doc_id: str) -> DocRows:
-        """A stored document's rows, as the writer received them: an unchanged document is copied, not embedded."""
-        row = self.by_id[doc_id]
-        chunk_rows = np.arange(*np.searchsorted(self.chunks[:, 0], [row, row + 1]))
-        if len(chunk_rows) == 0:
-            empty = np.empty((0, self.dim), np.float32)
-            return DocRows(self.documents[row], [], [], empty, empty, empty, self.sparse[:0])
-        first = int(self.chunks[chunk_rows[0], 3])
-        last = int(self.chunks[chunk_rows[-1], 4])
-        chunks = [(int(c[1]), int(c[2]), int(c[3]) - first, int(c[4]) - first) for c in self.chunks[chunk_rows]]
-        return DocRows(
-            self.documents[row],
-            chunks,
-            [(int(s[1]), int(s[2])) for s in self.sentences[first:last]],
-            self.vectors[chunk_rows],
-            self.sentence_vectors[first:last],
-            self.context_vectors[first:last],
-            self.sparse[chunk_rows],
+    def hit(self, row: int, score: float) -> Hit:
+        a = self.arrays
+        doc_row, start, end, first, last = (int(v) for v in a["chunks"][row])
+        b0, b1 = (int(v) for v in a["chunk_bytes"][row])
+        text = bytes(a["texts"][b0:b1]).decode("utf-8")
+        meta = self.documents.meta(doc_row)
+        spans = [Span(int(s), int(e), text[int(s) - start : int(e) - start]) for s, e in a["sentences"][first:last]]
+        alone = enc.decode_rows(a["sentence_rows"][first:last])
+        return Hit(
+            score=score,
+            chunk=Chunk(meta["id"], start, end, text),
+            title=meta["title"],
+            sentences=spans,
+            sentence_vectors=alone,
+            context_vectors=self._contexts(first, last, alone),
+            sparse=self._sparse(row),
+            pages=tuple(meta.get("pages", ())),
         )
 
+    def _contexts(self, first: int, last: int, alone: np.ndarray) -> np.ndarray:
+        refs = np.asarray(self.arrays["contexts"][first:last])
+        if (refs < 0).all():
+            return alone
+        out = alone.copy()
+        own = np.flatnonzero(refs >= 0)
+        out[own] = enc.decode_rows(self.arrays["context_rows"][refs[own]])
+        return out
 
-def assemble(header: dict[str, Any], documents: list[DocRows], index_kind: str = "auto") -> IndexData:
-    """A new generation from documents' rows (in the order given) and the embedder/chunking header."""
+    def _sparse(self, row: int) -> np.ndarray | None:
+        if not self.manifest["embedder"].get("sparse"):
+            return None
+        a = self.arrays
+        return enc.decode_sparse(a["sparse_ptr"], a["sparse_ids"], a["sparse_weights"], row)
+
+    def raw_chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Chunk vectors as embedded (before any transform): from ``raw_chunks``, or decoded from the index."""
+        for name in ("raw_chunks", "chunk_rows"):
+            if name in self.arrays:
+                return np.asarray(self.arrays[name][rows], dtype=np.float32)
+        return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, self.dim))
+
+    def document_rows(self, doc_id: str) -> DocRows:
+        """A stored document's rows as the writer received them: an unchanged document is copied, not embedded."""
+        row = self.by_id[doc_id]
+        a = self.arrays
+        chunk_rows = np.arange(*np.searchsorted(a["chunks"][:, 0], [row, row + 1]))
+        doc = self.documents[row]
+        if len(chunk_rows) == 0:
+            empty = np.empty((0, self.dim), np.float32)
+            return DocRows(doc, [], [], empty, empty, empty, np.empty((0, 2 * enc.SPARSE_K * self._has_sparse)))
+        first, last = int(a["chunks"][chunk_rows[0], 3]), int(a["chunks"][chunk_rows[-1], 4])
+        chunks = [(int(c[1]), int(c[2]), int(c[3]) - first, int(c[4]) - first) for c in a["chunks"][chunk_rows]]
+        alone = enc.decode_rows(a["sentence_rows"][first:last])
+        width = 2 * enc.SPARSE_K * self._has_sparse
+        sparse = (
+            np.stack([self._sparse(int(r)) for r in chunk_rows]) if self._has_sparse else np.empty((len(chunks), width))
+        )
+        return DocRows(
+            doc,
+            chunks,
+            [(int(s), int(e)) for s, e in a["sentences"][first:last]],
+            self.raw_chunk_vectors(chunk_rows),
+            alone,
+            self._contexts(first, last, alone),
+            sparse.astype(np.float32),
+            tuple(self.manifest["languages"][int(c)] for c in a["chunk_languages"][chunk_rows]),
+        )
+
+    def dense_rows(self) -> dict[str, np.ndarray]:
+        """Every row decoded to float32, for analysis scripts (bench/): chunk, sentence and context vectors,
+        latent terms, and the document row of each chunk and sentence. Meant for small corpora."""
+        a = self.arrays
+        n, m = self.num_chunks, len(a["sentences"])
+        sentence_vectors = enc.decode_rows(a["sentence_rows"])
+        sentence_chunk = np.repeat(np.arange(n), a["chunks"][:, 4] - a["chunks"][:, 3])
+        sparse = [self._sparse(r) for r in range(n)] if self._has_sparse else []
+        return {
+            "vectors": self.raw_chunk_vectors(np.arange(n)),
+            "sentence_vectors": sentence_vectors,
+            "context_vectors": self._contexts(0, m, sentence_vectors),
+            "sparse": np.stack(sparse) if sparse else np.empty((n, 0), np.float32),
+            "chunk_doc": np.asarray(a["chunks"][:, 0]),
+            "sentence_doc": np.asarray(a["chunks"][sentence_chunk, 0]),
+        }
+
+    @property
+    def _has_sparse(self) -> int:
+        return 1 if self.manifest["embedder"].get("sparse") else 0
+
+
+def _language_codes(documents: list[DocRows]) -> tuple[np.ndarray, list[str]]:
+    """Each chunk's language (qa.languages.detect), as small codes into a table kept in the manifest."""
+    table = [""]
+    codes = []
+    for rows in documents:
+        known = rows.languages or tuple(langs.detect(rows.doc.text[s:e]) or "" for s, e, _, _ in rows.chunks)
+        for language in known:
+            if language not in table:
+                table.append(language)
+            codes.append(table.index(language))
+    return np.array(codes, np.uint8), table
+
+
+def assemble(
+    header: dict[str, Any],
+    documents: list[DocRows],
+    index_kind: str = "auto",
+    *,
+    transform: Transform | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], Any, dict[str, Any] | None]:
+    """A new generation from documents' rows (in the order given): manifest, arrays, FAISS index and the
+    transform's statistics. ``transform`` is where the searched vectors may differ from the embedded ones
+    (identity when None)."""
     dim = int(header["embedder"]["dim"])
-    chunks, sentences = [], []
+    texts = [r.doc.text.encode("utf-8") for r in documents]
+    doc_starts = np.cumsum([0, *map(len, texts)])
+    chunks, chunk_bytes, sentences, contexts = [], [], [], []
+    context_rows = []
     for doc_row, rows in enumerate(documents):
         offset = len(sentences)
-        chunks.extend((doc_row, s, e, offset + a, offset + b) for s, e, a, b in rows.chunks)
-        sentences.extend((doc_row, s, e) for s, e in rows.sentences)
+        for s, e, a, b in rows.chunks:
+            chunks.append((doc_row, s, e, offset + a, offset + b))
+            base = int(doc_starts[doc_row])
+            chunk_bytes.append((base + len(rows.doc.text[:s].encode()), base + len(rows.doc.text[:e].encode())))
+        sentences.extend(rows.sentences)
+        for i in range(len(rows.sentences)):
+            if np.array_equal(rows.context_vectors[i], rows.sentence_vectors[i]):
+                contexts.append(-1)
+            else:
+                contexts.append(len(context_rows))
+                context_rows.append(rows.context_vectors[i])
 
     def stack(name: str, width: int = dim) -> np.ndarray:
         parts = [getattr(r, name) for r in documents if len(getattr(r, name))]
-        return np.ascontiguousarray(np.vstack(parts) if parts else np.empty((0, width)), dtype=np.float32)
+        return np.vstack(parts).astype(np.float32) if parts else np.empty((0, width), np.float32)
 
+    raw = stack("vectors")
+    languages, table = _language_codes(documents)
+    searched, stats = transform(raw, languages, table) if transform is not None else (raw, None)
+    searched = np.ascontiguousarray(searched, np.float32)
+    index, info = vector_index.build(searched, index_kind)
+    ptr, ids, weights = enc.encode_sparse(stack("sparse", header["embedder"]["sparse"]))
+    arrays = {
+        "texts": np.frombuffer(b"".join(texts), np.uint8),
+        "doc_bytes": np.stack([doc_starts[:-1], doc_starts[1:]], axis=1).astype(np.int64).reshape(-1, 2),
+        "chunks": np.array(chunks, np.int32).reshape(-1, 5),
+        "chunk_bytes": np.array(chunk_bytes, np.int64).reshape(-1, 2),
+        "chunk_languages": languages,
+        "sentences": np.array(sentences, np.int32).reshape(-1, 2),
+        "sentence_rows": enc.encode_rows(stack("sentence_vectors")),
+        "contexts": np.array(contexts, np.int32),
+        "context_rows": enc.encode_rows(np.array(context_rows, np.float32).reshape(-1, dim)),
+        "sparse_ptr": ptr,
+        "sparse_ids": ids,
+        "sparse_weights": weights,
+    }
+    if info["kind"] != "flat":
+        arrays["chunk_rows"] = searched.astype(np.float16)
+    if transform is not None:
+        arrays["raw_chunks"] = raw.astype(np.float16)
     manifest = dict(
         header,
         documents={
-            r.doc.id: {"sha256": r.doc.sha256, "title": r.doc.title, "chunks": len(r.chunks)} for r in documents
-        },
+            r.doc.id: {
+                "id": r.doc.id,
+                "sha256": r.doc.sha256,
+                "title": r.doc.title,
+                "chunks": len(r.chunks),
+                "pages": list(r.doc.pages),
+            }
+            for r in documents
+        },  # fmt: skip
+        languages=table,
+        search_index=info,
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    return IndexData(
-        manifest=manifest,
-        documents=[r.doc for r in documents],
-        chunks=np.array(chunks, dtype=np.int64).reshape(-1, 5),
-        sentences=np.array(sentences, dtype=np.int64).reshape(-1, 3),
-        vectors=stack("vectors"),
-        sentence_vectors=stack("sentence_vectors"),
-        context_vectors=stack("context_vectors"),
-        sparse=stack("sparse", header["embedder"]["sparse"]),
-        index_kind=index_kind,
-    )
+    return manifest, arrays, index, stats

@@ -3,10 +3,10 @@
 Layout of ``index_dir``::
 
     CURRENT            name of the live generation (replaced atomically with os.replace)
-    gen-<id>/          one complete, immutable generation
-        manifest.json  format, embedder, dim, chunking, per-document hashes, per-file checksums and sizes
-        documents.jsonl, chunks.npy, sentences.npy, vectors.npy, sentence_vectors.npy,
-        context_vectors.npy, sparse.npy, index.faiss
+    gen-<id>/          one complete, immutable generation (FORMAT 3: the arrays of qa.stores.faiss)
+        manifest.json  format, embedder, dim, chunking, documents, languages, search index, per-file
+                       checksums (and ``stats``: the file a transform's statistics are in, if any)
+        <array>.npy ... memory-mapped while serving; index.faiss memory-mapped too
         verified       written after the first full checksum pass (see ``load``)
     .lock              held by the one build at a time (qa.indexer)
     .gc.lock           readers share it while opening a generation; garbage collection takes it alone
@@ -34,19 +34,23 @@ import numpy as np
 from filelock import ReadWriteLock
 
 from qa import vector_index
-from qa.errors import IndexCorrupt, IndexMissing
+from qa.errors import IndexCorrupt, IndexMissing, IndexOutdated
 from qa.hashing import file_sha256
-from qa.models import Document
 from qa.stores.base import DocRows
-from qa.stores.faiss import IndexData, assemble
+from qa.stores.faiss import ARRAYS, IndexData, Transform, assemble
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # 2: sparse.npy (latent terms of each chunk)
+FORMAT = 3  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped
+STATS = "stats.json"
+# memory-map the codes: IVF lists through OnDiskInvertedLists' hook, flat codes directly
+_MMAP = {
+    "ivf-sq8": faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY,
+    "flat": faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY,
+}
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VERIFIED = "verified"
 GC_LOCK = ".gc.lock"
-_ARRAYS = ("chunks", "sentences", "vectors", "sentence_vectors", "context_vectors", "sparse")
 REBUILD_HINT = "run `qa index --rebuild` to build it again"
 
 
@@ -96,30 +100,31 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
         manifest = read_manifest(index_dir)
         assert manifest is not None
         if manifest.get("format") != FORMAT:
-            raise IndexCorrupt(f"index format {manifest.get('format')} is not {FORMAT}; {REBUILD_HINT}")
+            raise IndexOutdated(
+                f"the index in {gen} was written by an older qa (format {manifest.get('format')}, this one reads "
+                f"{FORMAT}): run `qa index` to rebuild it"
+            )
         if verify:
             _verify(gen, manifest)
         return _open(gen, manifest)
 
 
 def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
+    """Every array and the FAISS index memory-mapped: the generation costs page cache, not process memory."""
+    optional = [name for name in ("chunk_rows", "raw_chunks") if f"{name}.npy" in manifest.get("files", {})]
+    names = [*ARRAYS, *optional]
     try:
-        with (gen / "documents.jsonl").open(encoding="utf-8") as handle:
-            documents = [_document(json.loads(line)) for line in handle]
-        # memory-mapped: the FAISS index holds what search scans; these rows are read only for the hits
-        # (and for re-use by the next build), so they cost page cache, not a second copy in memory
-        arrays = {name: np.load(gen / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS}
-        index = faiss.read_index(str(gen / "index.faiss"))
-        row_file = vector_index.RowFile(gen / "vectors.npy")
+        arrays = {name: np.load(gen / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names}
+        kind = manifest.get("search_index", {}).get("kind", "flat")
+        index = faiss.read_index(str(gen / "index.faiss"), _MMAP.get(kind, 0))
     except Exception as exc:  # any damage the checksums did not catch
         raise IndexCorrupt(f"index in {gen} cannot be read ({type(exc).__name__}: {exc}); {REBUILD_HINT}") from exc
     if index.ntotal != len(arrays["chunks"]) or index.d != int(manifest["embedder"]["dim"]):
         raise IndexCorrupt(f"index in {gen} is inconsistent with its manifest; {REBUILD_HINT}")
-    return IndexData(manifest=manifest, documents=documents, index=index, row_file=row_file, **arrays)
-
-
-def _document(row: dict[str, Any]) -> Document:
-    return Document(**{**row, "pages": tuple(row.get("pages", ()))})
+    data = IndexData(manifest=manifest, arrays=arrays, index=index)
+    if "chunk_rows" in arrays:  # re-scored with pread: a memory map would fault in neighbouring pages too
+        data.row_file = vector_index.RowFile(gen / "chunk_rows.npy")
+    return data
 
 
 def _stat(path: Path) -> list[int]:
@@ -153,24 +158,33 @@ def _verify(gen: Path, manifest: dict[str, Any]) -> None:
         log.debug("cannot write %s", gen / VERIFIED)
 
 
-def save(index_dir: Path, data: IndexData) -> Path:
+def save(
+    index_dir: Path,
+    manifest: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    index: Any,
+    stats: dict[str, Any] | None = None,
+) -> Path:
     """Write a new generation beside the live one, fsync it, then switch CURRENT to it atomically."""
     index_dir.mkdir(parents=True, exist_ok=True)
     gen = index_dir / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = index_dir / f".tmp-{gen.name}"
     tmp.mkdir()
     try:
-        with (tmp / "documents.jsonl").open("w", encoding="utf-8") as handle:
-            for doc in data.documents:
-                handle.write(json.dumps(doc.__dict__, ensure_ascii=False) + "\n")
-        for name in _ARRAYS:
-            np.save(tmp / f"{name}.npy", getattr(data, name), allow_pickle=False)
-        faiss.write_index(data.index, str(tmp / "index.faiss"))
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        if stats is not None:
+            _write_synced(tmp / STATS, json.dumps(stats))
         files = sorted(p.name for p in tmp.iterdir())
-        manifest = dict(data.manifest, format=FORMAT, files={name: file_sha256(tmp / name) for name in files})
+        manifest = dict(manifest, format=FORMAT, files={name: file_sha256(tmp / name) for name in files})
+        if stats is not None:
+            manifest["stats"] = STATS
         _write_synced(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
         for name in files:
             _fsync(tmp / name)
+        # every file was just hashed from what was written: the first load need not hash them again
+        _write_synced(tmp / VERIFIED, json.dumps({name: _stat(tmp / name) for name in manifest["files"]}))
         os.replace(tmp, gen)
         _fsync(index_dir)
         pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
@@ -180,7 +194,6 @@ def save(index_dir: Path, data: IndexData) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    data.manifest = manifest
     collect_garbage(index_dir, keep={gen.name})
     return gen
 
@@ -221,13 +234,25 @@ def _fsync(path: Path) -> None:
 
 
 class FaissWriter:
-    """The StoreWriter of the local store: collects every document's rows, then writes one new generation."""
+    """The StoreWriter of the local store: collects every document's rows, then writes one new generation.
 
-    def __init__(self, index_dir: Path, header: dict[str, Any], previous: IndexData | None, index_kind: str) -> None:
+    ``commit`` serves the generation from disk, memory-mapped, like any other: a live re-index never keeps
+    the freshly built arrays in memory.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        header: dict[str, Any],
+        previous: IndexData | None,
+        index_kind: str,
+        transform: Transform | None = None,
+    ) -> None:
         self.index_dir = index_dir
         self.header = header
         self.previous = previous
         self.index_kind = index_kind
+        self.transform = transform
         self.rebuilt = previous is None
         self.written = False
         self._rows: dict[str, DocRows] = {}
@@ -235,18 +260,28 @@ class FaissWriter:
 
     @classmethod
     def open(
-        cls, index_dir: Path, header: dict[str, Any], index_kind: str, *, rebuild: bool, live: Any = None
+        cls,
+        index_dir: Path,
+        header: dict[str, Any],
+        index_kind: str,
+        *,
+        rebuild: bool,
+        live: Any = None,
+        transform: Transform | None = None,
     ) -> FaissWriter:
         """``live``: the generation a running server holds; when built the same way it is the previous one
-        (no second load and checksum pass)."""
+        (no second load and checksum pass). ``transform``: how the searched chunk vectors derive from the
+        embedded ones (qa.stores.faiss.Transform; identity when None)."""
         previous = None
         if not rebuild:
             previous = live if isinstance(live, IndexData) and _compatible(live.manifest, header) else None
             previous = previous or _load_compatible(index_dir, header)
-        return cls(index_dir, header, previous, index_kind)
+        return cls(index_dir, header, previous, index_kind, transform)
 
     def stored(self) -> dict[str, str]:
-        return {doc.id: doc.sha256 for doc in self.previous.documents} if self.previous is not None else {}
+        if self.previous is None:
+            return {}
+        return {meta["id"]: meta["sha256"] for meta in self.previous.manifest["documents"].values()}
 
     def keep(self, doc_id: str) -> None:
         assert self.previous is not None
@@ -263,11 +298,13 @@ class FaissWriter:
     def commit(self) -> IndexData:
         if self.previous is not None and not self._changed:
             return self.previous
-        data = assemble(self.header, [self._rows[doc_id] for doc_id in sorted(self._rows)], self.index_kind)
-        _stamp_indexed_at(data.manifest, self.previous)
-        save(self.index_dir, data)
+        documents = [self._rows[doc_id] for doc_id in sorted(self._rows)]
+        manifest, *parts = assemble(self.header, documents, self.index_kind, transform=self.transform)
+        _stamp_indexed_at(manifest, self.previous)
+        gen = save(self.index_dir, manifest, *parts)
         self.written = True
-        return data
+        # served from disk like any generation (we hold the build lock: nothing collects it meanwhile)
+        return _open(gen, json.loads((gen / MANIFEST).read_text()))
 
 
 def _stamp_indexed_at(manifest: dict[str, Any], previous: IndexData | None) -> None:
