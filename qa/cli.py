@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from qa.config import Settings
 from qa.errors import QAError
@@ -40,7 +41,7 @@ def _settings(seeds_dir: Path | None, index_dir: Path | None, embedder: str | No
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    err.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
     return typer.Exit(1)
 
 
@@ -51,7 +52,7 @@ def _index(settings: Settings, rebuild: bool = False, quiet: bool = False):
         TextColumn("[bold]indexing"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # the current file's name, shown as it is named
         TimeElapsedColumn(),
         console=err,
         transient=True,
@@ -62,17 +63,18 @@ def _index(settings: Settings, rebuild: bool = False, quiet: bool = False):
         def progress(doc_id: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=doc_id)
             if not quiet and not err.is_interactive:  # no live bar in a log file or pipe: one line per file
-                err.print(f"indexing {done}/{total} {doc_id}", highlight=False)
+                err.print(Text(f"indexing {done}/{total} {doc_id}"), highlight=False)
 
         report, data = build_index(settings, rebuild=rebuild, progress=progress)
+    # file names and reasons are data, never Rich markup: "[/usr] notes.txt" must print as it is named
     for doc_id in report.added:
-        err.print(f"  [green]added[/green]    {doc_id}")
+        err.print(Text.assemble("  ", ("added", "green"), f"    {doc_id}"), highlight=False)
     for doc_id in report.updated:
-        err.print(f"  [yellow]updated[/yellow]  {doc_id}")
+        err.print(Text.assemble("  ", ("updated", "yellow"), f"  {doc_id}"), highlight=False)
     for doc_id in report.removed:
-        err.print(f"  [magenta]removed[/magenta]  {doc_id}")
+        err.print(Text.assemble("  ", ("removed", "magenta"), f"  {doc_id}"), highlight=False)
     for failure in report.failed:
-        err.print(f"  [red]failed[/red]   {failure.path}: {failure.reason}")
+        err.print(Text.assemble("  ", ("failed", "red"), f"   {failure.path}: {failure.reason}"), highlight=False)
     err.print(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
         f"{len(report.unchanged)} unchanged, {len(report.failed)} failed; "
@@ -135,19 +137,22 @@ def ask(
 
 
 def _print_answer(answer: dict) -> None:
-    if answer["no_answer"]:
-        out.print("[yellow]No passage in the corpus seems to answer this.[/yellow] Closest passages:")
+    """Document text and titles go in as ``Text``, never as markup: "Files live in [/usr/share]." is data."""
+    if answer.get("no_answer_reason") == "small_talk":
+        out.print(Text("That is not a question about the documents. Ask me about them.", style="yellow"))
+    elif answer["no_answer"]:
+        out.print(Text.assemble(("No passage in the corpus seems to answer this.", "yellow"), " Closest passages:"))
     else:
-        out.print(f"[bold]{answer['answer']}[/bold]", soft_wrap=True)  # one line, so scripts can read it
+        out.print(Text(answer["answer"], style="bold"), soft_wrap=True, highlight=False)  # one line, for scripts
     out.print()
     for c in answer["citations"]:
         h = c["highlight"]
         before, after = c["text"][: h["start"] - c["start"]], c["text"][h["end"] - c["start"] :]
-        out.print(
-            f"[cyan][{c['rank']}][/cyan] {c['title']} ({c['document']}:{c['start']}-{c['end']}, score {c['score']:.3f})"
-        )
-        out.print(f"    {before}[reverse]{h['text']}[/reverse]{after}", highlight=False, markup=True)
-    out.print(f"[dim]{answer['took_ms']:.0f} ms[/dim]")
+        page = f", p. {c['page']}" if c.get("page") else ""
+        where = f" {c['title']} ({c['document']}:{c['start']}-{c['end']}{page}, score {c['score']:.3f})"
+        out.print(Text.assemble((f"[{c['rank']}]", "cyan"), where), highlight=False)
+        out.print(Text.assemble("    ", before, (h["text"], "reverse"), after), highlight=False)
+    out.print(Text(f"{answer['took_ms']:.0f} ms", style="dim"))
 
 
 @app.command("eval")
