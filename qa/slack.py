@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from qa.config import Settings
 from qa.errors import QAError
 from qa.models import Answer, Turn
 from qa.schemas import ErrorOut
-from qa.slack_render import escape, render_blocks, render_text
+from qa.slack_render import Corpus, escape, render_blocks, render_text
 
 log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
@@ -37,6 +38,8 @@ USAGE = "Ask me about the documents, for example `/ask who commands US troops in
 MENTION_USAGE = "Ask me a question about the documents after the mention, for example: who commands US troops in Japan?"
 # message subtypes that are a person writing something new; edits, deletions, joins and bots are not questions
 ASKING_SUBTYPES = {None, "thread_broadcast", "file_share"}
+REPLIES_PAGE = 200  # conversations.replies' largest page; a long thread takes several
+MAX_REPLY_PAGES = 50  # 10,000 messages: beyond that a thread is read no further (rate limits)
 
 
 class SlackSettings(BaseSettings):
@@ -145,11 +148,12 @@ def build_bolt_app(settings: Settings, slack: SlackSettings) -> AsyncApp:
         if isinstance(answer, str):
             await context.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=escape(answer))
             return
+        corpus = corpus_of(context["answerer"])
         await context.client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
-            text=render_text(answer, settings.public_url, max_citations=slack.max_citations),
-            blocks=render_blocks(answer, settings.public_url, max_citations=slack.max_citations),
+            text=render_text(answer, settings.public_url, max_citations=slack.max_citations, corpus=corpus),
+            blocks=render_blocks(answer, settings.public_url, max_citations=slack.max_citations, corpus=corpus),
             unfurl_links=False,
             unfurl_media=False,
         )
@@ -184,9 +188,12 @@ def build_bolt_app(settings: Settings, slack: SlackSettings) -> AsyncApp:
         if isinstance(answer, str):
             await respond(text=escape(answer), response_type="ephemeral")
             return
+        corpus = corpus_of(context["answerer"])
         await respond(
-            text=render_text(answer, settings.public_url, max_citations=slack.max_citations),
-            blocks=render_blocks(answer, settings.public_url, max_citations=slack.max_citations, echo_question=True),
+            text=render_text(answer, settings.public_url, max_citations=slack.max_citations, corpus=corpus),
+            blocks=render_blocks(
+                answer, settings.public_url, max_citations=slack.max_citations, echo_question=True, corpus=corpus
+            ),
             response_type=slack.command_visibility,
         )
 
@@ -202,6 +209,16 @@ async def _ask(answerer: Answerer, question: str, top_k: int, history: list[Turn
         return f"Sorry, I cannot answer right now: {exc}"
 
 
+def corpus_of(answerer: Answerer) -> Corpus:
+    """How many documents the live index holds, and the first few titles where the store keeps them in memory."""
+    index = answerer.index
+    if index is None:
+        return Corpus(0)
+    documents = getattr(index, "documents", None)  # the FAISS IndexData's list; Milvus keeps them remote
+    titles = [doc.title for doc in documents[:5]] if isinstance(documents, list) else []
+    return Corpus(index.num_documents, titles)
+
+
 def _from_bot(event: dict[str, Any], context: AsyncBoltContext) -> bool:
     """Bots, this one included, never trigger an answer: two bots could otherwise talk forever."""
     return bool(
@@ -215,24 +232,39 @@ async def _thread_history(
     context: AsyncBoltContext, channel: str, thread_ts: str, before_ts: str, limit: int
 ) -> list[Turn]:
     """Earlier messages of the thread as chat turns: this bot's replies are the assistant, people the user."""
+    # Replies come oldest first, a page at a time: read every page up to the question and keep the latest turns
+    turns: deque[Turn] = deque(maxlen=limit)
+    before = _ts_key(before_ts)
     try:
-        response = await context.client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+        pages = await context.client.conversations_replies(channel=channel, ts=thread_ts, limit=REPLIES_PAGE)
+        read = 0
+        async for page in pages:  # slack_sdk follows response_metadata.next_cursor
+            read += 1
+            reached = False
+            for message in page.get("messages", []):
+                if _ts_key(message.get("ts", "0")) >= before:
+                    reached = True
+                    continue
+                turn = _turn(message, context)
+                if turn is not None:
+                    turns.append(turn)
+            if reached or read >= MAX_REPLY_PAGES:
+                break
     except SlackApiError as exc:  # e.g. a missing history scope: answer without history rather than not at all
         log.warning("slack: no thread history for %s/%s: %s", channel, thread_ts, exc.response.get("error"))
         return []
-    turns: list[Turn] = []
-    for message in response.get("messages", []):
-        if _ts_key(message.get("ts", "0")) >= _ts_key(before_ts):
-            continue
-        ours = message.get("user") == context.bot_user_id or (
-            context.bot_id is not None and message.get("bot_id") == context.bot_id
-        )
-        if not ours and (message.get("bot_id") or message.get("subtype") not in ASKING_SUBTYPES):
-            continue  # other bots and system messages are not part of the conversation
-        text = MENTION.sub(" ", message.get("text") or "").strip()
-        if text:
-            turns.append(Turn("assistant" if ours else "user", text))
-    return turns[-limit:]
+    return list(turns)
+
+
+def _turn(message: dict[str, Any], context: AsyncBoltContext) -> Turn | None:
+    """One thread message as a chat turn: this bot's replies are the assistant, people the user."""
+    ours = message.get("user") == context.bot_user_id or (
+        context.bot_id is not None and message.get("bot_id") == context.bot_id
+    )
+    if not ours and (message.get("bot_id") or message.get("subtype") not in ASKING_SUBTYPES):
+        return None  # other bots and system messages are not part of the conversation
+    text = MENTION.sub(" ", message.get("text") or "").strip()
+    return Turn("assistant" if ours else "user", text) if text else None
 
 
 def _ts_key(ts: str) -> tuple[int, int]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from qa import languages
 from qa.models import Answer, Citation
 
 SECTION_LIMIT = 3000  # characters of a section block's text
@@ -16,7 +19,53 @@ TITLE_LIMIT = 150
 ELLIPSIS = "…"
 NO_ANSWER = "I could not find an answer to that in the documents."
 CLOSEST = " The closest passages:"
+SMALL_TALK_TITLES = 3  # document titles named when a greeting is answered with what qa can be asked about
 _JOINERS = {"\u200d", "\u034f"}  # zero-width joiner, combining grapheme joiner: both glue their neighbours
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What a small-talk reply names: how many documents there are and a few of their titles."""
+
+    documents: int
+    titles: Sequence[str] = ()
+
+
+# "Ask me about the documents" in the languages the reply can speak, keyed by ISO 639-1 code; the count is in
+# parentheses so that no language needs plural rules (English, the fallback, reads as the issue words it)
+_ASK_ME = {
+    "ru": "Спросите меня о документах ({count}): {titles}",
+    "de": "Fragen Sie mich zu den Dokumenten ({count}): {titles}",
+    "fr": "Posez-moi une question sur les documents ({count}) : {titles}",
+    "es": "Pregúntame sobre los documentos ({count}): {titles}",
+    "el": "Ρωτήστε με για τα έγγραφα ({count}): {titles}",
+    "zh": "请问我关于这些文档的问题（{count}）：{titles}",
+}
+_SCRIPT_LANGUAGE = {"CYRILLIC": "ru", "GREEK": "el", "CJK": "zh"}
+
+
+def small_talk_text(question: str, corpus: Corpus | None) -> str:
+    """A short, useful reply to a greeting: what qa can be asked about, in the question's language when known."""
+    count = corpus.documents if corpus else 0
+    shown = list(corpus.titles[:SMALL_TALK_TITLES]) if corpus else []
+    titles = ", ".join(shown) + ("…" if count > len(shown) else "")
+    language = _language(question)
+    if not count:
+        return "Ask me a question about the documents."
+    if language in _ASK_ME:
+        return _ASK_ME[language].format(count=count, titles=titles)
+    if count == 1:
+        return f"Ask me about the document: {titles}"
+    return f"Ask me about the {count} documents: {titles}"
+
+
+def _language(question: str) -> str | None:
+    """The question's script decides where it can (short greetings fool language identification)."""
+    letters = [ch for ch in question if ch.isalpha()]
+    for ch in letters:
+        if languages.script(ch) in _SCRIPT_LANGUAGE:
+            return _SCRIPT_LANGUAGE[languages.script(ch)]
+    return languages.detect(question) if len(letters) >= 12 else None
 
 
 def escape(text: str) -> str:
@@ -76,18 +125,24 @@ def document_link(public_url: str | None, citation: Citation) -> str | None:
 
 
 def render_blocks(
-    answer: Answer, public_url: str | None = None, *, max_citations: int = 3, echo_question: bool = False
+    answer: Answer,
+    public_url: str | None = None,
+    *,
+    max_citations: int = 3,
+    echo_question: bool = False,
+    corpus: Corpus | None = None,
 ) -> list[dict[str, Any]]:
     """The answer sentence, then the top citations (title, highlighted sentence, link), within Slack's limits.
 
-    ``echo_question`` repeats the question, for replies (slash commands) that Slack shows without it.
+    ``echo_question`` repeats the question, for replies (slash commands) that Slack shows without it. Small talk
+    gets what qa can be asked about (``corpus``) and no sources: a greeting has none.
     """
     blocks: list[dict[str, Any]] = []
     if echo_question:
         blocks.append(_context(f"Question: {answer.question}"))
-    blocks.append(_section(clip(_headline(answer), SECTION_LIMIT)))
+    blocks.append(_section(clip(_headline(answer, corpus), SECTION_LIMIT)))
     room = (MAX_BLOCKS - len(blocks) - 1) // 2  # each citation takes a section and a context block
-    cited = answer.citations[: max(0, min(max_citations, room))]
+    cited = _cited(answer)[: max(0, min(max_citations, room))]
     if cited:
         blocks.append({"type": "divider"})
     for citation in cited:
@@ -97,19 +152,32 @@ def render_blocks(
     return blocks
 
 
-def render_text(answer: Answer, public_url: str | None = None, *, max_citations: int = 3) -> str:
+def render_text(
+    answer: Answer, public_url: str | None = None, *, max_citations: int = 3, corpus: Corpus | None = None
+) -> str:
     """The plain fallback Slack shows in notifications and to clients that cannot draw blocks."""
-    lines = [_headline(answer)]
-    for citation in answer.citations[:max_citations]:
-        lines.append(f"{citation.rank}. {citation.title}: {citation.highlight.text}")
+    lines = [_headline(answer, corpus)]
+    for citation in _cited(answer)[:max_citations]:
+        lines.append(f"{citation.rank}. {citation.title}{_page(citation)}: {citation.highlight.text}")
     per_line = FALLBACK_LIMIT // len(lines) - 1  # clip each line apart, keeping the line breaks
     return "\n".join(clip(line, per_line) for line in lines)
 
 
-def _headline(answer: Answer) -> str:
+def _headline(answer: Answer, corpus: Corpus | None) -> str:
+    if answer.no_answer_reason == "small_talk":
+        return small_talk_text(answer.question, corpus)
     if answer.no_answer or not answer.answer:
         return NO_ANSWER + (CLOSEST if answer.citations else "")
     return answer.answer
+
+
+def _cited(answer: Answer) -> list[Citation]:
+    """Small talk lists no sources; "not found" still lists the closest passages."""
+    return [] if answer.no_answer_reason == "small_talk" else answer.citations
+
+
+def _page(citation: Citation) -> str:
+    return f" · p. {citation.page}" if citation.page else ""
 
 
 def _citation_text(citation: Citation, public_url: str | None) -> str:
@@ -117,7 +185,7 @@ def _citation_text(citation: Citation, public_url: str | None) -> str:
     link = document_link(public_url, citation)
     if link and slack_len(escape(link)) > SECTION_LIMIT // 2:  # a freak document id: keep room for the passage
         link = None
-    heading = f"*<{escape(link)}|{title.replace('|', '¦')}>*" if link else f"*{title}*"
+    heading = (f"*<{escape(link)}|{title.replace('|', '¦')}>*" if link else f"*{title}*") + _page(citation)
     quote_room = SECTION_LIMIT - slack_len(heading) - 2
     return f"{heading}\n>{clip(citation.highlight.text, quote_room)}"
 

@@ -72,7 +72,13 @@ class FakeSlack:
             messages = self.threads.get((params["channel"], params["ts"]))
             if messages is None:
                 return {"ok": False, "error": "missing_scope", "needed": "channels:history", "provided": "chat:write"}
-            return {"ok": True, "messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+            # Slack's paging: oldest first, at most `limit` per page, then the cursor of the next page
+            first, size = int(params.get("cursor") or 0), int(params.get("limit") or 1000)
+            more = first + size < len(messages)
+            return {
+                "ok": True, "messages": messages[first : first + size], "has_more": more,
+                "response_metadata": {"next_cursor": str(first + size) if more else ""},
+            }  # fmt: skip
         return {"ok": False, "error": "unknown_method"}
 
     async def response_url(self, key: str, request: Request) -> dict[str, Any]:
@@ -100,9 +106,18 @@ class RecordingAnswerer:
     def __init__(self, inner: Answerer) -> None:
         self.inner = inner
         self.asked: list[tuple[str, list[Turn]]] = []
+        self.gates: dict[str, threading.Event] = {}
+
+    def hold(self, question: str) -> threading.Event:
+        """The next ask of ``question`` waits until the returned event is set (the answer is held back)."""
+        self.gates[question] = threading.Event()
+        return self.gates[question]
 
     def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
         self.asked.append((question, list(history)))
+        gate = self.gates.pop(question, None)
+        if gate is not None:
+            gate.wait(timeout=120)
         return self.inner.ask(question, top_k, history)
 
     def __getattr__(self, name: str) -> Any:
@@ -129,7 +144,7 @@ def slack_app(
     fake_slack: FakeSlack,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[httpx.Client]:
-    settings = seed_settings.model_copy(update={"public_url": PUBLIC_URL, "web_dir": tmp_path_factory.mktemp("web")})
+    settings = seed_settings.model_copy(update={"public_url": PUBLIC_URL})  # the web page is mounted at "/" too
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SLACK_SIGNING_SECRET", SECRET)
         env.setenv("SLACK_BOT_TOKEN", TOKEN)
@@ -232,18 +247,29 @@ def test_direct_message_in_russian_is_answered(slack_app: httpx.Client, fake_sla
     assert "ослабила ограничения на экспорт оружия" in section_texts(posted["blocks"])[0]
 
 
-def test_slash_command_acks_then_answers_on_response_url(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
+def test_slash_command_acks_then_answers_on_response_url(
+    slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
+) -> None:
     key = f"cmd{next(_ids)}"
     form = {
         "token": "legacy", "team_id": "T0001", "channel_id": "C0001", "user_id": "U0ASKER", "command": "/ask",
         "text": JAPAN_QUESTION, "response_url": f"{fake_slack.url}/response/{key}", "trigger_id": "1.2.3",  # type: ignore[attr-defined]
     }  # fmt: skip
     body = urlencode(form).encode()
-    started = time.monotonic()
-    response = slack_app.post(
-        "/slack/commands", content=body, headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
-    )
-    assert response.status_code == 200 and time.monotonic() - started < 3  # Slack's protocol limit for the ack
+    # Slack gives the ack 3 seconds, however long the answer takes: hold the answer back until the ack is in.
+    # Were the ack sent after the answer, this request would wait for a release that never comes (and time out).
+    release = answerer.hold(JAPAN_QUESTION)
+    try:
+        response = slack_app.post(
+            "/slack/commands",
+            content=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)},
+            timeout=20,
+        )
+        assert response.status_code == 200 and response.text == ""  # the bare ack
+        assert fake_slack.matching(lambda method, params: method == "response_url" and params["key"] == key) == []
+    finally:
+        release.set()
     posted = fake_slack.wait_for(lambda method, params: method == "response_url" and params["key"] == key)
     assert posted["response_type"] == "in_channel"
     assert JAPAN_QUESTION in posted["blocks"][0]["elements"][0]["text"]
@@ -269,6 +295,7 @@ def test_retries_and_duplicates_are_answered_once(slack_app: httpx.Client, fake_
     dm = direct(JAPAN_QUESTION)  # one message delivered twice under different event ids (e.g. mention and DM)
     post_event(slack_app, callback(dm))
     post_event(slack_app, callback(dm | {"type": "app_mention"}))
+    fake_slack.wait_for(replies_to(dm["ts"]))  # answered once; the barrier then shows no second answer follows
     answered_after(slack_app, fake_slack)
     assert len(fake_slack.matching(replies_to(event["ts"]))) == 1
     assert len(fake_slack.matching(replies_to(dm["ts"]))) == 1
@@ -340,6 +367,29 @@ def test_thread_follow_up_gets_the_thread_as_history(
     assert history == [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
 
 
+def test_long_thread_gives_its_latest_turns_as_history(
+    slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
+) -> None:
+    root = mention("question 0 about the harbour", channel="C0004")
+    thread = [{"type": "message", "user": "U0ASKER", "text": root["text"], "ts": root["ts"], "thread_ts": root["ts"]}]
+    for n in range(1, 230):  # 459 earlier messages: three pages of 200, the latest on the last page
+        thread.append({"type": "message", "user": "U0ASKER", "text": f"question {n}", "ts": new_ts()})
+        thread.append({"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": f"answer {n}", "ts": new_ts()})
+    follow = mention("and the next one?", channel="C0004", thread_ts=root["ts"])
+    fake_slack.threads[("C0004", root["ts"])] = [*thread, {**follow, "type": "message", "thread_ts": root["ts"]}]
+    post_event(slack_app, callback(follow))
+    fake_slack.wait_for(replies_to(root["ts"]))
+    lookups = fake_slack.matching(
+        lambda method, params: method == "conversations.replies" and params["ts"] == root["ts"]
+    )
+    assert len(lookups) == 3 and lookups[-1]["cursor"] == "400"  # every page read, not only the first
+    _, history = next(item for item in answerer.asked if item[0] == "and the next one?")
+    assert [turn.content for turn in history] == [
+        f"{kind} {n}" for n in range(225, 230) for kind in ("question", "answer")
+    ]
+    assert [turn.role for turn in history] == ["user", "assistant"] * 5
+
+
 def test_thread_without_history_access_is_still_answered(
     slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
 ) -> None:
@@ -350,15 +400,19 @@ def test_thread_without_history_access_is_still_answered(
 
 
 def test_routes_are_off_without_configuration(
-    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)  # one secret alone is not enough
-    app = create_app(seed_settings.model_copy(update={"web_dir": tmp_path}), answerer=seed_answerer)
+    app = create_app(seed_settings, answerer=seed_answerer)  # the web page mounted at "/", as `qa serve` runs it
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
-        body = callback(mention(JAPAN_QUESTION))
+        assert http.get("/").status_code == 200  # the page is there: /slack/* falls through to its mount
+        assert not [path for path in http.get("/openapi.json").json()["paths"] if path.startswith("/slack")]
+        verification = json.dumps({"type": "url_verification", "challenge": "off"}).encode()
         for path in ("/slack/events", "/slack/commands"):
-            assert http.post(path, content=body, headers=sign(body)).status_code == 404
+            response = http.post(path, content=verification, headers=sign(verification))
+            # the static page answers a POST with 405; Slack's handler, had it been mounted, would echo "off"
+            assert response.status_code == 405 and response.json()["detail"] == "Method Not Allowed", path
         assert http.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] in JAPAN_ANSWERS
 
 

@@ -10,6 +10,7 @@ from qa.slack_render import (
     MAX_BLOCKS,
     NO_ANSWER,
     SECTION_LIMIT,
+    Corpus,
     clip,
     render_blocks,
     render_text,
@@ -111,3 +112,47 @@ def test_no_answer_says_so_and_lists_the_closest_passages() -> None:
         "*Talks*\n>Next.",
     ]
     assert render_blocks(Answer("q", "", [], True))[0]["text"]["text"] == NO_ANSWER
+
+
+def test_citation_names_its_page() -> None:
+    sentence = "The lease ends in March."
+    paged = Citation(1, "lease.pdf", "Lease", 0, len(sentence), sentence, Span(0, len(sentence), sentence), 0.8, page=2)
+    blocks = render_blocks(Answer("when?", sentence, [paged, _citation(2, "Other.")]), "https://qa.example.test")
+    assert blocks[2]["text"]["text"].split("\n")[0].endswith("|Lease>* · p. 2")
+    assert "p. " not in blocks[4]["text"]["text"]  # no page for a format without pages
+    assert render_text(Answer("when?", sentence, [paged])).splitlines()[1] == f"1. Lease · p. 2: {sentence}"
+
+
+def test_small_talk_names_the_documents_and_lists_no_sources() -> None:
+    corpus = Corpus(12, ("Us japan security talks", "Harbour report", "Lease", "Minutes"))
+    closest = [_citation(1, "Unrelated passage.")]
+    hello = Answer("hi there!", "", closest, no_answer=True, no_answer_reason="small_talk")
+    blocks = render_blocks(hello, "https://qa.example.test", corpus=corpus)
+    assert blocks == [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "Ask me about the 12 documents: Us japan security talks, Harbour report, Lease…",
+            },
+        }
+    ]
+    assert render_text(hello, corpus=corpus) == blocks[0]["text"]["text"]
+    privet = Answer("Привет, как дела?", "", [], no_answer=True, no_answer_reason="small_talk")
+    assert _texts(render_blocks(privet, corpus=Corpus(1, ("Lease",)))) == ["Спросите меня о документах (1): Lease"]
+    greek = Answer("Γεια σου", "", [], no_answer=True, no_answer_reason="small_talk")
+    assert _texts(render_blocks(greek, corpus=corpus))[0].startswith("Ρωτήστε με για τα έγγραφα (12): ")
+    assert _texts(render_blocks(hello, corpus=Corpus(1, ("<b>Lease</b>",)))) == [
+        "Ask me about the document: &lt;b&gt;Lease&lt;/b&gt;"
+    ]
+
+
+def test_not_found_says_so_and_still_lists_the_closest_passages() -> None:
+    closest = [_citation(1, "Unrelated passage."), _citation(2, "Another one.")]
+    missing = Answer("what is the capital of France?", "", closest, no_answer=True, no_answer_reason="not_found")
+    texts = _texts(render_blocks(missing))
+    assert texts[0] == NO_ANSWER + " The closest passages:"
+    assert [text for text in texts if text.startswith("*Talks*")] == [
+        "*Talks*\n>Unrelated passage.",
+        "*Talks*\n>Another one.",
+    ]
