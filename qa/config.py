@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qa.web_assets import default_web_dir
+
 DEFAULT_EMBEDDER = "e5:0.9+use:0.1"  # e5 fused with USE where USE knows the language (docs/quality.md)
 
 
@@ -97,7 +99,7 @@ class Settings(BaseSettings):
     parse_timeout: float = Field(
         120.0, gt=0, description="Seconds a document's parser may run without progress before it is stopped."
     )
-    web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web", description="Static web front end.")
+    web_dir: Path = Field(default_factory=default_web_dir, description="Static web front end (the installed copy).")
 
     @field_validator("api_key")
     @classmethod
