@@ -7,12 +7,15 @@ article's vectors are reused from the session's seed index, so only the two smal
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS, LiveServer
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS, TINY, TINY_ANSWER, LiveServer
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 from qa.answer import Answerer
@@ -326,6 +329,7 @@ def test_no_answer_still_lists_the_closest_passages(
             expect(answer.locator(".answer-text")).to_have_count(0)
             expect(answer.locator(".sources h3")).to_have_text("Closest passages")
             expect(answer.locator(".citation")).to_have_count(5)
+            expect(answer.locator(".small-talk")).to_have_count(0)
             expect(tab.page.locator("#announcer")).to_contain_text("No answer found")
         finally:
             tab.close()
@@ -393,3 +397,309 @@ def test_page_asks_for_the_api_key_once_and_keeps_it(browser: Browser, web_setti
             assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
         finally:
             tab.close()
+
+
+# ------------------------------------------------------------------------------------------------ documents panel
+
+NOTES = 20  # with the two TINY documents, more than one page of the panel (20 a page)
+LIGHTHOUSE = "The harbour lighthouse is painted red and white, and its lamp turns once every ten seconds."
+HARBOUR_QUESTION = "who is the harbour master of Valdoria?"
+
+
+@pytest.fixture(scope="session")
+def library_base(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Settings:
+    """The TINY corpus plus 20 one-line notes, indexed once with e5; each test changes its own copy."""
+    base = tmp_path_factory.mktemp("library")
+    (base / "seeds").mkdir()
+    for name, text in TINY.items():
+        (base / "seeds" / name).write_text(text, encoding="utf-8")
+    for n in range(NOTES):
+        (base / "seeds" / f"note-{n:02d}.txt").write_text(f"Note {n}: locker {n} holds box {n * 7}.", encoding="utf-8")
+    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index", embedder="e5")
+    report, data = build_index(settings, embedder=e5)
+    assert not report.failed and data is not None and len(data.documents) == NOTES + len(TINY)
+    return settings
+
+
+@dataclass
+class Library:
+    server: LiveServer
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture()
+def library(library_base: Settings, tmp_path: Path, e5: Embedder) -> Iterator[Library]:
+    """The real app over a private copy of the corpus, which uploads and deletions change."""
+    shutil.copytree(library_base.seeds_dir, tmp_path / "seeds")
+    shutil.copytree(library_base.index_dir, tmp_path / "index")
+    settings = library_base.model_copy(update={"seeds_dir": tmp_path / "seeds", "index_dir": tmp_path / "index"})
+    _, data = build_index(settings, embedder=e5)  # nothing changed: loads the copied index
+    with LiveServer(create_app(settings, answerer=Answerer(e5, data))) as server:
+        yield Library(server, settings)
+
+
+def _open_panel(tab: Chat):
+    tab.page.get_by_role("button", name="Documents", exact=True).click()
+    panel = tab.page.get_by_role("dialog", name="Documents")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def test_upload_with_the_button_reports_each_file(browser: Browser, library: Library, tmp_path: Path) -> None:
+    files = tmp_path / "upload"
+    files.mkdir()
+    (files / "lighthouse notes.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    (files / "broken.pdf").write_bytes(b"%PDF-1.4 junk")
+    refused = httpx.post(f"{library.url}/documents", files=[("file", ("broken.pdf", b"%PDF-1.4 junk"))])
+    assert refused.status_code == 422  # what the server says about the bad file, shown next to its name below
+    tab = Chat(browser, library.url)
+    try:
+        expect(tab.page.locator("#corpus")).to_contain_text("Answering from 22 documents")
+        panel = _open_panel(tab)
+        expect(panel.locator("#doc-count")).to_have_text("(22)")
+        held = []
+        tab.page.route(
+            "**/documents", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
+        )
+        panel.get_by_label("Files to upload").set_input_files([files / "lighthouse notes.txt", files / "broken.pdf"])
+        expect(panel.locator("#upload-progress")).to_be_visible()  # held: the bar shows while the server works
+        expect(panel.locator("#upload-progress")).to_contain_text("2 files")
+        expect(panel.get_by_role("button", name="Choose files…")).to_be_disabled()
+        held[0].continue_()
+        tab.page.unroute("**/documents")
+
+        results = panel.locator(".upload-result")
+        expect(results).to_have_count(2)
+        expect(panel.locator("#upload-progress")).to_be_hidden()
+        good, bad = results.filter(has_text="ighthouse notes"), results.filter(has_text="broken.pdf")
+        expect(good.locator(".result-status")).to_have_text("Indexed")
+        expect(bad.locator(".result-status")).to_have_text("Failed")
+        reason = refused.json()["errors"][0]["message"] if refused.json().get("errors") else refused.json()["detail"]
+        expect(bad.locator(".result-reason")).to_contain_text(reason)
+        expect(panel.locator("#doc-count")).to_have_text("(23)")  # the list is read again after the upload
+        expect(tab.page.locator("#corpus")).to_contain_text("Answering from 23 documents")
+        expect(tab.page.locator("#announcer")).to_have_text("1 file indexed, 1 failed.")
+
+        tab.page.keyboard.press("Escape")
+        answer = tab.ask("what colour is the harbour lighthouse?")
+        expect(answer.locator(".citation").first.locator("mark")).to_contain_text("red and white")
+        expect(answer.locator(".citation").first.locator(".doc-id")).to_have_text("lighthouse notes.txt")
+    finally:
+        tab.close()
+
+
+def test_files_dropped_on_the_page_are_uploaded(browser: Browser, library: Library) -> None:
+    tab = Chat(browser, library.url)
+    try:
+        files = tab.page.evaluate_handle(
+            """([name, text]) => {
+                const data = new DataTransfer();
+                data.items.add(new File([text], name, { type: "text/plain" }));
+                return data;
+            }""",
+            ["dropped lighthouse.txt", LIGHTHOUSE],
+        )
+        tab.page.locator("#main").dispatch_event("dragover", {"dataTransfer": files})
+        tab.page.locator("#main").dispatch_event("drop", {"dataTransfer": files})  # anywhere on the chat
+        panel = tab.page.get_by_role("dialog", name="Documents")
+        expect(panel).to_be_visible()  # the panel opens to show the upload
+        expect(panel.locator(".upload-result")).to_have_count(1)
+        expect(panel.locator(".upload-result")).to_contain_text("Indexed")
+        expect(panel.locator(".upload-result .result-name")).to_have_text("Dropped lighthouse")
+        listed = httpx.get(f"{library.url}/documents", params={"limit": 100}).json()
+        assert "dropped lighthouse.txt" in [doc["id"] for doc in listed["documents"]]
+    finally:
+        tab.close()
+
+
+def test_upload_refused_for_every_file_names_each_reason(browser: Browser, library: Library, tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "junk.pdf").write_bytes(b"%PDF-1.4 junk")
+    tab = Chat(browser, library.url)
+    try:
+        panel = _open_panel(tab)
+        panel.get_by_label("Files to upload").set_input_files([tmp_path / "empty.txt", tmp_path / "junk.pdf"])
+        results = panel.locator(".upload-result")
+        expect(results).to_have_count(2)
+        expect(results.locator(".result-status")).to_have_text(["Failed", "Failed"])
+        expect(results.filter(has_text="empty.txt").locator(".result-reason")).not_to_be_empty()
+        expect(results.filter(has_text="junk.pdf").locator(".result-reason")).not_to_be_empty()
+        expect(panel.locator("#doc-count")).to_have_text("(22)")
+    finally:
+        tab.close()
+
+
+def test_documents_panel_pages_and_deletes_after_confirmation(browser: Browser, library: Library) -> None:
+    tab = Chat(browser, library.url)
+    try:
+        panel = _open_panel(tab)
+        rows = panel.locator("#doc-list .doc")
+        expect(rows).to_have_count(20)
+        expect(panel.locator("#doc-range")).to_have_text("1–20 of 22")
+        expect(panel.get_by_role("button", name="Previous")).to_be_disabled()
+        first_page = rows.locator(".doc-id").all_text_contents()
+        panel.get_by_role("button", name="Next").click()
+        expect(panel.locator("#doc-range")).to_have_text("21–22 of 22")
+        expect(rows).to_have_count(2)
+        assert not set(rows.locator(".doc-id").all_text_contents()) & set(first_page)
+        listed = httpx.get(f"{library.url}/documents", params={"offset": 20, "limit": 20}).json()["documents"]
+        expect(rows.locator(".doc-id")).to_have_text([doc["id"] for doc in listed])
+        panel.get_by_role("button", name="Previous").click()
+        expect(panel.locator("#doc-range")).to_have_text("1–20 of 22")
+
+        row = rows.filter(has=tab.page.locator(".doc-id", has_text="bakery.txt"))
+        expect(row.locator(".doc-facts")).to_contain_text(f"{len(TINY['bakery.txt'])} bytes")
+        row.get_by_role("button", name="Delete").click()
+        confirm = tab.page.get_by_role("dialog", name="Delete this document?")
+        expect(confirm).to_contain_text("bakery.txt")
+        confirm.get_by_role("button", name="Cancel").click()  # cancelled: nothing happens
+        expect(confirm).to_be_hidden()
+        assert httpx.get(f"{library.url}/documents/bakery.txt").status_code == 200
+
+        row.get_by_role("button", name="Delete").click()
+        confirm.get_by_role("button", name="Delete", exact=True).click()
+        expect(panel.locator("#doc-count")).to_have_text("(21)")
+        expect(rows.filter(has=tab.page.locator(".doc-id", has_text="bakery.txt"))).to_have_count(0)
+        expect(tab.page.locator("#corpus")).to_contain_text("Answering from 21 documents")
+        assert httpx.get(f"{library.url}/documents/bakery.txt").status_code == 404
+        assert not (library.settings.seeds_dir / "bakery.txt").exists()
+    finally:
+        tab.close()
+
+
+def _pdf(pages: list[str]) -> bytes:
+    """A PDF with one line of ASCII text on each page (pypdf extracts it page by page)."""
+    count = len(pages)
+    font = 3 + 2 * count
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_citation_shows_its_page(browser: Browser, library: Library, tmp_path: Path) -> None:
+    pages = [
+        "The ferry timetable changes every spring and autumn.",
+        "The night ferry to Valdoria leaves at eleven from pier four.",
+        "Tickets are sold on board and at the harbour office.",
+    ]
+    (tmp_path / "ferry guide.pdf").write_bytes(_pdf(pages))
+    tab = Chat(browser, library.url)
+    try:
+        panel = _open_panel(tab)
+        panel.get_by_label("Files to upload").set_input_files(tmp_path / "ferry guide.pdf")
+        expect(panel.locator(".upload-result .result-status")).to_have_text("Indexed")
+        tab.page.keyboard.press("Escape")
+        answer = tab.ask("when does the night ferry to Valdoria leave?")
+        first = answer.locator(".citation").first
+        expect(first.locator("mark")).to_contain_text("leaves at eleven")
+        expect(first.locator(".page")).to_have_text("p. 2")
+        harbour = tab.ask(HARBOUR_QUESTION).locator(".citation").first
+        expect(harbour.locator(".doc-id")).to_have_text("harbour.txt")
+        expect(harbour.locator(".page")).to_have_count(0)  # a text file has no pages
+    finally:
+        tab.close()
+
+
+def test_deep_link_opens_the_document_at_the_span(browser: Browser, web_server: LiveServer) -> None:
+    cited = httpx.post(f"{web_server.url}/ask", json={"question": ARMS_QUESTION, "top_k": 1}).json()["citations"][0]
+    span = cited["highlight"]
+    tab = Chat(browser, f"{web_server.url}/#doc={cited['document']}&start={span['start']}&end={span['end']}")
+    try:
+        viewer = tab.page.get_by_role("dialog", name="Us japan security talks")
+        expect(viewer).to_be_visible()
+        expect(viewer.locator("mark#cited-span")).to_have_text(ARMS_ANSWER)
+        tab.page.keyboard.press("Escape")
+        expect(viewer).to_be_hidden()
+        assert "#doc=" not in tab.page.url  # closing leaves the plain page: a reload opens no document
+
+        # a link followed while the page is open (hashchange): an id with a folder, a space and '&', encoded
+        museum = httpx.post(
+            f"{web_server.url}/ask", json={"question": "how many fountains are in the museum garden?", "top_k": 1}
+        ).json()["citations"][0]
+        assert museum["document"] == XSS_HTML
+        doc = "/".join(quote(part) for part in XSS_HTML.split("/"))
+        start, end = museum["highlight"]["start"], museum["highlight"]["end"]
+        tab.page.goto(f"{web_server.url}/#doc={doc}&start={start}&end={end}")
+        mark = tab.page.locator("#viewer mark#cited-span")
+        expect(mark).to_have_text(museum["highlight"]["text"])
+        expect(tab.page.locator("#viewer-title")).to_have_text(f"Escaped {IMG} notes")
+
+        tab.page.goto(f"{web_server.url}/#doc=missing.txt&start=0&end=5")
+        expect(tab.page.locator("#viewer-body")).to_contain_text("no document with id")
+    finally:
+        tab.close()
+
+
+def test_document_cache_is_invalidated_by_a_reindex(browser: Browser, library: Library) -> None:
+    tab = Chat(browser, library.url)
+    try:
+        first = tab.ask(HARBOUR_QUESTION).locator(".citation").first
+        expect(first.locator("mark")).to_have_text(TINY_ANSWER)
+        first.get_by_role("button", name="Open document").click()
+        expect(tab.page.locator("#cited-span")).to_have_text(TINY_ANSWER)  # the old text, now cached
+        tab.page.keyboard.press("Escape")
+
+        # the file gains a first paragraph: after the re-index every offset in it has moved
+        harbour = library.settings.seeds_dir / "harbour.txt"
+        new_text = "Valdoria's port was founded in 1850 by fishermen from the north coast.\n\n" + TINY["harbour.txt"]
+        harbour.write_text(new_text, encoding="utf-8")
+        runs = httpx.get(f"{library.url}/admin/reindex").json()["runs"]
+        assert httpx.post(f"{library.url}/admin/reindex").status_code == 202
+        _wait_for_reindex(library.url, runs + 1)
+
+        second = tab.ask(HARBOUR_QUESTION).locator(".citation").first
+        expect(second.locator("mark")).to_have_text(TINY_ANSWER)
+        second.get_by_role("button", name="Open document").click()
+        expect(tab.page.locator("#cited-span")).to_have_text(TINY_ANSWER)
+        assert tab.page.locator("#viewer-body").text_content() == new_text
+    finally:
+        tab.close()
+
+
+def _wait_for_reindex(url: str, runs: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{url}/admin/reindex").json()
+        if status["runs"] >= runs and not status["in_progress"]:
+            assert status["last_error"] is None, status["last_error"]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no re-index finished within {timeout}s")
+
+
+def test_small_talk_names_the_documents_and_lists_no_sources(browser: Browser, web_server: LiveServer) -> None:
+    titles = [doc["title"] for doc in httpx.get(f"{web_server.url}/documents", params={"limit": 3}).json()["documents"]]
+    tab = Chat(browser, web_server.url)
+    try:
+        hello = tab.ask("hi, who are you?")
+        expect(hello.locator(".small-talk")).to_have_text(f"Ask me about the 3 documents: {', '.join(titles)}")
+        expect(hello.locator(".citation")).to_have_count(0)
+        expect(hello.locator(".no-answer")).to_have_count(0)
+        privet = tab.ask("Привет! Как дела?")
+        expect(privet.locator(".small-talk")).to_have_text(f"Спросите меня о документах (3): {', '.join(titles)}")
+        expect(privet.locator(".citation")).to_have_count(0)
+    finally:
+        tab.close()

@@ -1,0 +1,44 @@
+// What the page says to small talk ("hi", "who are you?"): what it can be asked about, naming a few documents,
+// in the question's language where a small table has it (judged by the question's script, else the browser's
+// language), else in English. Slack says the same (qa/slack_render.py).
+
+const SHOWN_TITLES = 3;
+
+// The count is in parentheses so that no language needs plural rules; English reads as the issue words it.
+const ASK_ME = {
+  ru: "Спросите меня о документах ({count}): {titles}",
+  de: "Fragen Sie mich zu den Dokumenten ({count}): {titles}",
+  fr: "Posez-moi une question sur les documents ({count}) : {titles}",
+  es: "Pregúntame sobre los documentos ({count}): {titles}",
+  el: "Ρωτήστε με για τα έγγραφα ({count}): {titles}",
+  zh: "请问我关于这些文档的问题（{count}）：{titles}",
+};
+const EMPTY = "Ask me a question about the documents.";
+
+const SCRIPTS = [
+  [/\p{Script=Cyrillic}/u, "ru"],
+  [/\p{Script=Greek}/u, "el"],
+  [/\p{Script=Han}/u, "zh"],
+];
+
+/** The language to answer in: the question's script where it decides, else the browser's language. */
+export function replyLanguage(question, browserLanguages = navigator.languages || [navigator.language]) {
+  for (const [pattern, code] of SCRIPTS) if (pattern.test(question)) return code;
+  if (/\p{Script=Latin}/u.test(question)) {
+    for (const tag of browserLanguages) {
+      const code = String(tag || "").toLowerCase().split("-")[0];
+      if (code === "en" || (code in ASK_ME && !["ru", "el", "zh"].includes(code))) return code;
+    }
+  }
+  return "en";
+}
+
+/** "Ask me about the 12 documents: A, B, C…" in the reply language. */
+export function smallTalkText(question, total, titles) {
+  if (!total) return EMPTY;
+  const shown = titles.slice(0, SHOWN_TITLES);
+  const list = shown.join(", ") + (total > shown.length ? "…" : "");
+  const language = replyLanguage(question);
+  if (language in ASK_ME) return ASK_ME[language].replace("{count}", String(total)).replace("{titles}", list);
+  return total === 1 ? `Ask me about the document: ${list}` : `Ask me about the ${total} documents: ${list}`;
+}
