@@ -47,19 +47,21 @@ let healthTimer = 0;
 function corpusKey(health) {
   const indexing = health.indexing || {};
   const generation = health.generation ?? health.built_at ?? health.indexed_at ?? null;
-  return JSON.stringify([health.documents, health.chunks, generation, indexing.in_progress, indexing.files_done]);
+  return JSON.stringify([health.documents, health.chunks, generation, indexing.started_at, indexing.files_done]);
 }
 
+/** The build in progress from /healthz's ``indexing`` (present only while one runs); true while it runs. */
 function showIndexing(indexing) {
-  if (!indexing || !indexing.in_progress) {
+  if (!indexing || indexing.in_progress === false) {
     ui.indexing.hidden = true;
     return false;
   }
   const done = indexing.files_done || 0;
-  const total = indexing.files_total || 0;
+  const total = indexing.files_total || 0; // null until the server has listed the folder
+  const current = indexing.current_file ?? indexing.current;
   const failed = Array.isArray(indexing.failed) ? indexing.failed.length : indexing.failed || 0;
   const parts = [total ? `Indexing ${done.toLocaleString("en")} of ${plural(total, "file", "files")}` : "Indexing"];
-  if (indexing.current) parts.push(String(indexing.current));
+  if (current) parts.push(String(current));
   if (failed) parts.push(`${failed.toLocaleString("en")} failed`);
   ui.indexingLabel.textContent = parts.join(" · ");
   if (total) {
@@ -83,6 +85,9 @@ async function loadHealth() {
         el("span", { className: "corpus-extra", text: ` · ${plural(health.chunks, "passage", "passages")}` }),
       );
       ui.corpus.dataset.state = "ok";
+    } else if (health.status === "indexing") {
+      ui.corpus.textContent = "Building the first index: answers start when it is ready";
+      ui.corpus.dataset.state = "indexing";
     } else {
       ui.corpus.textContent = "No documents indexed yet: add some under Documents, or to seeds/";
       ui.corpus.dataset.state = "empty";
