@@ -6,7 +6,9 @@ article's vectors are reused from the session's seed index, so only the two smal
 
 from __future__ import annotations
 
+import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -703,3 +705,47 @@ def test_small_talk_names_the_documents_and_lists_no_sources(browser: Browser, w
         expect(privet.locator(".citation")).to_have_count(0)
     finally:
         tab.close()
+
+
+class HeldEmbedder:
+    """The real e5 model, except that embedding passages waits for ``release``: a build holds there."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.encode_sparse = getattr(inner, "encode_sparse", None)
+        self.release = threading.Event()
+
+    def encode_queries(self, texts):
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts):
+        assert self.release.wait(120), "the test never released the build"
+        return self.inner.encode_passages(texts)
+
+
+def test_header_shows_indexing_progress_then_the_corpus(browser: Browser, tmp_path: Path, e5: Embedder) -> None:
+    (tmp_path / "seeds").mkdir()
+    for name, text in TINY.items():
+        (tmp_path / "seeds" / name).write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="e5")
+    embedder = HeldEmbedder(e5)
+    app = create_app(settings, answerer=Answerer(embedder, None), index_on_start=True)  # a first build, held
+    try:
+        with LiveServer(app) as server:
+            tab = Chat(browser, server.url)
+            try:
+                expect(tab.page.locator("#corpus")).to_have_text(
+                    "Building the first index: answers start when it is ready"
+                )
+                indexing = tab.page.locator("#indexing")
+                expect(indexing).to_be_visible()
+                # files done of files to do, and the file at hand (the build counts a file once it is read)
+                expect(indexing).to_contain_text(re.compile(r"Indexing [0-2] of 2 files · (harbour|bakery)\.txt"))
+                embedder.release.set()
+                expect(tab.page.locator("#corpus")).to_have_text("Answering from 2 documents · 2 passages")
+                expect(indexing).to_be_hidden()
+            finally:
+                tab.close()
+    finally:
+        embedder.release.set()
