@@ -498,22 +498,28 @@ def test_files_dropped_on_the_page_are_uploaded(browser: Browser, library: Libra
     tab = Chat(browser, library.url)
     try:
         files = tab.page.evaluate_handle(
-            """([name, text]) => {
+            """(items) => {
                 const data = new DataTransfer();
-                data.items.add(new File([text], name, { type: "text/plain" }));
+                for (const [name, text] of items) data.items.add(new File([text], name, { type: "text/plain" }));
                 return data;
             }""",
-            ["dropped lighthouse.txt", LIGHTHOUSE],
+            [["dropped lighthouse.txt", LIGHTHOUSE], [f"{IMG}.txt", "The museum garden has three fountains."]],
         )
         tab.page.locator("#main").dispatch_event("dragover", {"dataTransfer": files})
         tab.page.locator("#main").dispatch_event("drop", {"dataTransfer": files})  # anywhere on the chat
         panel = tab.page.get_by_role("dialog", name="Documents")
         expect(panel).to_be_visible()  # the panel opens to show the upload
-        expect(panel.locator(".upload-result")).to_have_count(1)
-        expect(panel.locator(".upload-result")).to_contain_text("Indexed")
-        expect(panel.locator(".upload-result .result-name")).to_have_text("Dropped lighthouse")
+        results = panel.locator(".upload-result")
+        expect(results).to_have_count(2)
+        expect(results.locator(".result-status")).to_have_text(["Indexed", "Indexed"])
+        expect(results.first.locator(".result-name")).to_have_text("Dropped lighthouse")
         listed = httpx.get(f"{library.url}/documents", params={"limit": 100}).json()
-        assert "dropped lighthouse.txt" in [doc["id"] for doc in listed["documents"]]
+        ids = [doc["id"] for doc in listed["documents"]]
+        assert "dropped lighthouse.txt" in ids and len(ids) == 24
+        expect(panel.locator("#doc-count")).to_have_text("(24)")
+        # a file named like markup is listed by its name, as text: nothing in it runs
+        assert tab.page.locator("#library img, #library script").count() == 0
+        assert tab.page.evaluate("() => window.__xss") is None
     finally:
         tab.close()
 
