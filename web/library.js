@@ -69,7 +69,10 @@ export async function uploadFiles(fileList) {
   state.uploading = true;
   ui.choose.disabled = true;
   ui.dropzone.classList.add("busy");
-  if (!ui.dialog.open) ui.dialog.showModal();
+  if (!ui.dialog.open) {
+    ui.dialog.showModal(); // files dropped on the chat: the panel shows the upload and the corpus
+    loadPage(state.offset);
+  }
   ui.results.replaceChildren();
   const names = files.length === 1 ? files[0].name : plural(files.length, "file", "files");
   setProgress(`Uploading ${names}…`, 0);
