@@ -139,8 +139,9 @@ def ask(
 def _print_answer(answer: dict) -> None:
     """Document text and titles go in as ``Text``, never as markup: "Files live in [/usr/share]." is data."""
     if answer.get("no_answer_reason") == "small_talk":
-        out.print(Text("That is not a question about the documents. Ask me about them.", style="yellow"))
-    elif answer["no_answer"]:
+        out.print(Text("That reads as small talk; ask me something the documents could answer.", style="yellow"))
+        return
+    if answer["no_answer"]:
         out.print(Text.assemble(("No passage in the corpus seems to answer this.", "yellow"), " Closest passages:"))
     else:
         out.print(Text(answer["answer"], style="bold"), soft_wrap=True, highlight=False)  # one line, for scripts
