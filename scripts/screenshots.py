@@ -1,4 +1,4 @@
-"""Take the README's screenshots of the web chat (docs/web-desktop.png, docs/web-phone.png).
+"""Take the README's screenshots of the web chat (docs/web-desktop.png, web-phone.png, web-documents.png).
 
 Drives Debian's Chromium with Playwright against the real service: by default it indexes the seeds folder
 (incrementally, like `qa serve`) and serves it on a free 127.0.0.1 port; `--url` points it at a running server.
@@ -86,6 +86,12 @@ def shoot(url: str, out: Path) -> list[Path]:
             path = out / name
             page.screenshot(path=str(path))
             shots.append(path)
+            if name == "web-desktop.png":  # the documents panel over the same chat
+                page.get_by_role("button", name="Documents", exact=True).click()
+                page.locator("#doc-list .doc").first.wait_for()
+                path = out / "web-documents.png"
+                page.screenshot(path=str(path))
+                shots.append(path)
             page.close()
         browser.close()
     return shots
