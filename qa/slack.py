@@ -28,9 +28,10 @@ from slack_sdk.signature import SignatureVerifier
 from qa.answer import Answerer
 from qa.config import Settings
 from qa.errors import QAError
+from qa.library import Library
 from qa.models import Answer, Turn
 from qa.schemas import ErrorOut
-from qa.slack_render import Corpus, escape, render_blocks, render_text
+from qa.slack_render import SMALL_TALK_TITLES, Corpus, escape, render_blocks, render_text
 
 log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
@@ -84,7 +85,8 @@ def mount_slack(app: FastAPI, settings: Settings, slack: SlackSettings | None = 
                 "invalid or missing Slack signature (X-Slack-Signature, X-Slack-Request-Timestamp)",
                 [{"field": "X-Slack-Signature", "message": "does not match the signing secret, or is too old"}],
             )
-        return await handler.handle(request, {"answerer": request.app.state.answerer})
+        state = request.app.state
+        return await handler.handle(request, {"answerer": state.answerer, "library": getattr(state, "library", None)})
 
     for path, summary in (("/slack/events", "Slack Events API"), ("/slack/commands", "Slack slash commands")):
         app.add_api_route(path, slack_endpoint, methods=["POST"], summary=summary, include_in_schema=True)
@@ -148,7 +150,7 @@ def build_bolt_app(settings: Settings, slack: SlackSettings) -> AsyncApp:
         if isinstance(answer, str):
             await context.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=escape(answer))
             return
-        corpus = corpus_of(context["answerer"])
+        corpus = await corpus_of(context.get("library"), answer)
         await context.client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
@@ -188,7 +190,7 @@ def build_bolt_app(settings: Settings, slack: SlackSettings) -> AsyncApp:
         if isinstance(answer, str):
             await respond(text=escape(answer), response_type="ephemeral")
             return
-        corpus = corpus_of(context["answerer"])
+        corpus = await corpus_of(context.get("library"), answer)
         await respond(
             text=render_text(answer, settings.public_url, max_citations=slack.max_citations, corpus=corpus),
             blocks=render_blocks(
@@ -209,14 +211,16 @@ async def _ask(answerer: Answerer, question: str, top_k: int, history: list[Turn
         return f"Sorry, I cannot answer right now: {exc}"
 
 
-def corpus_of(answerer: Answerer) -> Corpus:
-    """How many documents the live index holds, and the first few titles where the store keeps them in memory."""
-    index = answerer.index
-    if index is None:
-        return Corpus(0)
-    documents = getattr(index, "documents", None)  # the FAISS IndexData's list; Milvus keeps them remote
-    titles = [doc.title for doc in documents[:5]] if isinstance(documents, list) else []
-    return Corpus(index.num_documents, titles)
+async def corpus_of(library: Library | None, answer: Answer) -> Corpus | None:
+    """For small talk only: how many documents there are and the first titles, as GET /documents lists them."""
+    if answer.no_answer_reason != "small_talk" or library is None:
+        return None
+    try:
+        summaries, total = await asyncio.to_thread(library.page, 0, SMALL_TALK_TITLES)  # Milvus: a network call
+    except QAError as exc:
+        log.warning("slack: cannot list the documents: %s", exc)
+        return None
+    return Corpus(total, [summary.title for summary in summaries])
 
 
 def _from_bot(event: dict[str, Any], context: AsyncBoltContext) -> bool:

@@ -247,6 +247,20 @@ def test_direct_message_in_russian_is_answered(slack_app: httpx.Client, fake_sla
     assert "ослабила ограничения на экспорт оружия" in section_texts(posted["blocks"])[0]
 
 
+def test_small_talk_names_the_documents_and_cites_nothing(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
+    titles = [doc["title"] for doc in slack_app.get("/documents", params={"limit": 3}).json()["documents"]]
+    replies = {
+        "hello, who are you?": f"Ask me about the document: {titles[0]}",
+        "Какая погода завтра?": f"Спросите меня о документах (1): {titles[0]}",  # the question's language
+    }
+    for question, expected in replies.items():
+        event = direct(question)
+        post_event(slack_app, callback(event))
+        posted = fake_slack.wait_for(replies_to(event["ts"]))
+        assert section_texts(posted["blocks"]) == [expected]  # no citations under it
+        assert posted["text"] == expected
+
+
 def test_slash_command_acks_then_answers_on_response_url(
     slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
 ) -> None:
