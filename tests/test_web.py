@@ -152,7 +152,7 @@ def _fits_width(page: Page) -> bool:
 
 
 def test_header_names_the_corpus(chat: Chat, web_index: IndexData) -> None:
-    expect(chat.page.locator("#corpus")).to_have_text(f"Answering from 3 documents · {len(web_index.chunks)} passages")
+    expect(chat.page.locator("#corpus")).to_have_text(f"Answering from 3 documents · {web_index.num_chunks} passages")
 
 
 def test_japan_question_cites_the_indo_pacific_command(chat: Chat) -> None:
