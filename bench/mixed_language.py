@@ -86,21 +86,20 @@ def load_rows(name: str, workdir: Path, build: bool) -> Rows | None:
         evaluate(Settings(), load_eval_set(XQUAD / "xquad.en.json", XQUAD / f"xquad.{name}.json"), workdir=workdir)
     data = store.load(index_dir, verify=False)
     para = np.array([int(doc.id[1:5]) for doc in data.documents])  # qa.eval names paragraph N pNNNN.txt
+    # the rows as the model gave them (a generation stores them corrected for language: qa.centering)
+    raw = [data.document_rows(doc.id) for doc in data.documents]
     sentence_chunk = np.zeros(len(data.sentences), int)
     for row, chunk in enumerate(data.chunks):
         sentence_chunk[chunk[3] : chunk[4]] = row
     texts = [data.chunk(r).text for r in range(len(data.chunks))]
-    docs = {doc.id: doc for doc in data.documents}
     return Rows(
         chunk_para=para[data.chunks[:, 0]],
-        chunks=np.asarray(data.vectors, np.float32),
-        sentences=np.asarray(data.sentence_vectors, np.float32),
+        chunks=np.vstack([r.vectors for r in raw]).astype(np.float32),
+        sentences=np.vstack([r.sentence_vectors for r in raw]).astype(np.float32),
         sentence_chunk=sentence_chunk,
         sparse=to_dense(np.asarray(data.sparse)),
         chunk_numbers=[numbers(t) for t in texts],
-        chunk_lang=[
-            centering.language(t, docs[data.documents[int(c[0])].id].text) or "" for t, c in zip(texts, data.chunks)
-        ],
+        chunk_lang=[centering.language(t, data.documents[int(c[0])].text) for t, c in zip(texts, data.chunks)],
     )
 
 
@@ -187,11 +186,12 @@ Transform = Callable[[Gathered, np.ndarray], tuple[np.ndarray, np.ndarray, np.nd
 
 def score(g: Gathered, q: Questions, asked: np.ndarray, transform: Transform) -> np.ndarray:
     """Paragraph scores (questions x paragraphs) as qa.answer ranks passages, with transformed rows."""
-    chunks, sentences, queries, lexical_shift = transform(g, q.dense[asked])
+    chunks, sentences, queries, terms = transform(g, q.dense[asked])
+    terms = g.sparse if terms is None else terms
     passage = queries @ chunks.T
     best = per_owner_max(queries @ sentences.T, g.sentence_chunk, len(chunks))
-    norms = np.linalg.norm(q.sparse[asked], axis=1, keepdims=True) * np.linalg.norm(g.sparse, axis=1)
-    lexical = (q.sparse[asked] @ g.sparse.T) / np.maximum(norms, 1e-9) - lexical_shift
+    norms = np.linalg.norm(q.sparse[asked], axis=1, keepdims=True) * np.linalg.norm(terms, axis=1)
+    lexical = (q.sparse[asked] @ terms.T) / np.maximum(norms, 1e-9)
     total = (1 - LEXICAL) * ((1 - WEIGHT) * passage + WEIGHT * best) + LEXICAL * lexical
     for i, row in enumerate(asked):
         if q.wanted[row]:
@@ -319,7 +319,7 @@ def one_language(lang: str) -> Corpus:
 
 
 def identity(g: Gathered, queries: np.ndarray):
-    return g.chunks, g.sentences, queries, 0.0
+    return g.chunks, g.sentences, queries, None
 
 
 def centered(
@@ -333,11 +333,13 @@ def centered(
     sample: int | None = None,
     sentences: str = "own",
     global_only: bool = False,
+    latent: bool = False,
 ) -> Transform:
     """Each language's (shrunk) mean taken off its passage and sentence rows, the corpus mean put back.
 
     ``to_zero``: the corpus mean is not put back (rows centred on zero, as in the issue's probe);
-    ``query_mean``: also taken off the questions; ``renormalize``: rows (and questions) back to unit length.
+    ``query_mean``: also taken off the questions; ``renormalize``: rows (and questions) back to unit length;
+    ``latent``: the chunks' latent terms (as dense vectors) corrected the same way.
     """
 
     def transform(g: Gathered, queries: np.ndarray):
@@ -367,7 +369,10 @@ def centered(
             chunks = chunks / np.linalg.norm(chunks, axis=1, keepdims=True)
             sents = sents / np.linalg.norm(sents, axis=1, keepdims=True)
             q = q / np.linalg.norm(q, axis=1, keepdims=True)
-        return chunks, sents, q, 0.0
+        terms = None
+        if latent:
+            terms = centering.apply(g.sparse, chunk_lang, centering.fit(g.sparse, chunk_lang, shrink=shrink))
+        return chunks, sents, q, terms
 
     return transform
 
@@ -391,6 +396,7 @@ def variants(questions: Questions, prior: np.ndarray) -> dict[str, Transform]:
             to_zero=True, renormalize=True, query_mean=xquad_mean
         ),
         "  + question mean (shipped question list)": centered(to_zero=True, renormalize=True, query_mean=prior),
+        "language means off, renormalized, latent terms corrected too": centered(renormalize=True, latent=True),
         "language means off, renormalized, sentences take the passages' means": centered(
             renormalize=True, sentences="chunk"
         ),

@@ -32,7 +32,8 @@ from qa import languages
 from qa.stores.base import DocRows
 
 SHRINK = 5.0  # passages' worth of the corpus mean added to each language's mean (docs/quality.md)
-UNKNOWN = ""  # rows with no letters to judge the language by form a group of their own
+UNKNOWN = ""  # rows with no letters to judge the language by: counted in the corpus mean, never shifted
+MIN_ROWS = 3  # rows a language needs before it is corrected at all
 
 
 def language(text: str, document: str = "") -> str:
@@ -64,11 +65,19 @@ class Stats:
         return sum(self.sums.values()) / self.total
 
     def offsets(self) -> dict[str, np.ndarray]:
-        """What each language's rows are shifted by: its shrunk mean minus the corpus mean."""
-        if len([n for n in self.counts.values() if n]) < 2:
-            return {}  # one language (or none): nothing to correct, and nothing is touched
+        """What each language's rows are shifted by: its shrunk mean minus the corpus mean.
+
+        Only languages of at least ``MIN_ROWS`` rows count: one or two stray rows are a misidentified
+        passage (py3langid reads a few English paragraphs of XQuAD as Nigerian Pidgin), not a language, and
+        rows with no letters are no language either. Fewer than two languages: nothing is touched.
+        """
+        languages = [lang for lang, n in self.counts.items() if n >= MIN_ROWS and lang != UNKNOWN]
+        if len(languages) < 2:
+            return {}
         mean = self.overall
-        return {lang: (self.sums[lang] - n * mean) / (n + self.shrink) for lang, n in self.counts.items() if n}
+        return {
+            lang: (self.sums[lang] - self.counts[lang] * mean) / (self.counts[lang] + self.shrink) for lang in languages
+        }
 
     def add(self, rows: np.ndarray, langs: Sequence[str | None], sign: int = 1) -> None:
         """Count rows in (``sign=-1``: out, for a document removed or replaced)."""
