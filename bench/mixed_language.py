@@ -360,14 +360,14 @@ def centered(
             chunk_stats if sentences == "chunk" else centering.fit(g.sentences, sentence_lang, shrink=shrink)
         )
         chunks = centering.shift(g.chunks, chunk_lang, chunk_stats)
-        sents = centering.shift(g.sentences, sentence_lang, sentence_stats)
+        sents = centering.shift(g.sentences, sentence_lang, sentence_stats) if sentences != "raw" else g.sentences
         if to_zero:
             chunks = chunks - chunk_stats.overall.astype(np.float32)
             sents = sents - sentence_stats.overall.astype(np.float32)
         q = queries if query_mean is None else queries - query_mean
         if renormalize:
             chunks = chunks / np.linalg.norm(chunks, axis=1, keepdims=True)
-            sents = sents / np.linalg.norm(sents, axis=1, keepdims=True)
+            sents = sents / np.maximum(np.linalg.norm(sents, axis=1, keepdims=True), 1e-12)
             q = q / np.linalg.norm(q, axis=1, keepdims=True)
         terms = None
         if latent:
@@ -396,6 +396,9 @@ def variants(questions: Questions, prior: np.ndarray) -> dict[str, Transform]:
             to_zero=True, renormalize=True, query_mean=xquad_mean
         ),
         "  + question mean (shipped question list)": centered(to_zero=True, renormalize=True, query_mean=prior),
+        "language means off, renormalized, passages only (sentences as embedded)": centered(
+            renormalize=True, sentences="raw"
+        ),
         "language means off, renormalized, latent terms corrected too": centered(renormalize=True, latent=True),
         "language means off, renormalized, sentences take the passages' means": centered(
             renormalize=True, sentences="chunk"
