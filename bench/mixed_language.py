@@ -85,21 +85,21 @@ def load_rows(name: str, workdir: Path, build: bool) -> Rows | None:
         print(f"building the {name} index in {workdir} (qa eval)", file=sys.stderr, flush=True)
         evaluate(Settings(), load_eval_set(XQUAD / "xquad.en.json", XQUAD / f"xquad.{name}.json"), workdir=workdir)
     data = store.load(index_dir, verify=False)
+    chunks = np.asarray(data.arrays["chunks"])
     para = np.array([int(doc.id[1:5]) for doc in data.documents])  # qa.eval names paragraph N pNNNN.txt
-    # the rows as the model gave them (a generation stores them corrected for language: qa.centering)
-    raw = [data.document_rows(doc.id) for doc in data.documents]
-    sentence_chunk = np.zeros(len(data.sentences), int)
-    for row, chunk in enumerate(data.chunks):
-        sentence_chunk[chunk[3] : chunk[4]] = row
-    texts = [data.chunk(r).text for r in range(len(data.chunks))]
+    rows = data.dense_rows()  # the rows as the model gave them (searched chunk rows are corrected: qa.centering)
+    sentence_chunk = np.repeat(np.arange(len(chunks)), chunks[:, 4] - chunks[:, 3])
+    documents = [data.documents[i] for i in range(len(data.documents))]
+    texts = [documents[d].text[s:e] for d, s, e in chunks[:, :3]]
+    table = data.manifest["languages"]
     return Rows(
-        chunk_para=para[data.chunks[:, 0]],
-        chunks=np.vstack([r.vectors for r in raw]).astype(np.float32),
-        sentences=np.vstack([r.sentence_vectors for r in raw]).astype(np.float32),
+        chunk_para=para[chunks[:, 0]],
+        chunks=rows["vectors"].astype(np.float32),
+        sentences=rows["sentence_vectors"].astype(np.float32),
         sentence_chunk=sentence_chunk,
-        sparse=to_dense(np.asarray(data.sparse)),
+        sparse=to_dense(rows["sparse"]),
         chunk_numbers=[numbers(t) for t in texts],
-        chunk_lang=[centering.language(t, data.documents[int(c[0])].text) for t, c in zip(texts, data.chunks)],
+        chunk_lang=[table[int(code)] for code in data.arrays["chunk_languages"]],  # as the store identified them
     )
 
 
@@ -387,7 +387,7 @@ def variants(questions: Questions, prior: np.ndarray) -> dict[str, Transform]:
         f"language means off (shifted, not renormalized), shrink {k:g}": centered(),
         "language means off (shifted, not renormalized), shrink 50": centered(shrink=50),
         "language means off, renormalized, no shrinkage": centered(shrink=0, renormalize=True),
-        f"**language means off, renormalized, shrink {k:g} (chosen: qa/centering.py)**": centered(renormalize=True),
+        f"language means off, renormalized, shrink {k:g}": centered(renormalize=True),
         "language means off, renormalized, shrink 20": centered(shrink=20, renormalize=True),
         "language means off, renormalized, shrink 50": centered(shrink=50, renormalize=True),
         "language means off, renormalized, means from 5 passages each": centered(shrink=0, sample=5, renormalize=True),
@@ -400,7 +400,7 @@ def variants(questions: Questions, prior: np.ndarray) -> dict[str, Transform]:
             renormalize=True, sentences="raw"
         ),
         "language means off, renormalized, latent terms corrected too": centered(renormalize=True, latent=True),
-        "language means off, renormalized, sentences take the passages' means": centered(
+        f"**shrink {k:g}, sentences take their passages' language means (chosen: qa/centering.py)**": centered(
             renormalize=True, sentences="chunk"
         ),
         "language means off, renormalized, per block (USE read or not)": centered(renormalize=True, by_block=True),

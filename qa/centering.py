@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from qa import languages
-from qa.stores.base import DocRows
 
 SHRINK = 5.0  # passages' worth of the corpus mean added to each language's mean (docs/quality.md)
 UNKNOWN = ""  # rows with no letters to judge the language by: counted in the corpus mean, never shifted
@@ -142,100 +141,25 @@ def apply(rows: np.ndarray, langs: Sequence[str | None], stats: Stats) -> np.nda
     return out / np.where(norms > 0, norms, 1.0)
 
 
-def restore(rows: np.ndarray, langs: Sequence[str | None], stats: Stats) -> np.ndarray:
-    """The raw rows back from searched ones (``apply``'s inverse for unit-length raw rows, as every embedder
-    returns), so a document kept by the next build is re-centred with new statistics, never re-embedded."""
-    out = np.array(rows, dtype=np.float64, copy=True)
-    offsets = stats.offsets()
-    if not offsets or not len(out):
-        return out.astype(np.float32)
-    keys = np.array([lang or UNKNOWN for lang in langs])
-    for lang, offset in offsets.items():
-        picked = keys == lang
-        # searched = (raw - offset) / s with |raw| = 1: s solves |s * searched + offset| = 1
-        along = out[picked] @ offset
-        scale = -along + np.sqrt(np.maximum(along**2 - offset @ offset + 1.0, 0.0))
-        moved = out[picked].any(axis=1)[:, None]  # a zero row was never shifted
-        out[picked] = np.where(moved, scale[:, None] * out[picked] + offset, 0.0)
-    return out.astype(np.float32)
+def transform(raw: np.ndarray, codes: np.ndarray, table: list[str]) -> tuple[np.ndarray, dict]:
+    """The local store's hook (qa.stores.faiss.Transform): the chunk rows to search and the statistics a
+    generation keeps (stats.json), from which sentence rows are corrected as they are read (``sentences``)."""
+    langs = [table[int(code)] for code in codes]
+    stats = fit(raw, langs)
+    return apply(raw, langs, stats), {"centering": json.loads(stats.to_json())}
 
 
-@dataclass
-class Correction:
-    """What a generation stores: the statistics of its passage rows and of its sentence rows."""
-
-    chunks: Stats
-    sentences: Stats
-
-    def to_dict(self) -> dict:
-        return {"chunks": json.loads(self.chunks.to_json()), "sentences": json.loads(self.sentences.to_json())}
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> Correction:
-        return cls(Stats.from_json(json.dumps(raw["chunks"])), Stats.from_json(json.dumps(raw["sentences"])))
+def stored_stats(stats: dict | None) -> Stats | None:
+    """A generation's statistics (None: written without the correction)."""
+    if not stats or "centering" not in stats:
+        return None
+    return Stats.from_json(json.dumps(stats["centering"]))
 
 
-def chunk_languages(text: str, chunks: Sequence[tuple[int, ...]]) -> list[str]:
-    """The language of each chunk (start, end, ...) of a document's text."""
-    return [language(text[chunk[0] : chunk[1]], text) for chunk in chunks]
-
-
-def correct(
-    vectors: np.ndarray,
-    sentence_vectors: np.ndarray,
-    context_vectors: np.ndarray,
-    chunk_langs: Sequence[str],
-    sentence_langs: Sequence[str],
-) -> tuple[Correction, np.ndarray, np.ndarray, np.ndarray]:
-    """Statistics of a corpus's raw rows and the rows to search (sentences and their readings in context
-    share the sentences' statistics)."""
-    correction = Correction(fit(vectors, chunk_langs), fit(sentence_vectors, sentence_langs))
-    return (
-        correction,
-        apply(vectors, chunk_langs, correction.chunks),
-        apply(sentence_vectors, sentence_langs, correction.sentences),
-        apply(context_vectors, sentence_langs, correction.sentences),
-    )
-
-
-def correct_rows(documents: Sequence[DocRows], dim: int) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray, np.ndarray]:
-    """A generation's rows to search, from its documents' raw rows: (chunk languages, the statistics as the
-    manifest stores them, chunk, sentence and context rows). Languages a document already carries (a
-    document kept from the previous generation) are not identified again."""
-    chunk_langs: list[str] = []
-    sentence_langs: list[str] = []
-    for rows in documents:
-        langs = rows.languages if rows.languages is not None else chunk_languages(rows.doc.text, rows.chunks)
-        chunk_langs.extend(langs)
-        per_sentence = [langs[0] if langs else UNKNOWN] * len(rows.sentences)
-        for lang, (_, _, first, end) in zip(langs, rows.chunks):
-            per_sentence[first:end] = [lang] * (end - first)
-        sentence_langs.extend(per_sentence)
-
-    def stack(name: str) -> np.ndarray:
-        parts = [getattr(r, name) for r in documents if len(getattr(r, name))]
-        return np.vstack(parts) if parts else np.empty((0, dim), np.float32)
-
-    correction, vectors, sentence_vectors, context_vectors = correct(
-        stack("vectors"), stack("sentence_vectors"), stack("context_vectors"), chunk_langs, sentence_langs
-    )
-    return np.array(chunk_langs, dtype="<U16"), correction.to_dict(), vectors, sentence_vectors, context_vectors
-
-
-def raw_rows(rows: DocRows, langs: np.ndarray | None, chunk_rows: np.ndarray, correction: Correction | None) -> DocRows:
-    """A stored document's rows as the model gave them (``correct_rows`` undone), with its chunks' languages."""
-    if langs is None:  # a generation written before languages were stored: identified again at assembly
+def sentences(rows: np.ndarray, lang: str, stats: Stats | None) -> np.ndarray:
+    """A retrieved chunk's sentence rows corrected with its language's passage offset (measured as good as
+    separate sentence statistics: docs/quality.md), so the best sentence's half of a passage's score leans
+    no more to the question's language than the passage's own half."""
+    if stats is None or not len(rows):
         return rows
-    chunk_langs = [str(lang) for lang in langs[chunk_rows]]
-    if correction is None:
-        return replace(rows, languages=chunk_langs)
-    sentence_langs = [UNKNOWN] * len(rows.sentences)
-    for lang, (_, _, first, end) in zip(chunk_langs, rows.chunks):
-        sentence_langs[first:end] = [lang] * (end - first)
-    return replace(
-        rows,
-        vectors=restore(rows.vectors, chunk_langs, correction.chunks),
-        sentence_vectors=restore(rows.sentence_vectors, sentence_langs, correction.sentences),
-        context_vectors=restore(rows.context_vectors, sentence_langs, correction.sentences),
-        languages=chunk_langs,
-    )
+    return apply(rows, [lang] * len(rows), stats)

@@ -26,12 +26,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, overload
 
 import numpy as np
 
+from qa import centering, vector_index
 from qa import languages as langs
-from qa import vector_index
 from qa.models import Chunk, Document, Span
 from qa.stores import rows as enc
 from qa.stores.base import DocRows, Hit
@@ -78,6 +79,7 @@ class IndexData:
     arrays: dict[str, np.ndarray]
     index: Any
     by_id: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None  # the transform's statistics (stats.json), None without one
 
     def __post_init__(self) -> None:
         self.row_file: vector_index.RowFile | np.ndarray | None = self.arrays.get("chunk_rows")
@@ -123,16 +125,25 @@ class IndexData:
         meta = self.documents.meta(doc_row)
         spans = [Span(int(s), int(e), text[int(s) - start : int(e) - start]) for s, e in a["sentences"][first:last]]
         alone = enc.decode_rows(a["sentence_rows"][first:last])
+        contexts = self._contexts(first, last, alone)
+        if self.correction is not None:  # sentences take their chunk's language correction (qa.centering)
+            language = self.manifest["languages"][int(a["chunk_languages"][row])]
+            alone = centering.sentences(alone, language, self.correction)
+            contexts = centering.sentences(contexts, language, self.correction)
         return Hit(
             score=score,
             chunk=Chunk(meta["id"], start, end, text),
             title=meta["title"],
             sentences=spans,
             sentence_vectors=alone,
-            context_vectors=self._contexts(first, last, alone),
+            context_vectors=contexts,
             sparse=self._sparse(row),
             pages=tuple(meta.get("pages", ())),
         )
+
+    @cached_property
+    def correction(self) -> centering.Stats | None:
+        return centering.stored_stats(self.stats)
 
     def _contexts(self, first: int, last: int, alone: np.ndarray) -> np.ndarray:
         refs = np.asarray(self.arrays["contexts"][first:last])

@@ -121,7 +121,11 @@ def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
         raise IndexCorrupt(f"index in {gen} cannot be read ({type(exc).__name__}: {exc}); {REBUILD_HINT}") from exc
     if index.ntotal != len(arrays["chunks"]) or index.d != int(manifest["embedder"]["dim"]):
         raise IndexCorrupt(f"index in {gen} is inconsistent with its manifest; {REBUILD_HINT}")
-    data = IndexData(manifest=manifest, arrays=arrays, index=index)
+    try:
+        stats = json.loads((gen / manifest["stats"]).read_text()) if manifest.get("stats") else None
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index in {gen} cannot be read ({exc}); {REBUILD_HINT}") from exc
+    data = IndexData(manifest=manifest, arrays=arrays, index=index, stats=stats)
     if "chunk_rows" in arrays:  # re-scored with pread: a memory map would fault in neighbouring pages too
         data.row_file = vector_index.RowFile(gen / "chunk_rows.npy")
     return data
