@@ -14,6 +14,7 @@ from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, spa
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
 from qa.models import Answer, Citation, Document, Span, Turn
+from qa.parts import query_parts
 from qa.stores.base import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
@@ -125,8 +126,11 @@ class Answerer:
         index = self._live()
         follow = follow_up_text(question, history)
         readings = [question] if follow is None else [question, follow]
-        queries = self.embedder.encode_queries(readings)
-        sparse_queries = self._encode_sparse(readings) if self._encode_sparse is not None else None
+        if self._encode_sparse is not None:  # the vector and the latent terms, from one pass where the model can
+            parts = query_parts(self.embedder, readings)
+            queries, sparse_queries = parts.vectors, parts.sparse
+        else:
+            queries, sparse_queries = self.embedder.encode_queries(readings), None
         wanted = numbers(question)
         denies = is_negated(question)  # "which ... did not ...?": then a denial may be the answer itself
         best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}

@@ -19,6 +19,7 @@ from qa.embed_cache import EmbeddingCache, text_key
 from qa.embedding import SPARSE_K, Embedder, sparse_encoder
 from qa.highlight import is_negated
 from qa.models import Document
+from qa.parts import one_pass, passage_parts
 from qa.sentences import split_sentences
 from qa.stores.base import DocRows
 
@@ -64,6 +65,9 @@ class Builder:
             if self.encode_sparse is not None
             else None
         )
+        # sentence vectors pooled from their chunk's pass depend on the chunk: cached under (chunk, span)
+        self.one_pass = one_pass(embedder)
+        self.late_cache = EmbeddingCache(cache_dir, f"{embedder.name}#late", embedder.dim) if self.one_pass else None
 
     def __enter__(self) -> Builder:
         return self
@@ -72,9 +76,9 @@ class Builder:
         self.close()
 
     def close(self) -> None:
-        self.cache.close()
-        if self.sparse_cache is not None:
-            self.sparse_cache.close()
+        for cache in (self.cache, self.sparse_cache, self.late_cache):
+            if cache is not None:
+                cache.close()
 
     def plan(self, doc: Document) -> Plan:
         """Chunks and sentences of a document, and the texts to embed for them."""
@@ -99,6 +103,8 @@ class Builder:
 
     def embed(self, plans: list[Plan]) -> list[DocRows]:
         """Embed every plan's texts in one pass (deduplicated, cached, batched), then split them back."""
+        if self.one_pass:
+            return self._embed_one_pass(plans)
         texts = [t for p in plans for t in (*p.chunk_texts, *p.sentence_texts, *p.contexts)]
         vectors = self._encode(texts, self.embedder.encode_passages, self.cache, self.embedder.dim)
         chunk_texts = [t for p in plans for t in p.chunk_texts]
@@ -117,6 +123,70 @@ class Builder:
             )  # fmt: skip
             at += n + 2 * m
             at_sparse += n
+        return rows
+
+    def _embed_one_pass(self, plans: list[Plan]) -> list[DocRows]:
+        """Each chunk read once (qa.parts): its vector, latent terms and sentences' vectors from one pass.
+
+        A sentence's context reading (after a denial) is still a text of its own; elsewhere it is the
+        sentence's own vector, which the chunk's pass already read in its context.
+        """
+        chunks = [
+            (text, [(s - c[0], e - c[0]) for s, e in p.sentences[c[2] : c[3]]])
+            for p in plans
+            for c, text in zip(p.chunks, p.chunk_texts)
+        ]
+        keys = [text_key(text) for text, _ in chunks]
+        span_keys = [[text_key(f"{text}\x1f{s}:{e}") for s, e in spans] for text, spans in chunks]
+        found = self.cache.get_many(list(dict.fromkeys(keys))) if self.read_cache else {}
+        found_sparse = (
+            self.sparse_cache.get_many(list(dict.fromkeys(keys))) if self.read_cache and self.sparse_cache else {}
+        )
+        every_span = [k for ks in span_keys for k in ks]
+        found_late = (
+            self.late_cache.get_many(list(dict.fromkeys(every_span))) if self.read_cache and self.late_cache else {}
+        )
+        todo = {}
+        for i, key in enumerate(keys):
+            known = key in found and (self.sparse_cache is None or key in found_sparse)
+            if not (known and all(k in found_late for k in span_keys[i])):
+                todo.setdefault(key, i)
+        missing = sorted(todo.values(), key=lambda i: len(chunks[i][0]))  # similar lengths in one batch
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            parts = passage_parts(self.embedder, [chunks[i][0] for i in batch], [chunks[i][1] for i in batch])
+            fresh = {keys[i]: parts.vectors[j] for j, i in enumerate(batch)}
+            fresh_late = {k: v for j, i in enumerate(batch) for k, v in zip(span_keys[i], parts.sentences[j])}
+            found.update(fresh)
+            found_late.update(fresh_late)
+            self.cache.put_many(fresh.items())
+            assert self.late_cache is not None
+            self.late_cache.put_many(fresh_late.items())
+            if self.sparse_cache is not None:
+                fresh_sparse = {keys[i]: parts.sparse[j] for j, i in enumerate(batch)}
+                found_sparse.update(fresh_sparse)
+                self.sparse_cache.put_many(fresh_sparse.items())
+            self.embedded += len(batch)
+        read = [(p, i) for p in plans for i, (c, t) in enumerate(zip(p.contexts, p.sentence_texts)) if c != t]
+        contexts = self._encode(
+            [p.contexts[i] for p, i in read], self.embedder.encode_passages, self.cache, self.embedder.dim
+        )
+        in_context = {(id(p), i): v for (p, i), v in zip(read, contexts)}
+        rows, at = [], 0
+        dim = self.embedder.dim
+        for p in plans:
+            n = len(p.chunk_texts)
+            sentence_vectors = np.array(
+                [found_late[k] for ks in span_keys[at : at + n] for k in ks], np.float32
+            ).reshape(-1, dim)
+            context_vectors = sentence_vectors.copy()
+            for i in range(len(p.sentences)):
+                if (id(p), i) in in_context:
+                    context_vectors[i] = in_context[id(p), i]
+            sparse = np.array([found_sparse[k] for k in keys[at : at + n]], np.float32).reshape(n, self.sparse_width)
+            vectors = np.array([found[k] for k in keys[at : at + n]], np.float32).reshape(n, dim)
+            rows.append(DocRows(p.doc, p.chunks, p.sentences, vectors, sentence_vectors, context_vectors, sparse))
+            at += n
         return rows
 
     def _encode(

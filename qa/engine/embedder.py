@@ -26,6 +26,7 @@ class TorchE5Embedder:
         self._engine = TorchE5(device, precision)
         self.dim = self._engine.dim
         self.late_chunking = late_chunking
+        self.one_pass = True  # qa.parts: a chunk's vector, latent terms and sentence vectors from one pass
         self.name = f"{NAME}#torch-{self._engine.precision}" + ("" if late_chunking else "-standalone")
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
