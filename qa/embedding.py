@@ -232,6 +232,7 @@ class FusedEmbedder:
         self.dim = sum(embedder.dim for embedder, _ in parts)
         self.name = "+".join(f"{embedder.name}:{weight:.3g}" for embedder, weight in self._parts)
         self.one_pass = any(getattr(embedder, "one_pass", False) for embedder, _ in self._parts)
+        self.late_chunking = any(getattr(embedder, "late_chunking", False) for embedder, _ in self._parts)
         self._gated = any(getattr(embedder, "languages", None) is not None for embedder, _ in self._parts)
         if self._gated:  # language identification loads (about a second) with the first passage, not here
             self.name += "@langid"  # same models, other vectors: never mixed with an ungated index or cache

