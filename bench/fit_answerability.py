@@ -77,9 +77,27 @@ class CachedQueries:
         return self._sparse(texts)
 
 
-def collect(workdir: Path, questions: Path, contexts: Path, embedder: CachedQueries, settings: Settings) -> dict:
-    """Signals of the right top answers (positives) and of the gold-left-out ones lacking the answer (negatives)."""
-    eval_set = load_eval_set(questions, contexts)
+def paragraph_languages(xquad: Path, contexts: Path) -> dict[str, str]:
+    """Language of each paragraph (document id) of a contexts file: the language file holding the same text."""
+    by_text = {}
+    for lang in ("de", "el", "en", "zh"):
+        for text in load_eval_set(xquad / "xquad.en.json", xquad / f"xquad.{lang}.json").paragraphs.values():
+            by_text.setdefault(text, lang)
+    paragraphs = load_eval_set(xquad / "xquad.en.json", contexts).paragraphs
+    return {doc_id: by_text.get(text, "?") for doc_id, text in paragraphs.items()}
+
+
+def collect(
+    workdir: Path, xquad: Path, lang: str, embedder: CachedQueries, settings: Settings, split: bool
+) -> dict[str, dict]:
+    """Signals of the right top answers (positives) and of the gold-left-out ones lacking the answer (negatives).
+
+    Grouped by language; with ``split`` (the mixed file) by the language of each question's own paragraph, so
+    a mixed corpus also yields a held-out check per language.
+    """
+    contexts = xquad / f"xquad.{lang}.json"
+    eval_set = load_eval_set(xquad / "xquad.en.json", contexts)
+    languages = paragraph_languages(xquad, contexts) if split else {}
     data = store.load(workdir / "index")
     answerer = Answerer(
         embedder,  # type: ignore[arg-type]  (an Embedder by protocol)
@@ -89,20 +107,22 @@ def collect(workdir: Path, questions: Path, contexts: Path, embedder: CachedQuer
         number_bonus=settings.number_bonus,
         sparse_weight=settings.sparse_weight,
     )
-    pos, neg, recall1, unanswerable = [], [], 0, 0
+    groups: dict[str, dict] = {}
     for q in eval_set.questions:
+        group = groups.setdefault(
+            f"{lang}:{languages[q.doc_id]}" if split else lang, {"pos": [], "neg": [], "questions": 0, "recall@1": 0}
+        )
+        group["questions"] += 1
         full = answerer.reply(q.text, 30)
         if full.answer.citations and full.answer.citations[0].document == q.doc_id:
-            recall1 += 1
+            group["recall@1"] += 1
             if full.signals:
-                pos.append(full.signals)
+                group["pos"].append(full.signals)
         out = answerer.reply(q.text, 30, exclude_documents={q.doc_id})
         top = out.answer.citations[0].text if out.answer.citations else ""
-        if not any(a in top for a in q.answers):
-            unanswerable += 1
-            if out.signals:
-                neg.append(out.signals)
-    return {"pos": pos, "neg": neg, "questions": len(eval_set.questions), "recall@1": recall1}
+        if not any(a in top for a in q.answers) and out.signals:
+            group["neg"].append(out.signals)
+    return groups
 
 
 def matrix(rows: list[dict], names: Sequence[str]) -> np.ndarray:
@@ -149,19 +169,30 @@ def main() -> None:
     parser.add_argument("--features", default=",".join(DEFAULT_FEATURES))
     parser.add_argument("--flag-right", type=float, default=0.015, help="share of right top answers flagged")
     parser.add_argument("--write", action="store_true", help="write qa/data/answerability.json")
+    parser.add_argument(
+        "--reuse-signals", action="store_true", help="read the signals of the last run from --cache (same indexes)"
+    )
     args = parser.parse_args()
 
     settings = Settings()
     langs = args.langs.split(",")
     names = args.features.split(",")
     questions = args.xquad / "xquad.en.json"
-    texts = [q.text for q in load_eval_set(questions, args.xquad / "xquad.en.json").questions]
+    texts = [q.text for q in load_eval_set(questions, questions).questions]
     embedder = CachedQueries(make_embedder(settings.embedder), texts, args.cache)
-    data = {}
+    data: dict[str, dict] = {}
+    saved = args.cache / f"signals-{'-'.join(langs)}.json" if args.cache else None
+    if args.reuse_signals and saved is not None and saved.exists():
+        data = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        for lang in langs:
+            workdir = Path(args.workdirs.replace("{LANG}", lang))
+            data.update(collect(workdir, args.xquad, lang, embedder, settings, split=lang == "mixed"))
+        if saved is not None:
+            saved.write_text(json.dumps(data), encoding="utf-8")
+    langs = list(data)  # groups: one per language, the mixed file's per paragraph language
     for lang in langs:
-        workdir = Path(args.workdirs.replace("{LANG}", lang))
-        data[lang] = collect(workdir, questions, args.xquad / f"xquad.{lang}.json", embedder, settings)
-        print(f"{lang}: {len(data[lang]['pos'])} right top answers, {len(data[lang]['neg'])} gold-left-out", flush=True)
+        print(f"{lang}: {len(data[lang]['pos'])} right top answers, {len(data[lang]['neg'])} gold-left-out")
 
     print("\nsignal AUC alone (right top answers vs gold-left-out), per language:")
     print(f"{'signal':20s} " + " ".join(f"{lang:>6s}" for lang in langs))
@@ -196,6 +227,22 @@ def main() -> None:
             f"{lang:6s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
             f"{row['answered_unanswerable']:22.4f}"
         )
+    for file in sorted({lang.split(":")[0] for lang in langs if ":" in lang}):  # the mixed file as a whole
+        parts = [data[lang] for lang in langs if lang.startswith(file + ":")]
+        pos = np.concatenate([probabilities(model, d["pos"]) for d in parts])
+        neg = np.concatenate([probabilities(model, d["neg"]) for d in parts])
+        n = sum(d["questions"] for d in parts)
+        row = {
+            "no_answer_auc": round(auc(pos, neg), 4),
+            "recall@1": round(sum(d["recall@1"] for d in parts) / n, 4),
+            "answered_right": round(float(np.sum(pos >= threshold)) / n, 4),
+            "answered_unanswerable": round(float(np.mean(neg >= threshold)), 4),
+        }
+        per_lang[file] = row
+        print(
+            f"{file:6s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
+            f"{row['answered_unanswerable']:22.4f}"
+        )
     for cut in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         flagged = np.mean(pooled_pos < cut)
         answered = np.mean(np.concatenate([probabilities(model, data[lang]["neg"]) for lang in langs]) >= cut)
@@ -203,7 +250,7 @@ def main() -> None:
     print("weights:", dict(zip(names, model.weights.round(3))), "bias", round(model.bias, 3))
     if args.write:
         provenance = {
-            "data": [f"xquad.en.json questions against xquad.{lang}.json paragraphs" for lang in langs],
+            "data": [f"xquad.en.json questions against xquad.{lang}.json paragraphs" for lang in args.langs.split(",")],
             "command": "python " + " ".join(sys.argv),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "embedder": settings.embedder,

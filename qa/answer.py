@@ -168,10 +168,9 @@ class Answerer:
         follow = follow_up_text(question, history)
         readings = (question,) if follow is None else (question, follow)
         queries, sparse_queries = self._encode(readings)
-        closeness = small_talk.closeness(self.embedder, queries[0])
-        if closeness >= small_talk.THRESHOLD:  # "hi", "thanks", "who are you?": no passage is shown
+        if small_talk.is_small_talk(self.embedder, queries[0]):  # "hi", "thanks", "who are you?": no passage
             answer = Answer(question, "", [], True, _ms(started), no_answer_reason="small_talk")
-            return Reply(answer, 0.0, {"small_talk": closeness})
+            return Reply(answer, 0.0)
         ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}

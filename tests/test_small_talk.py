@@ -19,11 +19,11 @@ from qa.answer import Answerer
         "Danke schön!",
         "merci beaucoup",
         "谢谢你",
-        # languages with no prototype: recognised through the multilingual encoders
-        "ciao, chi sei?",
-        "obrigado",
-        "こんにちは",
+        # languages with no prototype (Polish, Dutch, Turkish, Korean): recognised through the encoders
         "dzień dobry",
+        "dank je wel",
+        "merhaba",
+        "감사합니다",
     ],
 )
 def test_small_talk_is_flagged_with_its_reason_and_no_passage(seed_answerer: Answerer, question: str) -> None:
