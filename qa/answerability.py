@@ -103,6 +103,9 @@ FEATURES = (
     "sentence_gain",  # the top's best sentence minus its passage cosine
     "terms_lead",  # the top's latent terms minus the candidates' mean latent terms
     "terms_rank",  # share of candidates whose latent terms the top's beat
+    "terms_z",  # the top's latent terms minus the candidates' mean, in units of their spread
+    "terms_margin",  # the top's latent terms minus the best of the other passages'
+    "sentence",  # the top's best-sentence cosine (scale-dependent, for comparison)
     "kind",  # the question's kind met (+1), missed (-1), none (0) by the top's answering sentence
 )
 
@@ -119,6 +122,7 @@ def features(question: str, ranked: list[Candidate]) -> dict[str, float]:
     sentence_other = max((c.sentence for c in others), default=float(np.mean([c.sentence for c in ranked])))
     terms = np.array([c.terms if c.terms is not None else 0.0 for c in ranked], np.float64)
     has_terms = top.terms is not None
+    top_terms = top.terms or 0.0
     return {
         "score": top.score,
         "margin": top.score - second,
@@ -129,6 +133,9 @@ def features(question: str, ranked: list[Candidate]) -> dict[str, float]:
         "sentence_gain": top.sentence - top.hit.score,
         "terms_lead": float(terms[0] - terms.mean()) if has_terms else 0.0,
         "terms_rank": float(np.mean(terms[0] > terms[1:])) if has_terms and len(terms) > 1 else 0.5,
+        "terms_z": float((terms[0] - terms.mean()) / (terms.std() + EPS)) if has_terms else 0.0,
+        "terms_margin": top_terms - max((c.terms or 0.0 for c in others), default=top_terms) if has_terms else 0.0,
+        "sentence": top.sentence,
         "kind": kind_met(question_kind(question), top.span.text),
     }
 
