@@ -24,7 +24,10 @@ from qa.stores.base import Hit, SearchIndex
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
 FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
 EXCLUDED_EXTRA = 16  # more chunks searched per left-out document, so enough others remain
-MIN_POOL = 5  # fewer candidates than this: too few to stand out from, the calibrated score decides
+# The answerability model reads how the top passage stands out from passages of other documents; with fewer
+# documents among the candidates (the seed: one article) there is nothing to stand out from, and the single
+# calibrated cut on the score decides (on the seed it keeps every question about the article, docs/quality.md)
+MIN_DOCUMENTS = 5
 ENCODED = 256  # questions whose vectors are kept (eval asks each twice; a retried question is free)
 
 
@@ -176,7 +179,7 @@ class Answerer:
         signals: dict[str, float] = {}
         if not ranked:
             confidence, no_answer = 0.0, True
-        elif self.min_score is not None or len(ranked) < MIN_POOL:  # one cut on the top score
+        elif self.min_score is not None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
             confidence = ranked[0].score
             no_answer = confidence < self.fallback_min_score
         else:  # how the top passage stands out from the others (qa.answerability)
