@@ -301,8 +301,7 @@ def _citations(ranked: list[Candidate], top_k: int) -> list[Citation]:
                 text=chunk.text,
                 highlight=highlight,
                 score=round(candidate.score, 4),
-                # Hit.pages (the document's page starts) comes with the store's page support; until then none
-                page=page_at(getattr(hit, "pages", ()), highlight.start),
+                page=page_at(hit.pages, highlight.start),
             )
         )
         if len(citations) == top_k:
