@@ -252,7 +252,7 @@ def main() -> None:
         provenance = {
             "data": [f"xquad.en.json questions against xquad.{lang}.json paragraphs" for lang in args.langs.split(",")],
             "command": "python " + " ".join(sys.argv),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "embedder": settings.embedder,
             "embedder_name": embedder.name,
             "threshold_rule": f"flags {args.flag_right:.1%} of the right top answers of all languages together",
