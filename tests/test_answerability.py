@@ -43,8 +43,8 @@ def test_the_shipped_model_names_known_signals_and_its_provenance() -> None:
     model = load_model(MODEL_PATH)
     assert set(model.features) <= set(FEATURES)
     assert {"data", "command", "date", "embedder"} <= set(model.provenance)
-    # a passage standing far above its neighbours is an answer, one level with them is not
+    # far above its neighbours in score and latent terms: an answer; level with them: not
     values = {name: 0.0 for name in FEATURES}
-    high = {**values, "margin_z": 4.0, "lead_z": 4.0, "gap4_z": 4.0, "sentence_margin_z": 4.0, "terms_rank": 1.0}
-    flat = {**values, "margin_z": 0.0, "lead_z": 0.5, "gap4_z": 0.2, "sentence_margin_z": 0.0, "terms_rank": 0.5}
+    high = {**values, "lead_z": 4.0, "margin": 0.1, "terms_lead": 0.2, "terms_z": 3.0, "sentence_gain": 0.03}
+    flat = {**values, "lead_z": 1.0, "margin": 0.0, "terms_lead": 0.0, "terms_z": 0.3, "sentence_gain": 0.0}
     assert model.probability(high) > model.threshold > model.probability(flat)

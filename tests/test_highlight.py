@@ -59,9 +59,11 @@ def test_best_sentence_reads_past_a_denial(seed_index: IndexData, default_embedd
     assert denied.text != JAPAN_ANSWER and "не имеет командных полномочий" in denied.text
 
 
-def test_best_sentence_of_a_passage_without_sentences_is_the_passage(seed_index: IndexData) -> None:
+def test_best_sentence_of_a_passage_without_sentences_is_the_passage(
+    seed_index: IndexData, default_embedder: Embedder
+) -> None:
     # a passage the sentence splitter found no sentence in (a table row, a list of numbers) is highlighted whole
-    query = np.ones(seed_index.vectors.shape[1], np.float32)
+    query = default_embedder.encode_queries(["Министры обороны"])[0]
     hit = seed_index.search_hits(query, 1)[0]
     bare = replace(
         hit, sentences=[], sentence_vectors=hit.sentence_vectors[:0], context_vectors=hit.context_vectors[:0]
