@@ -26,7 +26,7 @@ import numpy as np
 from qa import store
 from qa.config import Settings
 from qa.embedding import make_embedder, sparse_encoder, sparse_scores
-from qa.eval import load_eval_set
+from qa.eval import auc, load_eval_set
 from qa.highlight import is_negated
 
 WEIGHT = 0.5  # the default QA_SENTENCE_WEIGHT: the base of the variants that add to it
@@ -46,6 +46,33 @@ def report(name: str, doc_scores: np.ndarray, gold: np.ndarray) -> None:
     rank = np.argmax(order == gold[:, None], axis=1) + 1
     mrr = np.mean(np.where(rank <= 10, 1 / rank, 0))
     print(f"{name:60s} recall@1 {np.mean(rank == 1):.3f}  recall@5 {np.mean(rank <= 5):.3f}  mrr@10 {mrr:.3f}")
+
+
+def no_answer_report(name: str, doc_scores: np.ndarray, gold: np.ndarray, holds_answer: np.ndarray) -> None:
+    """qa eval's no-answer keys for a variant, each question also ranked with its own paragraph left out.
+
+    ``holds_answer[i, d]``: paragraph d contains an answer text of question i. Two decision scores: the raw top
+    score (cut at the old QA_MIN_SCORE 0.55) and the top's lead over the mean of the 30 best paragraphs in units
+    of their spread (scale-free, the strongest single signal of qa.answerability; cut at 2.0).
+    """
+    rows = np.arange(len(gold))
+    left_out = doc_scores.copy()
+    left_out[rows, gold] = -9.0
+    right = doc_scores.argmax(axis=1) == gold
+    other = left_out.argmax(axis=1)
+    unanswerable = ~holds_answer[rows, other]
+
+    def decision(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        top30 = -np.sort(-scores, axis=1)[:, :30]
+        return top30[:, 0], (top30[:, 0] - top30.mean(axis=1)) / (top30.std(axis=1) + 1e-6)
+
+    (raw, lead), (raw_out, lead_out) = decision(doc_scores), decision(left_out)
+    for label, score, score_out, cut in (("top score", raw, raw_out, 0.55), ("lead_z", lead, lead_out, 2.0)):
+        print(
+            f"{name:60s} no answer by {label:9s} answered_right {np.mean(right & (score >= cut)):.3f}  "
+            f"answered_unanswerable {np.mean(score_out[unanswerable] >= cut):.3f}  "
+            f"no_answer_auc {auc(score[right], score_out[unanswerable]):.3f}"
+        )
 
 
 def numbers(text: str) -> set[str]:
@@ -177,6 +204,13 @@ def main() -> None:
     print(f"highlight: the denial rule applies to {fired} of {len(texts)} questions")
 
     doc_scores = per_owner_max(scores[WEIGHT], chunk_doc, n)
+    texts_by_row = [eval_set.paragraphs.get(doc.id, "") for doc in data.documents]
+    holds_answer = np.array([[any(a in t for a in q.answers) for t in texts_by_row] for q in eval_set.questions])
+    for w in (0.0, 0.3, WEIGHT, 0.6):
+        no_answer_report(f"passage + best sentence, weight {w}, latent terms {LEXICAL}",
+                         per_owner_max(scores[w], chunk_doc, n), gold, holds_answer)  # fmt: skip
+    no_answer_report(f"weight {WEIGHT}, latent terms 0.0", per_owner_max(fused(queries, WEIGHT, terms, 0.0),
+                     chunk_doc, n), gold, holds_answer)  # fmt: skip
     best = doc_scores.max(axis=1)
     correct = doc_scores.argmax(axis=1) == gold
     article = {doc_id: i for i, doc_id in enumerate(eval_set.paragraphs)}  # paragraphs in file order

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa import answerability, small_talk
+from qa.answerability import Candidate
 from qa.config import Settings
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
-from qa.models import Answer, Citation, Document, Span, Turn
+from qa.models import Answer, Citation, Document, Turn
 from qa.parts import query_parts
 from qa.stores.base import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
 FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
+EXCLUDED_EXTRA = 16  # more chunks searched per left-out document, so enough others remain
+# The answerability model reads how the top passage stands out from passages of other documents; with fewer
+# documents among the candidates (the seed: one article) there is nothing to stand out from, and the single
+# calibrated cut on the score decides (on the seed it keeps every question about the article, docs/quality.md)
+MIN_DOCUMENTS = 5
+ENCODED = 256  # questions whose vectors are kept (eval asks each twice; a retried question is free)
 
 
 # digits survive translation and transliteration (names do not: scored, they lowered even en->en recall)
@@ -30,7 +41,8 @@ def numbers(text: str) -> set[str]:
     return {re.sub(r"[.,\s]", "", match) for match in _NUMBER.findall(text)}
 
 
-# No-answer thresholds calibrated on XQuAD (docs/quality.md); scores of other models live on other scales.
+# Single-score no-answer thresholds calibrated on XQuAD (docs/quality.md), used only where the candidates are
+# too few for qa.answerability (a corpus of a few short passages); scores of other models live on other scales.
 # Calibrated with the default weights (sentence 0.5, latent terms 0.2): below every correct top answer
 # of XQuAD en->de/el/zh but the 1%, above the football question on the seed corpus.
 CALIBRATED_MIN_SCORE = {
@@ -42,6 +54,15 @@ CALIBRATED_MIN_SCORE = {
 def _default(name: str) -> float:
     """The Settings default, so ``Answerer(embedder, index)`` answers as the service does."""
     return Settings.model_fields[name].default
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer with the evidence behind its decision (what `qa eval` and the calibration read)."""
+
+    answer: Answer
+    confidence: float  # what the no-answer decision thresholds: P(answers), or the top score under min_score
+    signals: dict[str, float] = field(default_factory=dict)  # qa.answerability.features of the top passage
 
 
 class Answerer:
@@ -60,7 +81,13 @@ class Answerer:
         problem: QAError | None = None,
     ) -> None:
         self.embedder = embedder
-        self.min_score = CALIBRATED_MIN_SCORE.get(base_name(embedder.name), 0.0) if min_score is None else min_score
+        # an explicit min_score replaces the answerability model by a single cut on the top score
+        self.min_score = min_score
+        self.fallback_min_score = (
+            CALIBRATED_MIN_SCORE.get(base_name(embedder.name), 0.0) if min_score is None else min_score
+        )
+        self.decision = answerability.load_model()
+        self._encoded: OrderedDict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
         self.number_bonus = number_bonus
@@ -114,29 +141,100 @@ class Answerer:
             raise DocumentNotFound(f"no document with id {doc_id!r}")
         return doc
 
-    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
-        """Retrieve, score each passage by itself and by its best sentence, highlight, and cite.
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        history: Sequence[Turn] = (),
+        *,
+        exclude_documents: Collection[str] = (),
+    ) -> Answer:
+        """Retrieve, score each passage by itself and by its best sentence, highlight, cite, decide.
 
         With a chat history the question is also read after the previous user turn, since a follow-up such
         as "where is that command based?" names nothing by itself. A passage takes that reading's score only
         less a margin (``follow_up_margin``), so an unrelated earlier turn cannot pull a question that stands
         alone away from its own passage. The answering sentence is always chosen for the question itself.
+        ``exclude_documents`` leaves documents out of the search, as if they were not indexed (`qa eval`
+        asks every question once more without its own paragraph to measure the no-answer decision).
         """
+        return self.reply(question, top_k, history, exclude_documents=exclude_documents).answer
+
+    def reply(
+        self,
+        question: str,
+        top_k: int = 5,
+        history: Sequence[Turn] = (),
+        *,
+        exclude_documents: Collection[str] = (),
+    ) -> Reply:
+        """``ask`` with the decision's evidence: small talk first, then the ranked passages' signals."""
         started = time.perf_counter()
         index = self._live()
         follow = follow_up_text(question, history)
-        readings = [question] if follow is None else [question, follow]
+        readings = (question,) if follow is None else (question, follow)
+        queries, sparse_queries = self._encode(readings)
+        if small_talk.is_small_talk(self.embedder, queries[0]):  # "hi", "thanks", "who are you?": no passage
+            answer = Answer(question, "", [], True, _ms(started), no_answer_reason="small_talk")
+            return Reply(answer, 0.0)
+        ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
+        citations = _citations(ranked, top_k)
+        signals: dict[str, float] = {}
+        if not ranked:
+            confidence, no_answer = 0.0, True
+        elif self.min_score is not None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
+            confidence = ranked[0].score
+            no_answer = confidence < self.fallback_min_score
+        else:  # how the top passage stands out from the others (qa.answerability)
+            signals = answerability.features(question, ranked)
+            confidence = self.decision.probability(signals)
+            no_answer = confidence < self.decision.threshold
+        answer = Answer(
+            question=question,
+            answer="" if no_answer else citations[0].highlight.text,
+            citations=citations,
+            no_answer=no_answer,
+            took_ms=_ms(started),
+            no_answer_reason="not_found" if no_answer else None,
+        )
+        return Reply(answer, confidence, signals)
+
+    def _encode(self, readings: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Dense and latent-term vectors of the readings, kept for the last ``ENCODED`` questions."""
+        with self._lock:
+            known = self._encoded.get(readings)
+            if known is not None:
+                self._encoded.move_to_end(readings)
+                return known
         if self._encode_sparse is not None:  # the vector and the latent terms, from one pass where the model can
-            parts = query_parts(self.embedder, readings)
-            queries, sparse_queries = parts.vectors, parts.sparse
+            parts = query_parts(self.embedder, list(readings))
+            queries, sparse = parts.vectors, parts.sparse
         else:
-            queries, sparse_queries = self.embedder.encode_queries(readings), None
+            queries, sparse = self.embedder.encode_queries(list(readings)), None
+        with self._lock:
+            self._encoded[readings] = (queries, sparse)
+            while len(self._encoded) > ENCODED:
+                self._encoded.popitem(last=False)
+        return queries, sparse
+
+    def _rank(
+        self,
+        index: SearchIndex,
+        question: str,
+        queries: np.ndarray,
+        sparse_queries: np.ndarray | None,
+        k: int,
+        exclude: set[str],
+    ) -> list[Candidate]:
+        """Every candidate passage once, with its best score over the readings, best first."""
         wanted = numbers(question)
         denies = is_negated(question)  # "which ... did not ...?": then a denial may be the answer itself
-        best: dict[tuple[str, int], tuple[float, Hit, Span]] = {}
+        best: dict[tuple[str, int], Candidate] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
-            hits = index.search_hits(query, max(CANDIDATES, top_k))
+            hits = index.search_hits(query, k + EXCLUDED_EXTRA * len(exclude))
+            if exclude:
+                hits = [hit for hit in hits if hit.chunk.doc_id not in exclude][:k]
             lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)
             for hit, terms in zip(hits, lexical):
                 key = (hit.chunk.doc_id, hit.chunk.start)
@@ -149,19 +247,9 @@ class Answerer:
                 score -= penalty
                 if wanted:  # a small lift for passages holding the question's numbers
                     score += self.number_bonus * len(wanted & numbers(hit.chunk.text)) / len(wanted)
-                if key not in best or score > best[key][0]:
-                    best[key] = (score, hit, span)
-        ranked = sorted(best.values(), key=lambda item: -item[0])
-        citations = _citations(ranked, top_k)
-        top = citations[0] if citations else None
-        no_answer = top is None or top.score < self.min_score
-        return Answer(
-            question=question,
-            answer="" if no_answer or top is None else top.highlight.text,
-            citations=citations,
-            no_answer=no_answer,
-            took_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+                if key not in best or score > best[key].score:
+                    best[key] = Candidate(score, hit, span, sentence_score, terms)
+        return sorted(best.values(), key=lambda c: -c.score)
 
     @staticmethod
     def _lexical(query: np.ndarray | None, hits: list[Hit]) -> list[float | None]:
@@ -188,10 +276,23 @@ def follow_up_text(question: str, history: Sequence[Turn], max_chars: int = FOLL
     return f"{previous[-max_chars:]} {question}"
 
 
-def _citations(ranked: list[tuple[float, Hit, Span]], top_k: int) -> list[Citation]:
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def page_at(pages: Sequence[int], offset: int) -> int | None:
+    """The 1-based page of ``offset`` given each page's start offset (as ``Document.page_at``); None without pages."""
+    if not pages:
+        return None
+    return bisect.bisect_right(pages, offset) or 1
+
+
+def _citations(ranked: list[Candidate], top_k: int) -> list[Citation]:
+    """The top_k passages, each cited once per highlighted sentence, with the page of that sentence."""
     citations: list[Citation] = []
     seen: set[tuple[str, int]] = set()
-    for score, hit, highlight in ranked:
+    for candidate in ranked:
+        hit, highlight = candidate.hit, candidate.span
         chunk = hit.chunk
         if (chunk.doc_id, highlight.start) in seen:  # an overlapping chunk citing the same sentence again
             continue
@@ -205,7 +306,8 @@ def _citations(ranked: list[tuple[float, Hit, Span]], top_k: int) -> list[Citati
                 end=chunk.end,
                 text=chunk.text,
                 highlight=highlight,
-                score=round(score, 4),
+                score=round(candidate.score, 4),
+                page=page_at(hit.pages, highlight.start),
             )
         )
         if len(citations) == top_k:

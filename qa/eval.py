@@ -4,6 +4,12 @@ Every paragraph of the contexts file becomes its own document in a temporary ind
 :func:`qa.indexer.build_index`, and every question goes through :meth:`qa.answer.Answerer.ask`, exactly as
 the service answers it. Questions and paragraphs are paired by question id, so English questions can be
 scored against German paragraphs (XQuAD's ids match across languages).
+
+Every question is also asked as if its own paragraph were absent: ``Answerer.ask(exclude_documents=...)``
+leaves that document out of the search (the index itself is unchanged), so the best other passage answers.
+Where that passage lacks the answer text the question is unanswerable, and the no-answer decision should
+flag it: ``answered_unanswerable`` is how often it does not, ``no_answer_auc`` how well the decision's
+confidence separates right top answers from these.
 """
 
 from __future__ import annotations
@@ -23,7 +29,20 @@ from qa.errors import QAError
 from qa.models import Answer, Turn
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-KEYS = ("questions", "recall@1", "recall@5", "mrr@10", "answer_in_highlight@1", "index_seconds", "median_ms", "p95_ms")
+KEYS = (
+    "questions",
+    "recall@1",
+    "recall@5",
+    "mrr@10",
+    "answer_in_highlight@1",
+    "answered_right",
+    "answered_unanswerable",
+    "no_answer_auc",
+    "index_seconds",
+    "median_ms",
+    "p95_ms",
+)
+NO_ANSWER_KEYS = ("answered_right", "answered_unanswerable", "no_answer_auc")
 
 
 class EvalDataError(QAError):
@@ -46,11 +65,20 @@ class EvalSet:
 
 @dataclass(frozen=True)
 class Judged:
-    """One asked question: the distinct documents cited, best first, and the top citation's highlight."""
+    """One asked question: the distinct documents cited, best first, and the top citation's highlight.
+
+    The rest is the no-answer decision: on the question as asked (``flagged``, ``confidence``) and with the
+    question's own document left out of the search (``left_out_*``; ``left_out_text`` is the top passage).
+    """
 
     question: Question
     documents: list[str]
     top_highlight: str
+    flagged: bool = False
+    confidence: float = 0.0
+    left_out_text: str = ""
+    left_out_flagged: bool = True
+    left_out_confidence: float = 0.0
 
 
 def _squad(path: Path) -> list[dict]:
@@ -102,6 +130,36 @@ def metrics(judged: Sequence[Judged]) -> dict[str, float]:
         "recall@5": sum(1 <= r <= 5 for r in ranks) / n,
         "mrr@10": sum(1 / r for r in ranks if 1 <= r <= 10) / n,
         "answer_in_highlight@1": sum(in_highlight) / n,
+    }
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """P(a positive scores above a negative), ties counting half (the Mann-Whitney statistic)."""
+    if not len(positives) or not len(negatives):
+        return float("nan")
+    values = np.concatenate([np.asarray(positives, np.float64), np.asarray(negatives, np.float64)])
+    order = values.argsort(kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):  # average ranks of ties
+        tied = values == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    n = len(positives)
+    return float((ranks[:n].sum() - n * (n + 1) / 2) / (n * len(negatives)))
+
+
+def no_answer_metrics(judged: Sequence[Judged]) -> dict[str, float]:
+    """answered_right, answered_unanswerable and no_answer_auc (see the module docstring)."""
+    n = len(judged)
+    right = [j for j in judged if j.documents[:1] == [j.question.doc_id]]
+    unanswerable = [j for j in judged if not any(text in j.left_out_text for text in j.question.answers)]
+    return {
+        "answered_right": sum(not j.flagged for j in right) / n if n else 0.0,
+        "answered_unanswerable": (
+            sum(not j.left_out_flagged for j in unanswerable) / len(unanswerable) if unanswerable else 0.0
+        ),
+        "no_answer_auc": auc([j.confidence for j in right], [j.left_out_confidence for j in unanswerable]),
     }
 
 
@@ -158,14 +216,30 @@ def evaluate(
         for done, question in enumerate(eval_set.questions, 1):
             started = time.perf_counter()
             # more passages than documents wanted: several passages of one paragraph count once
-            answer = answerer.ask(question.text, top_k * 3, turns)
+            reply = answerer.reply(question.text, top_k * 3, turns)
             times.append((time.perf_counter() - started) * 1000)
+            answer = reply.answer
             top = answer.citations[0].highlight.text if answer.citations else ""
-            judged.append(Judged(question, distinct_documents(answer)[:top_k], top))
+            # the same question with its paragraph left out of the search (its vectors are reused)
+            left_out = answerer.reply(question.text, top_k * 3, turns, exclude_documents={question.doc_id})
+            other = left_out.answer.citations[0].text if left_out.answer.citations else ""
+            judged.append(
+                Judged(
+                    question,
+                    distinct_documents(answer)[:top_k],
+                    top,
+                    answer.no_answer,
+                    reply.confidence,
+                    other,
+                    left_out.answer.no_answer,
+                    left_out.confidence,
+                )
+            )
             if progress:
                 progress("asking", done, total)
     result: dict[str, float | int] = {"questions": total}
     result.update({key: round(value, 4) for key, value in metrics(judged).items()})
+    result.update({key: round(value, 4) for key, value in no_answer_metrics(judged).items()})
     result["index_seconds"] = round(index_seconds, 2)
     result["median_ms"] = round(float(np.median(times)), 2)
     result["p95_ms"] = round(float(np.percentile(times, 95)), 2)

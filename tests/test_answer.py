@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import JAPAN_ANSWER, JAPAN_QUESTION
 
+from qa import store
 from qa.answer import Answerer, follow_up_text, numbers
+from qa.config import Settings
+from qa.embedding import Embedder
 from qa.models import Turn
 
 JAPAN_CHAT = [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
@@ -44,7 +47,7 @@ def test_follow_up_text_uses_only_the_latest_exchange() -> None:
 
 def test_unrelated_question_is_flagged_no_answer_with_citations(seed_answerer: Answerer) -> None:
     answer = seed_answerer.ask("Who won the football World Cup final in 2018?")
-    assert answer.no_answer
+    assert answer.no_answer and answer.no_answer_reason == "not_found"
     assert answer.answer == ""
     assert answer.citations  # the closest passages are still listed
 
@@ -58,3 +61,32 @@ def test_numbers_agree_across_separators_and_scripts() -> None:
     assert numbers("Der Rhein ist 1.233 km lang, seit 2015") == numbers("The Rhine is 1,233 km long, since 2015")
     assert numbers("莱茵河长1233公里") == {"1233"}
     assert numbers("no digits here") == set()
+
+
+@pytest.mark.parametrize("question", [JAPAN_QUESTION, "Что Япония сделала с ограничениями на экспорт оружия?"])
+def test_citations_are_ranked_exact_and_never_repeat_a_sentence(seed_answerer: Answerer, question: str) -> None:
+    answer = seed_answerer.ask(question, top_k=6)
+    citations = answer.citations
+    assert [c.rank for c in citations] == list(range(1, len(citations) + 1)) and 1 < len(citations) <= 6
+    assert [c.score for c in citations] == sorted((c.score for c in citations), reverse=True)
+    text = seed_answerer.document(citations[0].document).text
+    for c in citations:
+        # the passage and its highlight are the document's own text at the cited offsets
+        assert text[c.start : c.end] == c.text
+        assert c.start <= c.highlight.start < c.highlight.end <= c.end
+        assert text[c.highlight.start : c.highlight.end] == c.highlight.text
+        assert c.page is None  # a text file has no pages
+    # overlapping passages that would highlight the same sentence are cited once
+    assert len({(c.document, c.highlight.start) for c in citations}) == len(citations)
+    assert answer.answer == citations[0].highlight.text
+    assert len(seed_answerer.ask(question, top_k=1).citations) == 1
+
+
+def test_a_left_out_document_is_never_cited(tiny_settings: Settings, e5: Embedder) -> None:
+    answerer = Answerer(e5, store.load(tiny_settings.index_dir))
+    question = "Who is the harbour master of Valdoria?"
+    assert answerer.ask(question).citations[0].document == "harbour.txt"
+    left_out = answerer.ask(question, exclude_documents={"harbour.txt"})
+    assert [c.document for c in left_out.citations] == ["bakery.txt"]
+    nothing = answerer.ask(question, exclude_documents={"harbour.txt", "bakery.txt"})
+    assert nothing.no_answer and nothing.no_answer_reason == "not_found" and nothing.citations == []

@@ -11,7 +11,7 @@ from conftest import ROOT
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.eval import KEYS, Judged, Question, load_eval_set, metrics
+from qa.eval import KEYS, Judged, Question, auc, load_eval_set, metrics, no_answer_metrics
 
 DATA = ROOT / "tests" / "data"
 QUESTIONS, CONTEXTS = DATA / "tiny.en.json", DATA / "tiny.de.json"
@@ -81,3 +81,25 @@ def test_qa_eval_names_a_bad_file(tmp_path) -> None:
     result = CliRunner().invoke(app, ["eval", "--questions", str(bad), "--contexts", str(CONTEXTS)])
     assert result.exit_code == 1
     assert "bad.json" in result.output and "SQuAD" in result.output
+
+
+def test_no_answer_metrics_match_hand_computed_values() -> None:
+    judged = [
+        # right top answer, answered (confidence 0.9); left out, the other passage lacks the answer and is flagged
+        Judged(_q("a", "1233"), ["a"], "", False, 0.9, "Der Rhein fließt in die Nordsee.", True, 0.2),
+        # right top answer but flagged (0.3); left out, the other passage is still answered (0.6)
+        Judged(_q("b", "2962"), ["b"], "", True, 0.3, "Die Zugspitze ist ein Berg.", False, 0.6),
+        # wrong top document: not a right answer; left out, the other passage holds the answer: not unanswerable
+        Judged(_q("c", "Brasilien"), ["a"], "", False, 0.8, "Kaffee kommt aus Brasilien.", False, 0.7),
+    ]
+    result = no_answer_metrics(judged)
+    assert result["answered_right"] == 1 / 3
+    assert result["answered_unanswerable"] == 1 / 2
+    # right answers score 0.9 and 0.3, unanswerable ones 0.2 and 0.6: three of four pairs ordered right
+    assert result["no_answer_auc"] == 3 / 4
+
+
+def test_auc_counts_ties_as_half() -> None:
+    assert auc([1.0, 2.0], [0.0]) == 1.0
+    assert auc([0.5], [0.5]) == 0.5
+    assert auc([0.0], [1.0, 2.0]) == 0.0

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
-from qa.highlight import is_negated
+import numpy as np
+import pytest
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION
+
+from qa.embedding import Embedder
+from qa.highlight import best_sentence, is_negated
+from qa.store import Hit, IndexData
 
 
 @pytest.mark.parametrize(
@@ -24,3 +30,43 @@ from qa.highlight import is_negated
 )
 def test_denials_are_recognized_by_word_not_by_character(sentence: str, denies: bool) -> None:
     assert is_negated(sentence) is denies
+
+
+def _hit_for(index: IndexData, embedder: Embedder, question: str, needle: str) -> tuple[Hit, np.ndarray]:
+    """The retrieved passage of the seed article that holds ``needle``, and the question's vector."""
+    query = embedder.encode_queries([question])[0]
+    hit = next(h for h in index.search_hits(query, 30) if needle in h.chunk.text)
+    return hit, query
+
+
+def test_best_sentence_is_the_sentence_that_answers(seed_index: IndexData, default_embedder: Embedder) -> None:
+    question = "What did Japan do with its arms export restrictions in December?"
+    hit, query = _hit_for(seed_index, default_embedder, question, "ослабила ограничения")
+    span, score = best_sentence(hit, query)
+    assert span.text == "В декабре Япония значительно ослабила ограничения на экспорт оружия."
+    # the span points into the document: the chunk's text at its offsets is the sentence
+    assert hit.chunk.text[span.start - hit.chunk.start : span.end - hit.chunk.start] == span.text
+    assert score == pytest.approx(float(max(hit.sentence_vectors @ query)))
+
+
+def test_best_sentence_reads_past_a_denial(seed_index: IndexData, default_embedder: Embedder) -> None:
+    hit, query = _hit_for(seed_index, default_embedder, JAPAN_QUESTION, "Индо-Тихоокеанского командования")
+    span, _ = best_sentence(hit, query)
+    # never the denial alone: the answer follows it
+    assert span.text in JAPAN_ANSWERS
+    # a question that itself asks about a negative keeps the closest sentence, the denial
+    denied, _ = best_sentence(hit, query, question_denies=True)
+    assert denied.text != JAPAN_ANSWER and "не имеет командных полномочий" in denied.text
+
+
+def test_best_sentence_of_a_passage_without_sentences_is_the_passage(
+    seed_index: IndexData, default_embedder: Embedder
+) -> None:
+    # a passage the sentence splitter found no sentence in (a table row, a list of numbers) is highlighted whole
+    query = default_embedder.encode_queries(["Министры обороны"])[0]
+    hit = seed_index.search_hits(query, 1)[0]
+    bare = replace(
+        hit, sentences=[], sentence_vectors=hit.sentence_vectors[:0], context_vectors=hit.context_vectors[:0]
+    )
+    span, score = best_sentence(bare, query)
+    assert (span.start, span.end, span.text) == (hit.chunk.start, hit.chunk.end, hit.chunk.text) and score == 0.0

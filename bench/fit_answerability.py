@@ -1,0 +1,268 @@
+"""Fit the no-answer decision (qa/data/answerability.json) on XQuAD, from the indexes `qa eval --workdir` keeps.
+
+For every language, every English question is asked through the service's own ``Answerer.reply`` twice: as
+is (a positive when its top passage is its own paragraph) and with its paragraph left out of the search (a
+negative when the best other passage lacks the answer text), exactly as `qa eval` measures. The signals of
+qa.answerability are collected, each signal's AUC is printed, a logistic regression is fitted with each
+language held out in turn (its AUC on the held-out language shows whether it generalises), then on all
+languages; the threshold flags at most ``--flag-right`` of the right top answers. With ``--write`` the
+weights, threshold and provenance go to qa/data/answerability.json.
+
+    for L in de el zh en mixed; do qa eval --questions ../shared/data/xquad/xquad.en.json \\
+        --contexts ../shared/data/xquad/xquad.$L.json --workdir /tmp/answer-eval-$L; done
+    python bench/fit_answerability.py --workdirs /tmp/answer-eval-{LANG} --cache /tmp/answer-fit --write
+
+The question vectors are cached in --cache (per embedder); the signals are recomputed every run, so a
+refit after the encoder, the vectors or the scoring change needs only the indexes rebuilt by `qa eval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import _common  # noqa: F401  (puts this checkout first on sys.path)
+import numpy as np
+
+from qa import answerability, store
+from qa.answer import Answerer
+from qa.config import Settings
+from qa.embedding import Embedder, make_embedder, sparse_encoder
+from qa.eval import auc, load_eval_set
+
+LANGS = ("de", "el", "zh", "en", "mixed")
+DEFAULT_FEATURES = ("margin_z", "lead_z", "gap4_z", "sentence_margin_z", "sentence_gain", "terms_rank", "kind")
+
+
+class CachedQueries:
+    """The embedder, with the questions' vectors (dense and latent terms) read from a cache when known."""
+
+    def __init__(self, embedder: Embedder, texts: Sequence[str], cache: Path | None) -> None:
+        self._embedder = embedder
+        self.name, self.dim = embedder.name, embedder.dim
+        self._sparse = sparse_encoder(embedder)
+        tag = hashlib.sha1((embedder.name + "\n" + "\n".join(texts)).encode()).hexdigest()[:16]
+        path = cache / f"questions-{tag}.npz" if cache else None
+        if path is not None and path.exists():
+            saved = np.load(path)
+            dense, sparse = saved["dense"], saved["sparse"] if "sparse" in saved else None
+        else:
+            print(f"encoding {len(texts)} questions ...", file=sys.stderr)
+            dense = embedder.encode_queries(list(texts))
+            sparse = self._sparse(list(texts)) if self._sparse is not None else None
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(path, dense=dense, **({"sparse": sparse} if sparse is not None else {}))
+        self._dense = {t: dense[i] for i, t in enumerate(texts)}
+        self._sparse_rows = {t: sparse[i] for i, t in enumerate(texts)} if sparse is not None else None
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if all(t in self._dense for t in texts):
+            return np.stack([self._dense[t] for t in texts])
+        return self._embedder.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embedder.encode_passages(texts)
+
+    def encode_sparse(self, texts: Sequence[str]) -> np.ndarray:
+        rows = self._sparse_rows
+        if rows is not None and all(t in rows for t in texts):
+            return np.stack([rows[t] for t in texts])
+        assert self._sparse is not None
+        return self._sparse(texts)
+
+
+def paragraph_languages(xquad: Path, contexts: Path) -> dict[str, str]:
+    """Language of each paragraph (document id) of a contexts file: the language file holding the same text."""
+    by_text = {}
+    for lang in ("de", "el", "en", "zh"):
+        for text in load_eval_set(xquad / "xquad.en.json", xquad / f"xquad.{lang}.json").paragraphs.values():
+            by_text.setdefault(text, lang)
+    paragraphs = load_eval_set(xquad / "xquad.en.json", contexts).paragraphs
+    return {doc_id: by_text.get(text, "?") for doc_id, text in paragraphs.items()}
+
+
+def collect(
+    workdir: Path, xquad: Path, lang: str, embedder: CachedQueries, settings: Settings, split: bool
+) -> dict[str, dict]:
+    """Signals of the right top answers (positives) and of the gold-left-out ones lacking the answer (negatives).
+
+    Grouped by language; with ``split`` (the mixed file) by the language of each question's own paragraph, so
+    a mixed corpus also yields a held-out check per language.
+    """
+    contexts = xquad / f"xquad.{lang}.json"
+    eval_set = load_eval_set(xquad / "xquad.en.json", contexts)
+    languages = paragraph_languages(xquad, contexts) if split else {}
+    data = store.load(workdir / "index")
+    answerer = Answerer(
+        embedder,  # type: ignore[arg-type]  (an Embedder by protocol)
+        data,
+        sentence_weight=settings.sentence_weight,
+        follow_up_margin=settings.follow_up_margin,
+        number_bonus=settings.number_bonus,
+        sparse_weight=settings.sparse_weight,
+    )
+    groups: dict[str, dict] = {}
+    for q in eval_set.questions:
+        group = groups.setdefault(
+            f"{lang}:{languages[q.doc_id]}" if split else lang, {"pos": [], "neg": [], "questions": 0, "recall@1": 0}
+        )
+        group["questions"] += 1
+        full = answerer.reply(q.text, 30)
+        if full.answer.citations and full.answer.citations[0].document == q.doc_id:
+            group["recall@1"] += 1
+            if full.signals:
+                group["pos"].append(full.signals)
+        out = answerer.reply(q.text, 30, exclude_documents={q.doc_id})
+        top = out.answer.citations[0].text if out.answer.citations else ""
+        if not any(a in top for a in q.answers) and out.signals:
+            group["neg"].append(out.signals)
+    return groups
+
+
+def matrix(rows: list[dict], names: Sequence[str]) -> np.ndarray:
+    return np.array([[r[n] for n in names] for r in rows], np.float64).reshape(len(rows), len(names))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Weights and bias of an L2-regularised logistic regression on standardised x (Newton's method)."""
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+    reg = np.full(xb.shape[1], l2 * len(x))
+    reg[-1] = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        grad = xb.T @ (p - y) + reg * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def train(data: dict[str, dict], langs: Sequence[str], names: Sequence[str]) -> answerability.Model:
+    pos = np.vstack([matrix(data[lang]["pos"], names) for lang in langs])
+    neg = np.vstack([matrix(data[lang]["neg"], names) for lang in langs])
+    x = np.vstack([pos, neg])
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    weights, bias = fit_logistic((x - mean) / scale, y)
+    return answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {})
+
+
+def probabilities(model: answerability.Model, rows: list[dict]) -> np.ndarray:
+    return np.array([model.probability(r) for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--xquad", type=Path, default=Path("../shared/data/xquad"))
+    parser.add_argument("--workdirs", default="/tmp/answer-eval-{LANG}", help="qa eval --workdir of each language")
+    parser.add_argument("--langs", default=",".join(LANGS))
+    parser.add_argument("--cache", type=Path, default=None, help="folder for the question vectors")
+    parser.add_argument("--features", default=",".join(DEFAULT_FEATURES))
+    parser.add_argument("--flag-right", type=float, default=0.015, help="share of right top answers flagged")
+    parser.add_argument("--write", action="store_true", help="write qa/data/answerability.json")
+    parser.add_argument(
+        "--reuse-signals", action="store_true", help="read the signals of the last run from --cache (same indexes)"
+    )
+    args = parser.parse_args()
+
+    settings = Settings()
+    langs = args.langs.split(",")
+    names = args.features.split(",")
+    questions = args.xquad / "xquad.en.json"
+    texts = [q.text for q in load_eval_set(questions, questions).questions]
+    embedder = CachedQueries(make_embedder(settings.embedder), texts, args.cache)
+    data: dict[str, dict] = {}
+    saved = args.cache / f"signals-{'-'.join(langs)}.json" if args.cache else None
+    if args.reuse_signals and saved is not None and saved.exists():
+        data = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        for lang in langs:
+            workdir = Path(args.workdirs.replace("{LANG}", lang))
+            data.update(collect(workdir, args.xquad, lang, embedder, settings, split=lang == "mixed"))
+        if saved is not None:
+            saved.write_text(json.dumps(data), encoding="utf-8")
+    langs = list(data)  # groups: one per language, the mixed file's per paragraph language
+    for lang in langs:
+        print(f"{lang}: {len(data[lang]['pos'])} right top answers, {len(data[lang]['neg'])} gold-left-out")
+
+    print("\nsignal AUC alone (right top answers vs gold-left-out), per language:")
+    print(f"{'signal':20s} " + " ".join(f"{lang:>6s}" for lang in langs))
+    for name in answerability.FEATURES:
+        row = [auc(matrix(data[lang]["pos"], [name])[:, 0], matrix(data[lang]["neg"], [name])[:, 0]) for lang in langs]
+        print(f"{name:20s} " + " ".join(f"{value:6.3f}" for value in row))
+
+    print(f"\nlogistic regression on {names}, each language held out:")
+    for held in langs:
+        model = train(data, [lang for lang in langs if lang != held], names)
+        pos, neg = probabilities(model, data[held]["pos"]), probabilities(model, data[held]["neg"])
+        print(f"  held out {held:5s}: AUC {auc(pos, neg):.3f}")
+
+    model = train(data, langs, names)
+    pooled_pos = np.concatenate([probabilities(model, data[lang]["pos"]) for lang in langs])
+    threshold = float(np.quantile(pooled_pos, args.flag_right))
+    print(f"\nall languages: threshold {threshold:.4f} flags {args.flag_right:.1%} of the right top answers")
+    print(f"{'lang':6s} {'AUC':>6s} {'recall@1':>9s} {'answered_right':>15s} {'answered_unanswerable':>22s}")
+    per_lang = {}
+    for lang in langs:
+        d = data[lang]
+        pos, neg = probabilities(model, d["pos"]), probabilities(model, d["neg"])
+        n = d["questions"]
+        row = {
+            "no_answer_auc": round(auc(pos, neg), 4),
+            "recall@1": round(d["recall@1"] / n, 4),
+            "answered_right": round(float(np.sum(pos >= threshold)) / n, 4),
+            "answered_unanswerable": round(float(np.mean(neg >= threshold)), 4),
+        }
+        per_lang[lang] = row
+        print(
+            f"{lang:6s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
+            f"{row['answered_unanswerable']:22.4f}"
+        )
+    for file in sorted({lang.split(":")[0] for lang in langs if ":" in lang}):  # the mixed file as a whole
+        parts = [data[lang] for lang in langs if lang.startswith(file + ":")]
+        pos = np.concatenate([probabilities(model, d["pos"]) for d in parts])
+        neg = np.concatenate([probabilities(model, d["neg"]) for d in parts])
+        n = sum(d["questions"] for d in parts)
+        row = {
+            "no_answer_auc": round(auc(pos, neg), 4),
+            "recall@1": round(sum(d["recall@1"] for d in parts) / n, 4),
+            "answered_right": round(float(np.sum(pos >= threshold)) / n, 4),
+            "answered_unanswerable": round(float(np.mean(neg >= threshold)), 4),
+        }
+        per_lang[file] = row
+        print(
+            f"{file:6s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
+            f"{row['answered_unanswerable']:22.4f}"
+        )
+    for cut in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        flagged = np.mean(pooled_pos < cut)
+        answered = np.mean(np.concatenate([probabilities(model, data[lang]["neg"]) for lang in langs]) >= cut)
+        print(f"  threshold {cut:.1f}: right top answers flagged {flagged:.3f}, gold-left-out answered {answered:.3f}")
+    print("weights:", dict(zip(names, model.weights.round(3))), "bias", round(model.bias, 3))
+    if args.write:
+        provenance = {
+            "data": [f"xquad.en.json questions against xquad.{lang}.json paragraphs" for lang in args.langs.split(",")],
+            "command": "python " + " ".join(sys.argv),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "embedder": settings.embedder,
+            "embedder_name": embedder.name,
+            "threshold_rule": f"flags {args.flag_right:.1%} of the right top answers of all languages together",
+            "per_language": per_lang,
+        }
+        shipped = answerability.Model(model.features, model.mean, model.scale, model.weights, model.bias,
+                                      threshold, provenance)  # fmt: skip
+        answerability.MODEL_PATH.write_text(json.dumps(shipped.to_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {answerability.MODEL_PATH}")
+
+
+if __name__ == "__main__":
+    main()

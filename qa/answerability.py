@@ -1,0 +1,186 @@
+"""Decide whether the best passage answers the question, from how it stands out, not from one raw score.
+
+Why not one absolute cut: neighbouring paragraphs of an article score like the right one (on XQuAD a cut
+on the top score separates right answers from gold-removed ones with AUC 0.88 only), and the scores move
+whenever the encoder or the vectors' centering change. The signals here are mostly scale-free: the top
+passage's margin over the next passages that do not overlap it, in units of the spread of the candidates'
+scores; how far the top stands above what this corpus usually scores for this question (the mean of the
+candidates); whether its best sentence or its latent terms also stand out; whether the question's kind
+is met ("when" -> a date, "how many" -> a number). A logistic model over them (weights in
+``qa/data/answerability.json``, fitted by bench/fit_answerability.py on XQuAD, provenance inside) gives
+the probability that the top passage answers; below the file's threshold the answer is "not found".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.models import Span
+from qa.stores.base import Hit
+
+MODEL_PATH = Path(__file__).with_name("data") / "answerability.json"
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A retrieved passage as the answerer ranked it, with the parts of its score."""
+
+    score: float  # the ranking score (passage, best sentence, latent terms, numbers blended)
+    hit: Hit
+    span: Span  # its answering sentence(s)
+    sentence: float  # cosine of that sentence with the question
+    terms: float | None  # cosine of the latent terms, None without a sparse head
+
+
+# Question kinds whose answer has a visible form, in the languages the bundled models read best.
+_KINDS = {
+    "when": re.compile(
+        r"\b(?:when|what year|which year|wann|in welchem jahr|quand|en quelle année|cuándo|en qué año|quando|"
+        r"когда|в каком году|πότε|ποια χρονιά)\b|什么时候|何时|哪一年|哪年|几时|いつ",
+        re.IGNORECASE,
+    ),
+    "how many": re.compile(
+        r"\b(?:how many|how much|how long|how far|how old|how large|how big|how high|what percentage|"
+        r"wie viele|wie viel|wie lange|wie alt|combien|cuántos|cuántas|cuánto|quanti|quante|quanto|"
+        r"сколько|πόσα|πόσοι|πόσες|πόσο)\b|多少|几个|幾個|多长|多久|多大|多高",
+        re.IGNORECASE,
+    ),
+    "who": re.compile(
+        r"\b(?:who|whom|whose|wer|wem|wen|wessen|qui|quién|quiénes|chi|кто|кого|кому|ποιος|ποια|ποιοι)\b|谁|誰",
+        re.IGNORECASE,
+    ),
+}
+_DIGITS = re.compile(r"\d")
+_NUMBER_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen|"
+    r"eins|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|hundert|tausend|millionen|milliarden|"
+    r"ένα|δύο|τρία|τέσσερα|πέντε|εκατό|χίλια|εκατομμύρια|"
+    r"один|два|три|четыре|пять|сто|тысяч|миллион)\b|[一二三四五六七八九十百千万亿两]",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZА-ЯΑ-Ω][a-zа-яα-ωά-ώ]+")  # a capitalised word inside a sentence
+
+
+def question_kind(question: str) -> str | None:
+    """The first kind ("when", "how many", "who") the question asks for, or None."""
+    for kind, pattern in _KINDS.items():
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def kind_met(kind: str | None, text: str) -> float:
+    """+1 when the text holds what the kind asks for, -1 when it does not, 0 for no kind (or no way to tell)."""
+    if kind is None:
+        return 0.0
+    if kind in ("when", "how many"):
+        return 1.0 if _DIGITS.search(text) or (kind == "how many" and _NUMBER_WORDS.search(text)) else -1.0
+    if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text):  # no capitals in CJK scripts: cannot tell
+        return 0.0
+    return 1.0 if _NAME.search(text) else -1.0
+
+
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    """Two passages of one document sharing text (a chunk and its overlapping neighbour)."""
+    x, y = a.hit.chunk, b.hit.chunk
+    return x.doc_id == y.doc_id and x.start < y.end and y.start < x.end
+
+
+FEATURES = (
+    "score",  # the raw top score: scale-dependent, measured for comparison
+    "margin",  # top minus the best passage that does not overlap it
+    "margin_z",  # the same in units of the candidates' spread
+    "lead_z",  # top minus the candidates' mean, in units of their spread
+    "gap4_z",  # top minus the mean of the next four non-overlapping passages, in units of the spread
+    "sentence_margin_z",  # the top's best sentence minus the best sentence elsewhere, in units of the spread
+    "sentence_gain",  # the top's best sentence minus its passage cosine
+    "terms_lead",  # the top's latent terms minus the candidates' mean latent terms
+    "terms_rank",  # share of candidates whose latent terms the top's beat
+    "terms_z",  # the top's latent terms minus the candidates' mean, in units of their spread
+    "terms_margin",  # the top's latent terms minus the best of the other passages'
+    "sentence",  # the top's best-sentence cosine (scale-dependent, for comparison)
+    "kind",  # the question's kind met (+1), missed (-1), none (0) by the top's answering sentence
+)
+
+
+def features(question: str, ranked: list[Candidate]) -> dict[str, float]:
+    """The signals of the best candidate against the others (``ranked`` best first, at least one)."""
+    top = ranked[0]
+    scores = np.array([c.score for c in ranked], np.float64)
+    spread = float(scores.std()) + EPS
+    mean = float(scores.mean())
+    others = [c for c in ranked[1:] if not _overlaps(c, top)]
+    second = others[0].score if others else mean
+    next4 = float(np.mean([c.score for c in others[:4]])) if others else mean
+    sentence_other = max((c.sentence for c in others), default=float(np.mean([c.sentence for c in ranked])))
+    terms = np.array([c.terms if c.terms is not None else 0.0 for c in ranked], np.float64)
+    has_terms = top.terms is not None
+    top_terms = top.terms or 0.0
+    return {
+        "score": top.score,
+        "margin": top.score - second,
+        "margin_z": (top.score - second) / spread,
+        "lead_z": (top.score - mean) / spread,
+        "gap4_z": (top.score - next4) / spread,
+        "sentence_margin_z": (top.sentence - sentence_other) / spread,
+        "sentence_gain": top.sentence - top.hit.score,
+        "terms_lead": float(terms[0] - terms.mean()) if has_terms else 0.0,
+        "terms_rank": float(np.mean(terms[0] > terms[1:])) if has_terms and len(terms) > 1 else 0.5,
+        "terms_z": float((terms[0] - terms.mean()) / (terms.std() + EPS)) if has_terms else 0.0,
+        "terms_margin": top_terms - max((c.terms or 0.0 for c in others), default=top_terms) if has_terms else 0.0,
+        "sentence": top.sentence,
+        "kind": kind_met(question_kind(question), top.span.text),
+    }
+
+
+@dataclass(frozen=True)
+class Model:
+    """Logistic regression over standardised features: P(answers) = sigmoid(w . (x - mean) / scale + b)."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float  # below this probability: "not found"
+    provenance: dict
+
+    def probability(self, values: dict[str, float]) -> float:
+        x = (np.array([values[name] for name in self.features]) - self.mean) / self.scale
+        return float(1 / (1 + np.exp(-(x @ self.weights + self.bias))))
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(self.features),
+            "mean": self.mean.round(6).tolist(),
+            "scale": self.scale.round(6).tolist(),
+            "weights": self.weights.round(6).tolist(),
+            "bias": round(self.bias, 6),
+            "threshold": round(self.threshold, 4),
+            "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Model:
+        return cls(
+            features=tuple(data["features"]),
+            mean=np.array(data["mean"], np.float64),
+            scale=np.array(data["scale"], np.float64),
+            weights=np.array(data["weights"], np.float64),
+            bias=float(data["bias"]),
+            threshold=float(data["threshold"]),
+            provenance=dict(data.get("provenance", {})),
+        )
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_PATH) -> Model:
+    """The shipped model (read once per process)."""
+    return Model.from_json(json.loads(path.read_text(encoding="utf-8")))
