@@ -35,6 +35,10 @@ RERANK = 2  # approximate kinds fetch RERANK * k candidates, then re-score exact
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128  # faiss's default 40 gave recall 0.865 at 1M here
 KINDS = ("auto", "flat", "ivf-sq8", "hnsw")
+# codes of a flat index: "fp16" (exact to float16, 2 bytes a dimension) or "int8" (1 byte, |x| <= the range:
+# a measured variant, docs/quality.md)
+FLAT_CODES = "fp16"
+FLAT_INT8_RANGE = 0.25
 
 
 @contextmanager
@@ -62,9 +66,15 @@ def build(vectors: np.ndarray, requested: str = "auto", *, seed: int = 0) -> tup
     n = len(vectors) if vectors.ndim == 2 else 0
     kind = choose_kind(n, requested)
     if kind == "flat" or n < 1000:  # too few vectors to train or tune anything
-        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        if FLAT_CODES == "int8":  # a fixed range, no training: codes survive a copy into the next generation
+            index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT)
+            bounds = np.array([-FLAT_INT8_RANGE, 2 * FLAT_INT8_RANGE], np.float32)
+            faiss.copy_array_to_vector(bounds, index.sq.trained)
+            index.is_trained = True
+        else:
+            index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
         _add(index, vectors)
-        return index, {"kind": "flat"}
+        return index, {"kind": "flat", "codes": FLAT_CODES}
     rng = np.random.default_rng(seed)
     with all_cores():
         if kind == "hnsw":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -144,4 +145,12 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.listen_port}"
     finally:
-        server.stop()
+        # MilvusServer.stop() waits 1 s, then 3 s after SIGKILL: too little on a loaded machine
+        if server.server_proc is not None:
+            server.server_proc.terminate()
+            try:
+                server.server_proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.server_proc.kill()
+                server.server_proc.wait(timeout=60)
+        server.stop()  # closes its log files

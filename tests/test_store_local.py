@@ -146,3 +146,33 @@ def test_dense_rows_decode_every_row_for_analysis(tmp_path: Path) -> None:
     assert dense["vectors"].shape == (1, 64) and dense["sentence_vectors"].shape == (2, 64)
     assert list(dense["sentence_doc"]) == [0, 0] and np.allclose(dense["context_vectors"], dense["sentence_vectors"])
     assert np.allclose(dense["sentence_vectors"], data.search_hits(dense["vectors"][0], 1)[0].sentence_vectors)
+
+
+def test_latent_terms_round_trip_and_a_cap_keeps_the_heaviest(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.embedding import SPARSE_K
+    from qa.stores import rows as enc
+
+    row = np.zeros((1, 2 * SPARSE_K), np.float32)
+    row[0, :3] = [7, 16383, 42]
+    row[0, SPARSE_K : SPARSE_K + 3] = np.array([0.8, 0.6, 0.1]) / np.linalg.norm([0.8, 0.6, 0.1])
+    ptr, ids, weights = enc.encode_sparse(row)
+    back = enc.decode_sparse(ptr, ids, weights, 0)
+    assert list(ids) == [7, 16383, 42] and np.allclose(back, row[0], atol=1e-3)  # only the terms a row has
+    monkeypatch.setattr(enc, "STORED_TERMS", 2)
+    ptr, ids, weights = enc.encode_sparse(row)
+    assert list(ids) == [7, 16383] and np.linalg.norm(weights.astype(np.float32)) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_int8_flat_codes_round_trip_without_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import vector_index
+
+    monkeypatch.setattr(vector_index, "FLAT_CODES", "int8")
+    rows = np.random.default_rng(2).normal(size=(50, 896)).astype(np.float32)  # real widths: |x| < 0.25
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    first, info = vector_index.build(rows, "flat")
+    decoded = first.reconstruct_n(0, 50)
+    again = vector_index.build(decoded, "flat")[0].reconstruct_n(0, 50)
+    assert info == {"kind": "flat", "codes": "int8"} and np.array_equal(decoded, again)
+    assert np.abs(decoded - rows).max() < 0.002 and vector_index.search(first, info, None, rows[:5], 1)[1][
+        :, 0
+    ].tolist() == [0, 1, 2, 3, 4]

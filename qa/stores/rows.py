@@ -15,6 +15,7 @@ import numpy as np
 
 from qa.embedding import SPARSE_K
 
+STORED_TERMS = SPARSE_K  # latent terms kept per chunk (a measured variant keeps 128: docs/quality.md)
 ROW_RANGE = 0.25  # |component| of a unit row above this is clipped (e5 and USE rows peak near 0.17)
 _SCALE = 127 / ROW_RANGE
 
@@ -31,10 +32,16 @@ def decode_rows(codes: np.ndarray) -> np.ndarray:
 
 
 def encode_sparse(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense latent-term rows (ids then weights, zero-padded) -> CSR (row starts, uint16 ids, float16 weights)."""
+    """Dense latent-term rows (ids then weights, zero-padded) -> CSR (row starts, uint16 ids, float16 weights).
+
+    At most ``STORED_TERMS`` terms a row, the heaviest, re-normalized to unit length when any were dropped.
+    """
     if rows.shape[1] == 0:
         return np.zeros(len(rows) + 1, np.int64), np.empty(0, np.uint16), np.empty(0, np.float16)
-    ids, weights = rows[:, :SPARSE_K], rows[:, SPARSE_K:]
+    ids, weights = rows[:, :SPARSE_K], rows[:, SPARSE_K:].copy()
+    if STORED_TERMS < SPARSE_K:
+        weights[np.arange(len(rows))[:, None], np.argsort(-weights, axis=1)[:, STORED_TERMS:]] = 0
+        weights /= np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
     keep = weights != 0
     ptr = np.zeros(len(rows) + 1, np.int64)
     np.cumsum(keep.sum(axis=1), out=ptr[1:])
