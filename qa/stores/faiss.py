@@ -17,7 +17,7 @@ Arrays of a generation (FORMAT 3, see qa.stores.rows for the encodings)::
     sparse_ptr, sparse_ids (uint16), sparse_weights (float16)    latent terms of each chunk, CSR
     chunk_rows       float16 (n, dim)    only for approximate index kinds: the searched vectors, to re-score
                                          candidates (a flat index holds them itself, as float16 codes)
-    raw_chunks       float16 (n, dim)    only when a transform changes the searched vectors: the vectors as
+    raw_chunks       float16 (n, dim)    only when a transform changed the searched vectors: the vectors as
                                          embedded, for the next generation to transform again
 """
 
@@ -284,7 +284,9 @@ def assemble(
     }
     if info["kind"] != "flat":
         arrays["chunk_rows"] = searched.astype(np.float16)
-    if transform is not None:
+    if transform is not None and not np.array_equal(searched, raw):
+        # kept apart only when the transform moved something: a one-language corpus, which the centering
+        # leaves as embedded, reads its raw rows back from the index (1.75 KiB a chunk saved)
         arrays["raw_chunks"] = raw.astype(np.float16)
     manifest = dict(
         header,
