@@ -143,7 +143,7 @@ def test_slides_and_pdf_pages_cite_their_page(corpus: tuple[Settings, IndexData]
         document = loader.load_document(settings.seeds_dir, settings.seeds_dir / name, settings=settings)
         assert len(document.pages) == (3 if name != "museum.odp" else 2)
         assert document.page_at(top.highlight.start) == page, name
-        assert top.page in (None, page)  # set by the answerer once hits carry page starts
+        assert top.page == page  # the answerer sets it from the hit's page starts
     plain = loader.load_document(settings.seeds_dir, settings.seeds_dir / "lighthouse.docx", settings=settings)
     assert plain.pages == () and plain.page_at(10) is None
 
