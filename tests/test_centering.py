@@ -6,11 +6,11 @@ Real model (the default e5+USE fusion), real indexer and FAISS: each language's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_indexer import Counting
 
 from qa import store
 from qa.answer import Answerer
@@ -57,24 +57,6 @@ CORPUS = {
 }
 QUESTION = "Who designed the bridge?"
 DESIGNER = "Марта Кросс"
-
-
-class Counting:
-    """The real embedder, recording which passages it was asked to embed."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
-        self.passages: list[str] = []
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.encode_queries(texts)
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        self.passages.extend(texts)
-        return self.inner.encode_passages(texts)
-
-    def encode_sparse(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.encode_sparse(texts)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
