@@ -91,28 +91,34 @@ def main() -> None:
 
     eval_set = load_eval_set(args.questions, args.contexts, args.limit)
     data = store.load(args.workdir / "index")
+    decoded = data.dense_rows()  # FORMAT 3 stores rows compactly: decoded once here (as embedded, no correction)
+    chunks, sentences = np.asarray(data.arrays["chunks"]), np.asarray(data.arrays["sentences"])
+
+    def span_text(doc: int, start: int, end: int) -> str:
+        return data.documents[int(doc)].text[int(start) : int(end)]
+
     doc_row = {doc.id: row for row, doc in enumerate(data.documents)}
     n = len(data.documents)
     gold = np.array([doc_row[q.doc_id] for q in eval_set.questions])
-    chunk_doc = data.chunks[:, 0]
-    sentence_chunk = np.zeros(len(data.sentences), int)
-    for row, chunk in enumerate(data.chunks):
+    chunk_doc = chunks[:, 0]
+    sentence_chunk = np.zeros(len(sentences), int)
+    for row, chunk in enumerate(chunks):
         sentence_chunk[chunk[3] : chunk[4]] = row
     embedder = make_embedder(args.embedder)
     texts = [q.text for q in eval_set.questions]
     queries = embedder.encode_queries(texts)
 
     encode_sparse = sparse_encoder(embedder)
-    sparse_rows = np.asarray(data.sparse)
+    sparse_rows = decoded["sparse"]
 
     def lexical(question_texts: list[str]) -> np.ndarray:
         if encode_sparse is None or not sparse_rows.shape[1]:
-            return np.zeros((len(question_texts), len(data.chunks)), np.float32)
+            return np.zeros((len(question_texts), len(chunks)), np.float32)
         return np.stack([sparse_scores(row, sparse_rows) for row in encode_sparse(question_texts)])
 
     def fused(q: np.ndarray, weight: float, terms: np.ndarray, lexical_weight: float = LEXICAL) -> np.ndarray:
-        best_sentence = per_owner_max(q @ data.sentence_vectors.T, sentence_chunk, len(data.chunks))
-        dense = (1 - weight) * (q @ data.vectors.T) + weight * best_sentence
+        best_sentence = per_owner_max(q @ decoded["sentence_vectors"].T, sentence_chunk, len(chunks))
+        dense = (1 - weight) * (q @ decoded["vectors"].T) + weight * best_sentence
         return (1 - lexical_weight) * dense + lexical_weight * terms
 
     terms = lexical(texts)
@@ -122,15 +128,17 @@ def main() -> None:
     scores = {w: fused(queries, w, terms) for w in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)}
     for w, s in scores.items():
         report(f"passage + best sentence, weight {w}, latent terms {LEXICAL}", per_owner_max(s, chunk_doc, n), gold)
-    report("best sentence only", per_owner_max(queries @ data.sentence_vectors.T, data.sentences[:, 0], n), gold)
-    doc_vectors = np.zeros((n, data.vectors.shape[1]), np.float32)
-    np.add.at(doc_vectors, chunk_doc, data.vectors)
+    report(
+        "best sentence only", per_owner_max(queries @ decoded["sentence_vectors"].T, decoded["sentence_doc"], n), gold
+    )
+    doc_vectors = np.zeros((n, decoded["vectors"].shape[1]), np.float32)
+    np.add.at(doc_vectors, chunk_doc, decoded["vectors"])
     doc_vectors /= np.linalg.norm(doc_vectors, axis=1, keepdims=True)
     report("paragraph vector (mean of passage vectors)", queries @ doc_vectors.T, gold)
     report("weight 0.3, then 0.7 x + 0.3 x paragraph vector", 0.7 * per_owner_max(scores[0.3], chunk_doc, n)
            + 0.3 * (queries @ doc_vectors.T), gold)  # fmt: skip
 
-    chunk_numbers = [numbers(data.chunk(r).text) for r in range(len(data.chunks))]
+    chunk_numbers = [numbers(span_text(*chunks[r, :3])) for r in range(len(chunks))]
     bonus = np.zeros_like(scores[WEIGHT])
     for i, text in enumerate(texts):
         wanted = numbers(text)
@@ -148,9 +156,9 @@ def main() -> None:
         report(f"weight {WEIGHT}, unrelated history, margin {margin}", per_owner_max(combined, chunk_doc, n), gold)
 
     # highlight: which sentence of the top passage holds the answer
-    sentence_text = [data.sentence(i).text for i in range(len(data.sentences))]
+    sentence_text = [span_text(decoded["sentence_doc"][i], *sentences[i]) for i in range(len(sentences))]
     negated = [is_negated(t) for t in sentence_text]
-    alone, context = queries @ data.sentence_vectors.T, queries @ data.context_vectors.T
+    alone, context = queries @ decoded["sentence_vectors"].T, queries @ decoded["context_vectors"].T
     top = np.argmax(scores[WEIGHT], axis=1)
 
     def denial_then_next(
@@ -190,14 +198,14 @@ def main() -> None:
         for i, question in enumerate(eval_set.questions):
             if chunk_doc[top[i]] != gold[i]:
                 continue
-            rows = range(int(data.chunks[top[i], 3]), int(data.chunks[top[i], 4]))
+            rows = range(int(chunks[top[i], 3]), int(chunks[top[i], 4]))
             if len(rows):
                 picked = rule(alone[i, rows], context[i, rows], rows, question.text)
                 found += any(answer in picked for answer in question.answers)
         print(f"highlight: {name:60s} answer_in_highlight@1 {found / len(texts):.3f}")
     fired = 0  # questions whose top passage's best sentence is a denial followed by a sentence that is not
     for i, question in enumerate(eval_set.questions):
-        rows = range(int(data.chunks[top[i], 3]), int(data.chunks[top[i], 4]))
+        rows = range(int(chunks[top[i], 3]), int(chunks[top[i], 4]))
         if len(rows) and not is_negated(question.text):
             best = rows[int(np.argmax(alone[i, rows]))]
             fired += best + 1 < rows.stop and negated[best] and not negated[best + 1]
