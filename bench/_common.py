@@ -68,3 +68,11 @@ def rss_split_mb() -> tuple[float, float]:
 def peak_rss_mb() -> float:
     """Peak resident set size (VmHWM: unlike ru_maxrss it is not inherited from a parent across exec)."""
     return _status_mb("VmHWM")
+
+
+def per_owner_max(scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Each question's best score per owner (a chunk's best sentence, a document's best chunk)."""
+    out = np.full((scores.shape[0], n), -9.0, np.float32)
+    for j in range(scores.shape[1]):
+        np.maximum(out[:, owner[j]], scores[:, j], out=out[:, owner[j]])
+    return out

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _common import per_owner_max
 
 from qa.chunking import ChunkingParams, chunk_document, make_splitter
 from qa.embedding import SPARSE_K, make_embedder
@@ -68,13 +69,6 @@ def dense_terms(rows: np.ndarray) -> np.ndarray:
     out = np.zeros((len(rows), FEATURES), np.float32)
     for i, row in enumerate(rows):
         out[i, row[:SPARSE_K].astype(np.int64)] += row[SPARSE_K:]
-    return out
-
-
-def per_owner_max(scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
-    out = np.full((scores.shape[0], n), -9.0, np.float32)
-    for j in range(scores.shape[1]):
-        np.maximum(out[:, owner[j]], scores[:, j], out=out[:, owner[j]])
     return out
 
 

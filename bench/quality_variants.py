@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from _common import per_owner_max
 
 from qa import store
 from qa.config import Settings
@@ -32,13 +33,6 @@ from qa.highlight import is_negated
 WEIGHT = 0.5  # the default QA_SENTENCE_WEIGHT: the base of the variants that add to it
 LEXICAL = 0.2  # the default QA_SPARSE_WEIGHT
 NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
-
-
-def per_owner_max(scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
-    out = np.full((scores.shape[0], n), -9.0, np.float32)
-    for j in range(scores.shape[1]):
-        np.maximum(out[:, owner[j]], scores[:, j], out=out[:, owner[j]])
-    return out
 
 
 def report(name: str, doc_scores: np.ndarray, gold: np.ndarray) -> None:
