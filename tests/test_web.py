@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS, TINY, TINY_ANSWER, LiveServer
+from formatfactory import text_pdf_pages
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 from qa.answer import Answerer
@@ -579,41 +580,13 @@ def test_documents_panel_pages_and_deletes_after_confirmation(browser: Browser, 
         tab.close()
 
 
-def _pdf(pages: list[str]) -> bytes:
-    """A PDF with one line of ASCII text on each page (pypdf extracts it page by page)."""
-    count = len(pages)
-    font = 3 + 2 * count
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
-    for i, text in enumerate(pages):
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
-            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def test_citation_shows_its_page(browser: Browser, library: Library, tmp_path: Path) -> None:
     pages = [
         "The ferry timetable changes every spring and autumn.",
         "The night ferry to Valdoria leaves at eleven from pier four.",
         "Tickets are sold on board and at the harbour office.",
     ]
-    (tmp_path / "ferry guide.pdf").write_bytes(_pdf(pages))
+    (tmp_path / "ferry guide.pdf").write_bytes(text_pdf_pages(pages))
     tab = Chat(browser, library.url)
     try:
         panel = _open_panel(tab)
