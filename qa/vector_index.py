@@ -1,8 +1,8 @@
 """The searchable FAISS index of chunk vectors, its type chosen by size and tuned at build time.
 
-- ``flat`` (``IndexScalarQuantizer`` with float16 codes) while the corpus is small: exact to float16
-  precision, nothing to tune, and the index is the generation's only copy of the chunk vectors (read back
-  with ``reconstruct``; float16 round-trips, so a copied row never drifts).
+- ``flat`` (``IndexScalarQuantizer`` with 8-bit codes of a fixed range, float16 for rows beyond it) while
+  the corpus is small: nothing to train or tune, and the index is the generation's only copy of the chunk
+  vectors (read back with ``reconstruct``; codes of a fixed range round-trip, so a copied row never drifts).
 - ``ivf-sq8`` (``IndexIVFScalarQuantizer``, 8-bit codes) when large: a build in seconds (k-means on a
   sample, then one assignment pass), and ``nprobe`` tuned until recall@10 against exact search on a sample
   of perturbed stored vectors reaches the target.
@@ -35,10 +35,23 @@ RERANK = 2  # approximate kinds fetch RERANK * k candidates, then re-score exact
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128  # faiss's default 40 gave recall 0.865 at 1M here
 KINDS = ("auto", "flat", "ivf-sq8", "hnsw")
-# codes of a flat index: "fp16" (exact to float16, 2 bytes a dimension) or "int8" (1 byte, |x| <= the range:
-# a measured variant, docs/quality.md)
-FLAT_CODES = "fp16"
+# codes of a flat index: "int8" (1 byte a dimension, |x| <= the range: cosine 0.99994 with the row on XQuAD,
+# recall within 0.002; docs/performance.md) or "fp16" (exact to float16; also where rows exceed the range)
+FLAT_CODES = "int8"
 FLAT_INT8_RANGE = 0.25
+
+
+def flat_codes(vectors: np.ndarray) -> str:
+    """``FLAT_CODES``, except float16 for rows that int8's fixed range would clip (another model's scale).
+
+    A unit vector of the default embedder stays within +-0.18 (XQuAD: 0.17 at most, after centering), where
+    int8 codes keep a cosine of 0.9999 with the row; a model whose rows reach past ``FLAT_INT8_RANGE`` gets
+    exact float16 codes instead. Decided per generation: a row copied from one kind into the other is
+    quantized once more at most, never clipped.
+    """
+    if FLAT_CODES == "int8" and len(vectors) and float(np.abs(vectors).max()) > FLAT_INT8_RANGE:
+        return "fp16"
+    return FLAT_CODES
 
 
 @contextmanager
@@ -66,7 +79,8 @@ def build(vectors: np.ndarray, requested: str = "auto", *, seed: int = 0) -> tup
     n = len(vectors) if vectors.ndim == 2 else 0
     kind = choose_kind(n, requested)
     if kind == "flat" or n < 1000:  # too few vectors to train or tune anything
-        if FLAT_CODES == "int8":  # a fixed range, no training: codes survive a copy into the next generation
+        codes = flat_codes(vectors)
+        if codes == "int8":  # a fixed range, no training: codes survive a copy into the next generation
             index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT)
             bounds = np.array([-FLAT_INT8_RANGE, 2 * FLAT_INT8_RANGE], np.float32)
             faiss.copy_array_to_vector(bounds, index.sq.trained)
@@ -74,7 +88,7 @@ def build(vectors: np.ndarray, requested: str = "auto", *, seed: int = 0) -> tup
         else:
             index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
         _add(index, vectors)
-        return index, {"kind": "flat", "codes": FLAT_CODES}
+        return index, {"kind": "flat", "codes": codes}
     rng = np.random.default_rng(seed)
     with all_cores():
         if kind == "hnsw":

@@ -188,7 +188,7 @@ def test_an_index_in_an_older_format_is_named_and_rebuilt(corpus: Settings, e5: 
     assert generation is not None
     manifest = generation / "manifest.json"
     manifest.write_text(manifest.read_text().replace(f'"format": {store.FORMAT}', '"format": 2'))
-    with pytest.raises(IndexOutdated, match=r"older qa \(format 2, this one reads 3\): run `qa index`"):
+    with pytest.raises(IndexOutdated, match=rf"older qa \(format 2, this one reads {store.FORMAT}\): run `qa index`"):
         store.load(corpus.index_dir)
     report, data = build_index(corpus, embedder=e5)  # never misread: rebuilt from the seeds (cache still serves)
     assert report.rebuilt and sorted(report.added) == ["bridge.txt", "reactor.md"] and report.embedded == 0

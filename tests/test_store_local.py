@@ -148,8 +148,8 @@ def test_dense_rows_decode_every_row_for_analysis(tmp_path: Path) -> None:
     assert np.allclose(dense["sentence_vectors"], data.search_hits(dense["vectors"][0], 1)[0].sentence_vectors)
 
 
-def test_latent_terms_round_trip_and_a_cap_keeps_the_heaviest(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qa.embedding import SPARSE_K
+def test_latent_terms_round_trip_without_drift_and_a_cap_keeps_the_heaviest(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.embedding import SPARSE_K, sparse_scores
     from qa.stores import rows as enc
 
     row = np.zeros((1, 2 * SPARSE_K), np.float32)
@@ -157,13 +157,28 @@ def test_latent_terms_round_trip_and_a_cap_keeps_the_heaviest(monkeypatch: pytes
     row[0, SPARSE_K : SPARSE_K + 3] = np.array([0.8, 0.6, 0.1]) / np.linalg.norm([0.8, 0.6, 0.1])
     ptr, ids, weights = enc.encode_sparse(row)
     back = enc.decode_sparse(ptr, ids, weights, 0)
-    assert list(ids) == [7, 16383, 42] and np.allclose(back, row[0], atol=1e-3)  # only the terms a row has
+    assert weights.dtype == np.uint8 and list(ids) == [7, 16383, 42]  # one byte a weight, only the terms it has
+    assert np.allclose(back, row[0], rtol=0.03, atol=1e-4)
+    again = enc.encode_sparse(back[None])  # a row copied into the next generation keeps its bytes
+    assert all(np.array_equal(x, y) for x, y in zip(again, (ptr, ids, weights)))
+    # 256 real-looking terms, 128 kept: the heaviest, re-normalized, and still the same row to a cosine of 0.99
+    rng = np.random.default_rng(3)
+    full = np.zeros((1, 2 * SPARSE_K), np.float32)
+    full[0, :SPARSE_K] = rng.choice(16384, SPARSE_K, replace=False)
+    weights_full = np.sort(rng.exponential(size=SPARSE_K))[::-1]
+    full[0, SPARSE_K:] = weights_full / np.linalg.norm(weights_full)
+    ptr, ids, weights = enc.encode_sparse(full)
+    kept = enc.decode_sparse(ptr, ids, weights, 0)
+    assert len(ids) == enc.STORED_TERMS and set(ids) == set(full[0, : enc.STORED_TERMS].astype(int))
+    assert sparse_scores(full[0], kept[None])[0] >= 0.95
+    assert all(np.array_equal(x, y) for x, y in zip(enc.encode_sparse(kept[None]), (ptr, ids, weights)))
     monkeypatch.setattr(enc, "STORED_TERMS", 2)
     ptr, ids, weights = enc.encode_sparse(row)
-    assert list(ids) == [7, 16383] and np.linalg.norm(weights.astype(np.float32)) == pytest.approx(1.0, abs=1e-3)
+    decoded = enc.decode_sparse(ptr, ids, weights, 0)[SPARSE_K:]
+    assert list(ids) == [7, 16383] and np.linalg.norm(decoded) == pytest.approx(1.0, abs=0.02)
 
 
-def test_int8_flat_codes_round_trip_without_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_int8_flat_codes_round_trip_without_drift_and_never_clip(monkeypatch: pytest.MonkeyPatch) -> None:
     from qa import vector_index
 
     monkeypatch.setattr(vector_index, "FLAT_CODES", "int8")
@@ -176,3 +191,9 @@ def test_int8_flat_codes_round_trip_without_drift(monkeypatch: pytest.MonkeyPatc
     assert np.abs(decoded - rows).max() < 0.002 and vector_index.search(first, info, None, rows[:5], 1)[1][
         :, 0
     ].tolist() == [0, 1, 2, 3, 4]
+    # another model's rows reaching past int8's range get float16 codes for that generation: nothing clipped
+    wide = rows.copy()
+    wide[0, :4] = [0.6, -0.5, 0.3, 0.0]
+    index, info = vector_index.build(wide, "flat")
+    assert info["codes"] == "fp16" and np.allclose(index.reconstruct(0)[:4], wide[0, :4], atol=1e-3)
+    assert vector_index.build(index.reconstruct_n(0, 50), "flat")[1]["codes"] == "fp16"

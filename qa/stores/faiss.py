@@ -2,7 +2,7 @@
 index over the chunk vectors. ``assemble`` builds one in memory; ``qa.stores.local`` writes it to disk and
 memory-maps it back, which is how every generation is served.
 
-Arrays of a generation (FORMAT 3, see qa.stores.rows for the encodings)::
+Arrays of a generation (FORMAT 4, see qa.stores.rows for the encodings)::
 
     texts            uint8 (bytes,)      every document's text once, UTF-8, back to back
     doc_bytes        int64 (d, 2)        byte range of each document in ``texts``
@@ -14,10 +14,10 @@ Arrays of a generation (FORMAT 3, see qa.stores.rows for the encodings)::
     contexts         int32 (m,)          row of ``context_rows`` where a sentence has its own reading after a
                                          denial, -1 where that reading is the sentence alone
     context_rows     int8  (c, dim)
-    sparse_ptr, sparse_ids (uint16), sparse_weights (float16)    latent terms of each chunk, CSR
+    sparse_ptr, sparse_ids (uint16), sparse_weights (uint8)    latent terms of each chunk, CSR
     chunk_rows       float16 (n, dim)    only for approximate index kinds: the searched vectors, to re-score
-                                         candidates (a flat index holds them itself, as float16 codes)
-    raw_chunks       float16 (n, dim)    only when a transform changed the searched vectors: the vectors as
+                                         candidates (a flat index holds them itself, as 8-bit codes)
+    raw_chunks       int8 (n, dim)       only when a transform changed the searched vectors: the vectors as
                                          embedded, for the next generation to transform again
 """
 
@@ -164,7 +164,8 @@ class IndexData:
         """Chunk vectors as embedded (before any transform): from ``raw_chunks``, or decoded from the index."""
         for name in ("raw_chunks", "chunk_rows"):
             if name in self.arrays:
-                return np.asarray(self.arrays[name][rows], dtype=np.float32)
+                picked = self.arrays[name][rows]
+                return enc.decode_rows(picked) if picked.dtype == np.int8 else np.asarray(picked, dtype=np.float32)
         return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, self.dim))
 
     def document_rows(self, doc_id: str) -> DocRows:
@@ -286,8 +287,10 @@ def assemble(
         arrays["chunk_rows"] = searched.astype(np.float16)
     if transform is not None and not np.array_equal(searched, raw):
         # kept apart only when the transform moved something: a one-language corpus, which the centering
-        # leaves as embedded, reads its raw rows back from the index (1.75 KiB a chunk saved)
-        arrays["raw_chunks"] = raw.astype(np.float16)
+        # leaves as embedded, reads its raw rows back from the index; int8 as sentence rows are (float16 for
+        # another model's rows beyond their range): they are only transformed again and quantized
+        fits = float(np.abs(raw).max(initial=0.0)) <= enc.ROW_RANGE
+        arrays["raw_chunks"] = enc.encode_rows(raw) if fits else raw.astype(np.float16)
     manifest = dict(
         header,
         documents={

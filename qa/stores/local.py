@@ -3,7 +3,7 @@
 Layout of ``index_dir``::
 
     CURRENT            name of the live generation (replaced atomically with os.replace)
-    gen-<id>/          one complete, immutable generation (FORMAT 3: the arrays of qa.stores.faiss)
+    gen-<id>/          one complete, immutable generation (FORMAT 4: the arrays of qa.stores.faiss)
         manifest.json  format, embedder, dim, chunking, documents, languages, search index, per-file
                        checksums (and ``stats``: the file a transform's statistics are in, if any)
         <array>.npy ... memory-mapped while serving; index.faiss memory-mapped too
@@ -40,7 +40,8 @@ from qa.stores.base import DocRows
 from qa.stores.faiss import ARRAYS, IndexData, Transform, assemble
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped
+FORMAT = 4  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
+# latent-term weights, 8-bit flat codes
 STATS = "stats.json"
 # memory-map the codes: IVF lists through OnDiskInvertedLists' hook, flat codes directly
 _MMAP = {
@@ -184,7 +185,7 @@ def save(
         manifest = dict(manifest, format=FORMAT, files={name: file_sha256(tmp / name) for name in files})
         if stats is not None:
             manifest["stats"] = STATS
-        _write_synced(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+        _write_synced(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False))  # one line: 15 % smaller
         for name in files:
             _fsync(tmp / name)
         # every file was just hashed from what was written: the first load need not hash them again
