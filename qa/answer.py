@@ -186,7 +186,9 @@ class Answerer:
             confidence = ranked[0].score
             no_answer = confidence < self.fallback_min_score
         else:  # how the top passage stands out from the others (qa.answerability)
-            signals = answerability.features(question, ranked)
+            signals = answerability.features(
+                question, ranked, sparse_queries[0] if sparse_queries is not None else None
+            )
             confidence = self.decision.probability(signals)
             no_answer = confidence < self.decision.threshold
         answer = Answer(

@@ -107,22 +107,49 @@ FEATURES = (
     "terms_margin",  # the top's latent terms minus the best of the other passages'
     "sentence",  # the top's best-sentence cosine (scale-dependent, for comparison)
     "kind",  # the question's kind met (+1), missed (-1), none (0) by the top's answering sentence
+    "kind_passage",  # the same by the top's whole passage (the highlight may miss the sentence holding it)
+    "coverage",  # share of the question's latent-term weight (squared) found among the top's terms
+    "coverage_lead",  # the top's coverage minus the candidates' mean coverage
+    "coverage_margin",  # the top's coverage minus the best coverage of the other passages
+    "dense_lead_z",  # the top's own passage cosine minus the candidates' mean, in units of their spread
+    "agree",  # share of the signals (passage cosine, best sentence, latent terms) whose best is the top too
 )
 
 
-def features(question: str, ranked: list[Candidate]) -> dict[str, float]:
-    """The signals of the best candidate against the others (``ranked`` best first, at least one)."""
+def coverage(query: np.ndarray | None, passage: np.ndarray | None) -> float:
+    """How much of the question's latent-term weight (squared, so it sums to 1) the passage's terms hold.
+
+    Unlike the cosine it ignores what the passage says beyond the question: a neighbour paragraph of the
+    same article shares the topic's terms, the answering one also holds the question's own.
+    """
+    if query is None or passage is None:
+        return 0.0
+    k = len(query) // 2
+    held = np.isin(query[:k], passage[:k][passage[k:] > 0])
+    weights = query[k:]
+    return float((weights[held & (weights > 0)] ** 2).sum())
+
+
+def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | None = None) -> dict[str, float]:
+    """The signals of the best candidate against the others (``ranked`` best first, at least one);
+    ``query_terms``: the question's latent-term row, where the model has a sparse head."""
     top = ranked[0]
     scores = np.array([c.score for c in ranked], np.float64)
     spread = float(scores.std()) + EPS
     mean = float(scores.mean())
-    others = [c for c in ranked[1:] if not _overlaps(c, top)]
+    apart = [i for i in range(1, len(ranked)) if not _overlaps(ranked[i], top)]
+    others = [ranked[i] for i in apart]
     second = others[0].score if others else mean
     next4 = float(np.mean([c.score for c in others[:4]])) if others else mean
     sentence_other = max((c.sentence for c in others), default=float(np.mean([c.sentence for c in ranked])))
     terms = np.array([c.terms if c.terms is not None else 0.0 for c in ranked], np.float64)
     has_terms = top.terms is not None
     top_terms = top.terms or 0.0
+    kind = question_kind(question)
+    covered = np.array([coverage(query_terms, c.hit.sparse) for c in ranked], np.float64)
+    dense = np.array([c.hit.score for c in ranked], np.float64)
+    sentences = np.array([c.sentence for c in ranked], np.float64)
+    bests = [dense, sentences] + ([terms] if has_terms else [])
     return {
         "score": top.score,
         "margin": top.score - second,
@@ -136,7 +163,13 @@ def features(question: str, ranked: list[Candidate]) -> dict[str, float]:
         "terms_z": float((terms[0] - terms.mean()) / (terms.std() + EPS)) if has_terms else 0.0,
         "terms_margin": top_terms - max((c.terms or 0.0 for c in others), default=top_terms) if has_terms else 0.0,
         "sentence": top.sentence,
-        "kind": kind_met(question_kind(question), top.span.text),
+        "kind": kind_met(kind, top.span.text),
+        "kind_passage": kind_met(kind, top.hit.chunk.text),
+        "coverage": float(covered[0]),
+        "coverage_lead": float(covered[0] - covered.mean()),
+        "coverage_margin": float(covered[0] - max((covered[i] for i in apart), default=covered[0])),
+        "dense_lead_z": float((dense[0] - dense.mean()) / (dense.std() + EPS)),
+        "agree": float(np.mean([int(np.argmax(values)) == 0 for values in bests])),
     }
 
 

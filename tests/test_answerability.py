@@ -2,9 +2,49 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from qa import store
+from qa.answer import Answerer
 from qa.answerability import FEATURES, MODEL_PATH, kind_met, load_model, question_kind
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.indexer import build_index
+
+# Signals measured on the town below: "Who is the harbour master of Valdoria?" (answered by harbour.txt) and
+# "When was the Valdoria railway station built?" (no document says; the harbour's rebuilding comes first)
+ANSWERING = {
+    "score": 0.772, "margin": 0.089, "margin_z": 2.183, "lead_z": 2.133, "gap4_z": 2.409, "sentence_margin_z": 1.521,
+    "sentence_gain": 0.0, "terms_lead": 0.151, "terms_rank": 1.0, "terms_z": 2.078, "terms_margin": 0.14,
+    "sentence": 0.863, "kind": 1.0, "kind_passage": 1.0, "coverage": 0.608, "coverage_lead": 0.217,
+    "coverage_margin": 0.215, "dense_lead_z": 2.142, "agree": 1.0,
+}  # fmt: skip
+NEIGHBOUR = {
+    "score": 0.675, "margin": 0.006, "margin_z": 0.307, "lead_z": 1.135, "gap4_z": 1.022, "sentence_margin_z": 0.429,
+    "sentence_gain": -0.009, "terms_lead": 0.023, "terms_rank": 0.6, "terms_z": 0.854, "terms_margin": -0.004,
+    "sentence": 0.779, "kind": 1.0, "kind_passage": 1.0, "coverage": 0.348, "coverage_lead": 0.039,
+    "coverage_margin": 0.0, "dense_lead_z": 0.895, "agree": 0.333,
+}  # fmt: skip
+
+# A town the corpus almost covers: six documents about Valdoria's harbour, bridge, museum, school, festival and
+# market, with dates, names and numbers; none about its railway station, hospitals or football club.
+TOWN = {
+    "harbour.txt": "The harbour of Valdoria was rebuilt in 1998 after a storm destroyed the old piers. The harbour "
+    "master of Valdoria is Ingrid Olsen. Each summer about 400 fishing boats moor there, and a ferry leaves for "
+    "the islands twice a day.",
+    "bridge.txt": "The Valdoria bridge crosses the river Lenna with three stone arches. It was opened in 1874 and "
+    "carries cars, bicycles and a tram line. In 2011 engineers strengthened its foundations against floods.",
+    "museum.txt": "The Valdoria city museum shows the history of the town's fishing fleet. Its garden holds seven "
+    "fountains and a sculpture of a sailor. The museum is closed on Mondays and entry is free for children.",
+    "school.txt": "Valdoria's oldest school was founded by the Benedictine monks in 1620. Today it teaches 900 "
+    "pupils, and its library keeps manuscripts from the seventeenth century.",
+    "festival.txt": "Every September Valdoria holds a lantern festival on the harbour front. Thousands of paper "
+    "lanterns are floated on the water, and the festival ends with fireworks over the bay.",
+    "market.txt": "The covered market of Valdoria opens at six in the morning. Farmers from the Lenna valley sell "
+    "cheese, honey and apples, and the fish hall sells the morning's catch.",
+}
 
 
 @pytest.mark.parametrize(
@@ -43,8 +83,54 @@ def test_the_shipped_model_names_known_signals_and_its_provenance() -> None:
     model = load_model(MODEL_PATH)
     assert set(model.features) <= set(FEATURES)
     assert {"data", "command", "date", "embedder"} <= set(model.provenance)
-    # far above its neighbours in score and latent terms: an answer; level with them: not
-    values = {name: 0.0 for name in FEATURES}
-    high = {**values, "lead_z": 4.0, "margin": 0.1, "terms_lead": 0.2, "terms_z": 3.0, "sentence_gain": 0.03}
-    flat = {**values, "lead_z": 1.0, "margin": 0.0, "terms_lead": 0.0, "terms_z": 0.3, "sentence_gain": 0.0}
-    assert model.probability(high) > model.threshold > model.probability(flat)
+    assert set(FEATURES) == set(ANSWERING) == set(NEIGHBOUR)
+    # the signals of a passage that answers (the harbour master's) and of a neighbour that does not (the station's)
+    assert model.probability(ANSWERING) > model.threshold > model.probability(NEIGHBOUR)
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> Answerer:
+    base: Path = tmp_path_factory.mktemp("town")
+    (base / "seeds").mkdir()
+    for name, text in TOWN.items():
+        (base / "seeds" / name).write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
+    build_index(settings, embedder=default_embedder)
+    return Answerer(default_embedder, store.load(settings.index_dir))
+
+
+@pytest.mark.parametrize(
+    ("question", "document", "answer"),
+    [
+        ("Who is the harbour master of Valdoria?", "harbour.txt", "Ingrid Olsen"),
+        ("How many fountains are in the museum garden?", "museum.txt", "seven fountains"),
+        ("When was the bridge over the Lenna opened?", "bridge.txt", "1874"),
+        ("Wann wurde die Schule gegründet?", "school.txt", "1620"),
+    ],
+)
+def test_questions_the_town_documents_answer_are_answered(
+    town: Answerer, question: str, document: str, answer: str
+) -> None:
+    reply = town.reply(question, 5)
+    assert reply.signals, "six documents: the answerability model decides, not the fallback cut"
+    assert not reply.answer.no_answer, (question, reply.confidence, reply.signals)
+    assert reply.answer.citations[0].document == document and answer in reply.answer.citations[0].text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When was the Valdoria railway station built?",
+        "Wann wurde der Bahnhof von Valdoria gebaut?",
+        "How many hospitals does Valdoria have?",
+        "Как называется футбольный клуб Вальдории?",
+    ],
+)
+def test_a_question_the_corpus_almost_covers_is_flagged_not_found(town: Answerer, question: str) -> None:
+    reply = town.reply(question, 5)
+    assert reply.signals and reply.answer.no_answer and reply.answer.no_answer_reason == "not_found", (
+        question,
+        reply.confidence,
+        reply.signals,
+    )
+    assert reply.answer.answer == "" and reply.answer.citations  # the nearest passages are still shown, as such
