@@ -29,7 +29,9 @@ import numpy as np
 
 FLAT_MAX = 50_000  # above this many chunks, an approximate index (exact scan would exceed ~2 ms per query)
 TARGET_RECALL = 0.98
-TUNE_MARGIN = 0.01  # tune a little above the target: a sample of queries is only a sample
+# tune a little above the target: a sample of queries is only a sample (0.01 chose nprobe=1 at 1M, which then
+# measured 0.979 on 1,000 other questions)
+TUNE_MARGIN = 0.015
 TUNE_QUERIES = 500
 RERANK = 2  # approximate kinds fetch RERANK * k candidates, then re-score exactly
 HNSW_M = 32

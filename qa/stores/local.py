@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import shutil
 import sqlite3
@@ -110,12 +111,33 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
         return _open(gen, manifest)
 
 
+def map_array(path: Path) -> np.ndarray:
+    """A read-only view of a .npy file through a memory map told that reads are random (``MADV_RANDOM``).
+
+    A hit reads a few rows scattered over large files; with the default read-ahead every touched row also
+    faulted in its neighbours, and 1,000 questions on a 1M-chunk generation left 3.4 GB of its pages resident.
+    """
+    with path.open("rb") as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(file)
+        offset = file.tell()
+        count = int(np.prod(shape, dtype=np.int64))
+        if count == 0 or dtype.itemsize == 0:
+            return np.empty(shape, dtype)
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mapped, "madvise"):  # Linux and macOS
+        mapped.madvise(mmap.MADV_RANDOM)
+    array = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
 def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
     """Every array and the FAISS index memory-mapped: the generation costs page cache, not process memory."""
     optional = [name for name in ("chunk_rows", "raw_chunks") if f"{name}.npy" in manifest.get("files", {})]
     names = [*ARRAYS, *optional]
     try:
-        arrays = {name: np.load(gen / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in names}
+        arrays = {name: map_array(gen / f"{name}.npy") for name in names}
         kind = manifest.get("search_index", {}).get("kind", "flat")
         index = faiss.read_index(str(gen / "index.faiss"), _MMAP.get(kind, 0))
     except Exception as exc:  # any damage the checksums did not catch
