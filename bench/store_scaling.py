@@ -90,7 +90,7 @@ def write_generation(work: Path, kind: str, seed: int = 0) -> dict:
         "context_rows": np.empty((0, dim), np.int8),
         "sparse_ptr": np.arange(n + 1, dtype=np.int64) * TERMS,
         "sparse_ids": rng.integers(0, 16384, n * TERMS).astype(np.uint16),
-        "sparse_weights": rng.uniform(0.01, 0.2, n * TERMS).astype(np.float16),
+        "sparse_weights": rng.integers(20, 120, n * TERMS).astype(np.uint8),  # one byte a weight (FORMAT 4)
     }  # fmt: skip
     if info["kind"] != "flat":
         arrays["chunk_rows"] = np.lib.format.open_memmap(work / "r.npy", mode="w+", dtype=np.float16, shape=(n, dim))

@@ -35,6 +35,7 @@ from qa import centering, vector_index
 from qa import languages as langs
 from qa.models import Chunk, Document, Span
 from qa.stores import rows as enc
+from qa.stores.arrayfile import ArrayFile
 from qa.stores.base import DocRows, Hit
 
 # (raw rows, per-row language codes, generation's language table) -> the rows FAISS searches, and the
@@ -76,7 +77,7 @@ class IndexData:
     """A generation: its manifest, arrays (``ARRAYS``, usually memory-mapped) and FAISS index."""
 
     manifest: dict[str, Any]
-    arrays: dict[str, np.ndarray]
+    arrays: dict[str, np.ndarray | ArrayFile]  # ArrayFile: read by slices (qa.stores.local.READ_BY_SLICE)
     index: Any
     by_id: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] | None = None  # the transform's statistics (stats.json), None without one

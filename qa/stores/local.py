@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mmap
 import os
 import shutil
 import sqlite3
@@ -37,6 +36,7 @@ from filelock import ReadWriteLock
 from qa import vector_index
 from qa.errors import IndexCorrupt, IndexMissing, IndexOutdated
 from qa.hashing import file_sha256
+from qa.stores.arrayfile import ArrayFile
 from qa.stores.base import DocRows
 from qa.stores.faiss import ARRAYS, IndexData, Transform, assemble
 
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 FORMAT = 4  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
 # latent-term weights, 8-bit flat codes
 STATS = "stats.json"
+# the large arrays a hit reads a slice of: read with pread, so scattered reads leave no mapped pages behind
+# (qa.stores.arrayfile); the rest, small or read whole, stay memory-mapped
+READ_BY_SLICE = ("sentence_rows", "texts", "sparse_ids", "sparse_weights")
 # memory-map the codes: IVF lists through OnDiskInvertedLists' hook, flat codes directly
 _MMAP = {
     "ivf-sq8": faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY,
@@ -111,33 +114,22 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
         return _open(gen, manifest)
 
 
-def map_array(path: Path) -> np.ndarray:
-    """A read-only view of a .npy file through a memory map told that reads are random (``MADV_RANDOM``).
-
-    A hit reads a few rows scattered over large files; with the default read-ahead every touched row also
-    faulted in its neighbours, and 1,000 questions on a 1M-chunk generation left 3.4 GB of its pages resident.
-    """
-    with path.open("rb") as file:
-        version = np.lib.format.read_magic(file)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(file)
-        offset = file.tell()
-        count = int(np.prod(shape, dtype=np.int64))
-        if count == 0 or dtype.itemsize == 0:
-            return np.empty(shape, dtype)
-        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    if hasattr(mapped, "madvise"):  # Linux and macOS
-        mapped.madvise(mmap.MADV_RANDOM)
-    array = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
-    return array.reshape(shape, order="F" if fortran else "C")
+def _open_array(path: Path, by_slice: bool) -> np.ndarray | ArrayFile:
+    return ArrayFile(path) if by_slice else np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
-    """Every array and the FAISS index memory-mapped: the generation costs page cache, not process memory."""
+    """Nothing read into memory: the arrays a hit slices read by pread, the others and the FAISS index
+    memory-mapped, so the generation costs page cache, not process memory."""
     optional = [name for name in ("chunk_rows", "raw_chunks") if f"{name}.npy" in manifest.get("files", {})]
     names = [*ARRAYS, *optional]
     try:
-        arrays = {name: map_array(gen / f"{name}.npy") for name in names}
+        arrays = {
+            name: ArrayFile(gen / f"{name}.npy")
+            if name in READ_BY_SLICE
+            else np.load(gen / f"{name}.npy", mmap_mode="r")
+            for name in names
+        }
         kind = manifest.get("search_index", {}).get("kind", "flat")
         index = faiss.read_index(str(gen / "index.faiss"), _MMAP.get(kind, 0))
     except Exception as exc:  # any damage the checksums did not catch
