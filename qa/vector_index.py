@@ -21,11 +21,12 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+
+from qa.stores.arrayfile import ArrayFile
 
 FLAT_MAX = 50_000  # above this many chunks, an approximate index (exact scan would exceed ~2 ms per query)
 TARGET_RECALL = 0.98
@@ -121,48 +122,8 @@ def configure(index: Any, info: dict[str, Any]) -> None:
         index.hnsw.efSearch = int(info["efSearch"])
 
 
-class RowFile:
-    """A stored ``.npy`` matrix read row by row with ``pread``.
-
-    Approximate kinds re-score a few candidate rows per question. Read through a memory map, every row
-    read faults in its page and the kernel maps the neighbouring cached pages too (fault-around): after
-    1,000 questions over 1M chunks of 896 floats the server's resident set held 3.4 GB of file pages it
-    never used. ``pread`` copies the rows and maps nothing.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with path.open("rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = (
-                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(handle)
-            self.offset = handle.tell()
-        if fortran or len(shape) != 2:
-            raise ValueError(f"{path} is not a C-ordered matrix")
-        self.shape, self.dtype = shape, np.dtype(dtype)
-        self.row_bytes = shape[1] * self.dtype.itemsize
-        # held open for the object's life: a generation replaced by a live re-index is deleted from disk
-        # while requests in flight may still read it (pread on one descriptor is safe across threads)
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        out = np.empty((len(rows), self.shape[1]), self.dtype)
-        for i, row in enumerate(rows):
-            out[i] = np.frombuffer(
-                os.pread(self._fd, self.row_bytes, self.offset + int(row) * self.row_bytes), self.dtype
-            )
-        return out
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
-
-
 def search(
-    index: Any, info: dict[str, Any], vectors: np.ndarray | RowFile | None, queries: np.ndarray, k: int
+    index: Any, info: dict[str, Any], vectors: np.ndarray | ArrayFile | None, queries: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows by inner product; approximate kinds re-score their candidates with the float vectors.
 

@@ -1,7 +1,8 @@
-"""A stored ``.npy`` array read by ``pread``, a contiguous slice at a time, for the arrays a hit reads sparsely.
+"""A stored ``.npy`` array read by ``pread``, for the arrays a question reads a few scattered rows of.
 
-A hit reads its chunk's sentence rows, text and latent terms: a few hundred bytes at scattered offsets of
-files that reach gigabytes at a million chunks. Through a memory map each such read faults in its page and
+A hit reads its chunk's sentence rows, text and latent terms, and an approximate index re-scores a few
+candidate chunk rows: a few hundred bytes at scattered offsets of files that reach gigabytes at a million
+chunks. Through a memory map each such read faults in its page and
 the kernel maps the neighbouring cached pages too (fault-around, which ``MADV_RANDOM`` does not turn off):
 1,000 questions on a 1M-chunk generation left 3.4 GB of its pages in the server's resident set. ``pread``
 copies the bytes asked for and maps nothing.
@@ -17,7 +18,8 @@ import numpy as np
 
 
 class ArrayFile:
-    """The rows ``[start:stop]`` of a C-ordered ``.npy`` array, read on demand; ``np.asarray`` reads it whole."""
+    """Rows of a C-ordered ``.npy`` array read on demand: ``[start:stop]`` in one read, ``[row_ids]`` one read
+    a row; ``np.asarray`` reads it whole."""
 
     def __init__(self, path: Path) -> None:
         with path.open("rb") as handle:
@@ -42,9 +44,14 @@ class ArrayFile:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def __getitem__(self, key: slice) -> np.ndarray:
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError(f"{self.path.name} is read by contiguous slices only, not {key!r}")
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        if not isinstance(key, slice):  # row ids
+            out = np.empty((len(key), *self.shape[1:]), self.dtype)
+            for i, row in enumerate(key):
+                out[i] = self[int(row) : int(row) + 1][0]
+            return out
+        if key.step not in (None, 1):
+            raise TypeError(f"{self.path.name} is read by contiguous slices or row ids, not {key!r}")
         start, stop, _ = key.indices(self.shape[0])
         count = max(stop - start, 0)
         data = os.pread(self._fd, count * self.row_bytes, self.offset + start * self.row_bytes) if count else b""

@@ -83,7 +83,7 @@ class IndexData:
     stats: dict[str, Any] | None = None  # the transform's statistics (stats.json), None without one
 
     def __post_init__(self) -> None:
-        self.row_file: vector_index.RowFile | np.ndarray | None = self.arrays.get("chunk_rows")
+        self.row_file: ArrayFile | np.ndarray | None = self.arrays.get("chunk_rows")
         self.documents = Documents(list(self.manifest["documents"].values()), self.arrays["texts"],
                                    self.arrays["doc_bytes"])  # fmt: skip
         self.by_id = {meta["id"]: row for row, meta in enumerate(self.manifest["documents"].values())}

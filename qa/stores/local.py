@@ -33,7 +33,6 @@ import faiss
 import numpy as np
 from filelock import ReadWriteLock
 
-from qa import vector_index
 from qa.errors import IndexCorrupt, IndexMissing, IndexOutdated
 from qa.hashing import file_sha256
 from qa.stores.arrayfile import ArrayFile
@@ -142,7 +141,7 @@ def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
         raise IndexCorrupt(f"index in {gen} cannot be read ({exc}); {REBUILD_HINT}") from exc
     data = IndexData(manifest=manifest, arrays=arrays, index=index, stats=stats)
     if "chunk_rows" in arrays:  # re-scored with pread: a memory map would fault in neighbouring pages too
-        data.row_file = vector_index.RowFile(gen / "chunk_rows.npy")
+        data.row_file = ArrayFile(gen / "chunk_rows.npy")
     return data
 
 
