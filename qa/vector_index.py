@@ -52,7 +52,7 @@ def flat_codes(vectors: np.ndarray) -> str:
     exact float16 codes instead. Decided per generation: a row copied from one kind into the other is
     quantized once more at most, never clipped.
     """
-    if FLAT_CODES == "int8" and len(vectors) and float(np.abs(vectors).max()) > FLAT_INT8_RANGE:
+    if FLAT_CODES == "int8" and len(vectors) and max(float(vectors.max()), -float(vectors.min())) > FLAT_INT8_RANGE:
         return "fp16"
     return FLAT_CODES
 

@@ -46,8 +46,11 @@ class ArrayFile:
 
     def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
         if not isinstance(key, slice):  # row ids
-            out = np.empty((len(key), *self.shape[1:]), self.dtype)
-            for i, row in enumerate(key):
+            rows = np.asarray(key, np.int64)
+            if len(rows) > 1 and np.all(np.diff(rows) == 1):  # a document's rows: one read
+                return self[int(rows[0]) : int(rows[-1]) + 1]
+            out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+            for i, row in enumerate(rows):
                 out[i] = self[int(row) : int(row) + 1][0]
             return out
         if key.step not in (None, 1):

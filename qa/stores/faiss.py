@@ -83,7 +83,6 @@ class IndexData:
     stats: dict[str, Any] | None = None  # the transform's statistics (stats.json), None without one
 
     def __post_init__(self) -> None:
-        self.row_file: ArrayFile | np.ndarray | None = self.arrays.get("chunk_rows")
         self.documents = Documents(list(self.manifest["documents"].values()), self.arrays["texts"],
                                    self.arrays["doc_bytes"])  # fmt: skip
         self.by_id = {meta["id"]: row for row, meta in enumerate(self.manifest["documents"].values())}
@@ -111,7 +110,8 @@ class IndexData:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k chunk rows by inner product (cosine: all vectors are normalized)."""
-        return vector_index.search(self.index, self.search_info, self.row_file, queries, k)
+        # approximate kinds re-score their candidates against the stored rows (read by pread once loaded)
+        return vector_index.search(self.index, self.search_info, self.arrays.get("chunk_rows"), queries, k)
 
     def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
         """The k chunks closest to one query vector, best first."""
@@ -290,7 +290,7 @@ def assemble(
         # kept apart only when the transform moved something: a one-language corpus, which the centering
         # leaves as embedded, reads its raw rows back from the index; int8 as sentence rows are (float16 for
         # another model's rows beyond their range): they are only transformed again and quantized
-        fits = float(np.abs(raw).max(initial=0.0)) <= enc.ROW_RANGE
+        fits = max(float(raw.max(initial=0.0)), -float(raw.min(initial=0.0))) <= enc.ROW_RANGE
         arrays["raw_chunks"] = enc.encode_rows(raw) if fits else raw.astype(np.float16)
     manifest = dict(
         header,

@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 FORMAT = 4  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
 # latent-term weights, 8-bit flat codes
 STATS = "stats.json"
-# the large arrays a hit reads a slice of: read with pread, so scattered reads leave no mapped pages behind
-# (qa.stores.arrayfile); the rest, small or read whole, stay memory-mapped
-READ_BY_SLICE = ("sentence_rows", "texts", "sparse_ids", "sparse_weights")
+# the large arrays a question reads a few rows of (a hit's slices, an approximate index's candidates): read
+# with pread, so scattered reads leave no mapped pages behind (qa.stores.arrayfile); the rest stay mapped
+READ_BY_SLICE = ("sentence_rows", "texts", "sparse_ids", "sparse_weights", "chunk_rows")
 # memory-map the codes: IVF lists through OnDiskInvertedLists' hook, flat codes directly
 _MMAP = {
     "ivf-sq8": faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY,
@@ -123,12 +123,7 @@ def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
     optional = [name for name in ("chunk_rows", "raw_chunks") if f"{name}.npy" in manifest.get("files", {})]
     names = [*ARRAYS, *optional]
     try:
-        arrays = {
-            name: ArrayFile(gen / f"{name}.npy")
-            if name in READ_BY_SLICE
-            else np.load(gen / f"{name}.npy", mmap_mode="r")
-            for name in names
-        }
+        arrays = {name: _open_array(gen / f"{name}.npy", name in READ_BY_SLICE) for name in names}
         kind = manifest.get("search_index", {}).get("kind", "flat")
         index = faiss.read_index(str(gen / "index.faiss"), _MMAP.get(kind, 0))
     except Exception as exc:  # any damage the checksums did not catch
@@ -139,10 +134,7 @@ def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
         stats = json.loads((gen / manifest["stats"]).read_text()) if manifest.get("stats") else None
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"index in {gen} cannot be read ({exc}); {REBUILD_HINT}") from exc
-    data = IndexData(manifest=manifest, arrays=arrays, index=index, stats=stats)
-    if "chunk_rows" in arrays:  # re-scored with pread: a memory map would fault in neighbouring pages too
-        data.row_file = ArrayFile(gen / "chunk_rows.npy")
-    return data
+    return IndexData(manifest=manifest, arrays=arrays, index=index, stats=stats)
 
 
 def _stat(path: Path) -> list[int]:
