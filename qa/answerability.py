@@ -116,18 +116,22 @@ FEATURES = (
 )
 
 
-def coverage(query: np.ndarray | None, passage: np.ndarray | None) -> float:
-    """How much of the question's latent-term weight (squared, so it sums to 1) the passage's terms hold.
+def coverage(query: np.ndarray | None, passages: list[np.ndarray | None]) -> np.ndarray:
+    """How much of the question's latent-term weight (squared, so it sums to 1) each passage's terms hold.
 
     Unlike the cosine it ignores what the passage says beyond the question: a neighbour paragraph of the
-    same article shares the topic's terms, the answering one also holds the question's own.
+    same article shares the topic's terms, the answering one also holds the question's own. One table
+    lookup for all passages, as ``qa.embedding.sparse_scores`` does (zeros where either side has no terms).
     """
-    if query is None or passage is None:
-        return 0.0
+    if query is None or not passages or any(p is None for p in passages):
+        return np.zeros(len(passages))
     k = len(query) // 2
-    held = np.isin(query[:k], passage[:k][passage[k:] > 0])
-    weights = query[k:]
-    return float((weights[held & (weights > 0)] ** 2).sum())
+    rows = np.stack(passages)  # type: ignore[arg-type]
+    ids, held = rows[:, :k].astype(np.int64), rows[:, k:] > 0
+    live = query[k:] > 0
+    table = np.zeros(int(max(query[:k].max(initial=0), ids.max(initial=0))) + 1)
+    table[query[:k][live].astype(np.int64)] = query[k:][live].astype(np.float64) ** 2
+    return (table[ids] * held).sum(axis=1)
 
 
 def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | None = None) -> dict[str, float]:
@@ -146,7 +150,7 @@ def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | N
     has_terms = top.terms is not None
     top_terms = top.terms or 0.0
     kind = question_kind(question)
-    covered = np.array([coverage(query_terms, c.hit.sparse) for c in ranked], np.float64)
+    covered = coverage(query_terms, [c.hit.sparse for c in ranked])
     dense = np.array([c.hit.score for c in ranked], np.float64)
     sentences = np.array([c.sentence for c in ranked], np.float64)
     bests = [dense, sentences] + ([terms] if has_terms else [])
