@@ -1,7 +1,7 @@
 """What a generation's bytes are made of, per chunk.
 
     python bench/index_size.py INDEX_DIR
-    python bench/index_size.py --plan ../shared/data/xquad/xquad.el.json [--dim 896] [--terms 256]
+    python bench/index_size.py --plan ../shared/data/xquad/xquad.el.json [--dim 896] [--fine 384] [--terms 256]
 
 The first form lists every file of the live generation of an index folder (the embedding cache beside it
 is not part of it) with its bytes per chunk, against issue 11's target of 4 KiB per chunk. The second
@@ -32,7 +32,7 @@ def report(index_dir: Path) -> None:
     print(f"{'total':>22} {total:>11,} B {total / chunks:>9.1f} B/chunk = {total / chunks / 1024:.2f} KiB/chunk")
 
 
-def plan(contexts: Path, index_dir: Path, dim: int, terms: int) -> None:
+def plan(contexts: Path, index_dir: Path, dim: int, fine: int, terms: int) -> None:
     from qa.builder import Builder
     from qa.chunking import ChunkingParams
     from qa.embedding import SPARSE_K
@@ -67,7 +67,7 @@ def plan(contexts: Path, index_dir: Path, dim: int, terms: int) -> None:
             documents.append(DocRows(p.doc, p.chunks, p.sentences, unit(len(p.chunks)), alone,
                                      contexts_.reshape(-1, dim), sparse))  # fmt: skip
     header = {
-        "embedder": {"name": "placeholder", "dim": dim, "sparse": 2 * SPARSE_K},
+        "embedder": {"name": "placeholder", "dim": dim, "sparse": 2 * SPARSE_K, "fine": fine},
         "chunking": {"size": 500, "overlap": 60, "splitter": "recursive-sentence-v1"},
     }
     local.save(index_dir, *assemble(header, documents))
@@ -78,11 +78,14 @@ def main() -> None:
     parser.add_argument("index_dir", type=Path, nargs="?")
     parser.add_argument("--plan", type=Path, help="a SQuAD-format file: write its generation with placeholder rows")
     parser.add_argument("--dim", type=int, default=896, help="vector width (default: the default embedder's)")
+    parser.add_argument(
+        "--fine", type=int, default=384, help="sentence-row columns kept at 8 bits (default: e5's, of e5+use)"
+    )
     parser.add_argument("--terms", type=int, default=256, help="latent terms per chunk")
     args = parser.parse_args()
     if args.plan:
         with tempfile.TemporaryDirectory() as tmp:
-            plan(args.plan, Path(tmp), args.dim, args.terms)
+            plan(args.plan, Path(tmp), args.dim, args.fine, args.terms)
             report(Path(tmp))
     else:
         report(args.index_dir)

@@ -236,6 +236,11 @@ class FusedEmbedder:
         self.one_pass = any(getattr(embedder, "one_pass", False) for embedder, _ in self._parts)
         self.late_chunking = any(getattr(embedder, "late_chunking", False) for embedder, _ in self._parts)
         self._gated = any(getattr(embedder, "languages", None) is not None for embedder, _ in self._parts)
+        # the leading part's columns, where it weighs most: the store keeps them at 8 bits in sentence rows and
+        # the rest at 4 (qa.stores.rows); its whole width otherwise
+        heaviest = max(weight for _, weight in self._parts)
+        lead = self._parts[0][0].dim
+        self.fine_dim = lead if self._parts[0][1] >= heaviest and (self.dim - lead) % 2 == 0 else self.dim
         if self._gated:  # language identification loads (about a second) with the first passage, not here
             self.name += "@langid"  # same models, other vectors: never mixed with an ungated index or cache
 

@@ -58,7 +58,13 @@ class IndexReport:
 def manifest_header(embedder: Embedder, params: ChunkingParams) -> dict[str, Any]:
     """What an index must have been built with to be re-used incrementally."""
     return {
-        "embedder": {"name": embedder.name, "dim": embedder.dim, "sparse": sparse_width(embedder)},
+        "embedder": {
+            "name": embedder.name,
+            "dim": embedder.dim,
+            "sparse": sparse_width(embedder),
+            # columns of a sentence row stored at 8 bits, the rest at 4 (qa.stores.rows)
+            "fine": int(getattr(embedder, "fine_dim", embedder.dim)),
+        },
         "chunking": {"size": params.size, "overlap": params.overlap, "splitter": "recursive-sentence-v1"},
     }
 

@@ -62,7 +62,7 @@ def test_sentence_transformers_backend_with_the_bundled_minilm(minilm: SentenceT
     report, _ = build_index(settings, embedder=minilm)
     assert report.documents == 2
     data = store.load(settings.index_dir)
-    assert data.manifest["embedder"] == {"name": minilm.name, "dim": 384, "sparse": 0}  # no latent terms
+    assert data.manifest["embedder"] == {"name": minilm.name, "dim": 384, "sparse": 0, "fine": 384}  # no latent terms
     answer = Answerer(minilm, data).ask("When did the bridge open?", top_k=2)
     assert answer.citations[0].document == "bridge.txt"
     assert answer.answer == "The Harbour Bridge opened in 1932 and carries trains."

@@ -81,7 +81,7 @@ def test_new_chunking_or_embedder_forces_full_rebuild(corpus: Settings, e5: Embe
     assert report.rebuilt and sorted(report.added) == ["bridge.txt", "reactor.md"]
     manifest = store.read_manifest(corpus.index_dir)
     assert manifest is not None and manifest["chunking"]["size"] == 300
-    assert manifest["embedder"] == {"name": e5.name, "dim": e5.dim, "sparse": 2 * SPARSE_K}
+    assert manifest["embedder"] == {"name": e5.name, "dim": e5.dim, "sparse": 2 * SPARSE_K, "fine": e5.dim}
     assert set(manifest["documents"]) == {"bridge.txt", "reactor.md"}
 
 

@@ -148,6 +148,33 @@ def test_dense_rows_decode_every_row_for_analysis(tmp_path: Path) -> None:
     assert np.allclose(dense["sentence_vectors"], data.search_hits(dense["vectors"][0], 1)[0].sentence_vectors)
 
 
+def test_sentence_rows_keep_the_fine_columns_at_8_bits_and_the_rest_at_4_without_drift(tmp_path: Path) -> None:
+    """e5's columns at 8 bits, USE's at 4 (two a byte): a fused row keeps its scores, a zeroed block stays zero."""
+    from qa.stores import rows as enc
+
+    rng = np.random.default_rng(4)
+    e5, use = rng.normal(size=(40, 384)), rng.normal(size=(40, 512))  # the real widths: no component clips
+    fused = np.hstack([np.sqrt(0.7) * e5 / np.linalg.norm(e5, axis=1, keepdims=True),
+                       np.sqrt(0.3) * use / np.linalg.norm(use, axis=1, keepdims=True)]).astype(np.float32)  # fmt: skip
+    fused[:5, 384:] = 0  # a language USE does not read: its block is zero and e5's takes the whole weight
+    fused[:5] /= np.linalg.norm(fused[:5], axis=1, keepdims=True)
+    codes = enc.encode_rows(fused, 384)
+    assert codes.shape == (40, 384 + 256) and codes.nbytes == 40 * enc.row_width(896, 384)
+    back = enc.decode_rows(codes, 896)
+    assert np.abs(back[:5, 384:]).max() == 0 and np.abs(back[:, :384] - fused[:, :384]).max() < 0.002
+    query = rng.normal(size=896).astype(np.float32)
+    query /= np.linalg.norm(query)
+    assert np.abs(back @ query - fused @ query).max() < 0.01  # a score moves by less than a hundredth
+    assert np.array_equal(enc.encode_rows(back, 384), codes)  # a row copied into the next generation keeps its bytes
+    header = {**HEADER, "embedder": {**HEADER["embedder"], "dim": 896, "fine": 384}}
+    doc = Document("a.txt", "A", "Alpha beta. Gamma delta.", "sha")
+    rows = DocRows(doc, [(0, 24, 0, 2)], [(0, 11), (12, 24)], fused[:1], fused[5:7], fused[5:7],
+                   np.empty((1, 0), np.float32))  # fmt: skip
+    store.save(tmp_path, *store.assemble(header, [rows]))
+    hit = store.load(tmp_path).search_hits(fused[0], 1)[0]
+    assert np.allclose(hit.sentence_vectors, back[5:7])  # what a question reads is the decoded row
+
+
 def test_latent_terms_round_trip_without_drift_and_a_cap_keeps_the_heaviest(monkeypatch: pytest.MonkeyPatch) -> None:
     from qa.embedding import SPARSE_K, sparse_scores
     from qa.stores import rows as enc

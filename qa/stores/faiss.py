@@ -2,7 +2,7 @@
 index over the chunk vectors. ``assemble`` builds one in memory; ``qa.stores.local`` writes it to disk and
 memory-maps it back, which is how every generation is served.
 
-Arrays of a generation (FORMAT 4, see qa.stores.rows for the encodings)::
+Arrays of a generation (FORMAT 5, see qa.stores.rows for the encodings)::
 
     texts            uint8 (bytes,)      every document's text once, UTF-8, back to back
     doc_bytes        int64 (d, 2)        byte range of each document in ``texts``
@@ -10,10 +10,11 @@ Arrays of a generation (FORMAT 4, see qa.stores.rows for the encodings)::
     chunk_bytes      int64 (n, 2)        byte range of each chunk in ``texts``
     chunk_languages  uint8 (n,)          index into manifest["languages"] (qa.languages.detect; 0: unknown)
     sentences        int32 (m, 2)        start, end (characters in the document)
-    sentence_rows    int8  (m, dim)      each sentence alone
+    sentence_rows    int8  (m, width)    each sentence alone: manifest["embedder"]["fine"] columns at 8 bits, the
+                                         rest at 4 bits (qa.stores.rows; width = fine + (dim - fine) / 2)
     contexts         int32 (m,)          row of ``context_rows`` where a sentence has its own reading after a
                                          denial, -1 where that reading is the sentence alone
-    context_rows     int8  (c, dim)
+    context_rows     int8  (c, width)
     sparse_ptr, sparse_ids (uint16), sparse_weights (uint8)    latent terms of each chunk, CSR
     chunk_rows       float16 (n, dim)    only for approximate index kinds: the searched vectors, to re-score
                                          candidates (a flat index holds them itself, as 8-bit codes)
@@ -125,7 +126,7 @@ class IndexData:
         text = bytes(a["texts"][b0:b1]).decode("utf-8")
         meta = self.documents.meta(doc_row)
         spans = [Span(int(s), int(e), text[int(s) - start : int(e) - start]) for s, e in a["sentences"][first:last]]
-        alone = enc.decode_rows(a["sentence_rows"][first:last])
+        alone = enc.decode_rows(a["sentence_rows"][first:last], self.dim)
         contexts = self._contexts(first, last, alone)
         if self.correction is not None:  # sentences take their chunk's language correction (qa.centering)
             language = self.manifest["languages"][int(a["chunk_languages"][row])]
@@ -152,7 +153,7 @@ class IndexData:
             return alone
         out = alone.copy()
         own = np.flatnonzero(refs >= 0)
-        out[own] = enc.decode_rows(self.arrays["context_rows"][refs[own]])
+        out[own] = enc.decode_rows(self.arrays["context_rows"][refs[own]], self.dim)
         return out
 
     def _sparse(self, row: int) -> np.ndarray | None:
@@ -180,7 +181,7 @@ class IndexData:
             return DocRows(doc, [], [], empty, empty, empty, np.empty((0, 2 * enc.SPARSE_K * self._has_sparse)))
         first, last = int(a["chunks"][chunk_rows[0], 3]), int(a["chunks"][chunk_rows[-1], 4])
         chunks = [(int(c[1]), int(c[2]), int(c[3]) - first, int(c[4]) - first) for c in a["chunks"][chunk_rows]]
-        alone = enc.decode_rows(a["sentence_rows"][first:last])
+        alone = enc.decode_rows(a["sentence_rows"][first:last], self.dim)
         width = 2 * enc.SPARSE_K * self._has_sparse
         sparse = (
             np.stack([self._sparse(int(r)) for r in chunk_rows]) if self._has_sparse else np.empty((len(chunks), width))
@@ -201,7 +202,7 @@ class IndexData:
         latent terms, and the document row of each chunk and sentence. Meant for small corpora."""
         a = self.arrays
         n, m = self.num_chunks, len(a["sentences"])
-        sentence_vectors = enc.decode_rows(a["sentence_rows"])
+        sentence_vectors = enc.decode_rows(a["sentence_rows"], self.dim)
         sentence_chunk = np.repeat(np.arange(n), a["chunks"][:, 4] - a["chunks"][:, 3])
         sparse = [self._sparse(r) for r in range(n)] if self._has_sparse else []
         return {
@@ -242,6 +243,7 @@ def assemble(
     transform's statistics. ``transform`` is where the searched vectors may differ from the embedded ones
     (identity when None)."""
     dim = int(header["embedder"]["dim"])
+    fine = header["embedder"].get("fine")
     texts = [r.doc.text.encode("utf-8") for r in documents]
     doc_starts = np.cumsum([0, *map(len, texts)])
     chunks, chunk_bytes, sentences, contexts = [], [], [], []
@@ -277,9 +279,9 @@ def assemble(
         "chunk_bytes": np.array(chunk_bytes, np.int64).reshape(-1, 2),
         "chunk_languages": languages,
         "sentences": np.array(sentences, np.int32).reshape(-1, 2),
-        "sentence_rows": enc.encode_rows(stack("sentence_vectors")),
+        "sentence_rows": enc.encode_rows(stack("sentence_vectors"), fine),
         "contexts": np.array(contexts, np.int32),
-        "context_rows": enc.encode_rows(np.array(context_rows, np.float32).reshape(-1, dim)),
+        "context_rows": enc.encode_rows(np.array(context_rows, np.float32).reshape(-1, dim), fine),
         "sparse_ptr": ptr,
         "sparse_ids": ids,
         "sparse_weights": weights,

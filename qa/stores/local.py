@@ -3,7 +3,7 @@
 Layout of ``index_dir``::
 
     CURRENT            name of the live generation (replaced atomically with os.replace)
-    gen-<id>/          one complete, immutable generation (FORMAT 4: the arrays of qa.stores.faiss)
+    gen-<id>/          one complete, immutable generation (FORMAT 5: the arrays of qa.stores.faiss)
         manifest.json  format, embedder, dim, chunking, documents, languages, search index, per-file
                        checksums (and ``stats``: the file a transform's statistics are in, if any)
         <array>.npy ... memory-mapped while serving; index.faiss memory-mapped too
@@ -40,8 +40,8 @@ from qa.stores.base import DocRows
 from qa.stores.faiss import ARRAYS, IndexData, Transform, assemble
 
 log = logging.getLogger(__name__)
-FORMAT = 4  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
-# latent-term weights, 8-bit flat codes
+FORMAT = 5  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
+# latent-term weights, 8-bit flat codes; 5: 4-bit sentence columns after the fine ones (qa.stores.rows)
 STATS = "stats.json"
 # the large arrays a question reads a few rows of (a hit's slices, an approximate index's candidates): read
 # with pread, so scattered reads leave no mapped pages behind (qa.stores.arrayfile); the rest stay mapped
