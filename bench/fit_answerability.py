@@ -24,18 +24,22 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import _common  # noqa: F401  (puts this checkout first on sys.path)
 import numpy as np
 
 from qa import answerability, store
-from qa.answer import Answerer
+from qa.answer import Answerer, Reply
 from qa.config import Settings
 from qa.embedding import Embedder, make_embedder, sparse_encoder
 from qa.eval import auc, load_eval_set
+from qa.parts import query_parts
 
 LANGS = ("de", "el", "zh", "en", "mixed")
+PAIR, PAIR_WIDTH, PAIR_ENCODER = "pair", 384, "multilingual-e5-small"  # e5's columns lead every e5 row
+PAIR_L2 = 4e-2
 DEFAULT_FEATURES = ("margin_z", "lead_z", "gap4_z", "sentence_margin_z", "sentence_gain", "terms_rank", "kind")
 
 
@@ -52,9 +56,12 @@ class CachedQueries:
             saved = np.load(path)
             dense, sparse = saved["dense"], saved["sparse"] if "sparse" in saved else None
         else:
-            print(f"encoding {len(texts)} questions ...", file=sys.stderr)
-            dense = embedder.encode_queries(list(texts))
-            sparse = self._sparse(list(texts)) if self._sparse is not None else None
+            # one question a call, as the service reads them: a batch pads the short ones, and in bf16 that
+            # moves their vectors enough to move the signals
+            print(f"encoding {len(texts)} questions one by one ...", file=sys.stderr)
+            parts = [query_parts(embedder, [t]) for t in texts]
+            dense = np.vstack([p.vectors for p in parts])
+            sparse = np.vstack([p.sparse for p in parts]) if self._sparse is not None else None
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(path, dense=dense, **({"sparse": sparse} if sparse is not None else {}))
@@ -117,16 +124,24 @@ def collect(
         if full.answer.citations and full.answer.citations[0].document == q.doc_id:
             group["recall@1"] += 1
             if full.signals:
-                group["pos"].append(full.signals)
+                group["pos"].append(with_pair(full))
         out = answerer.reply(q.text, 30, exclude_documents={q.doc_id})
         top = out.answer.citations[0].text if out.answer.citations else ""
         if not any(a in top for a in q.answers) and out.signals:
-            group["neg"].append(out.signals)
+            group["neg"].append(with_pair(out))
     return groups
 
 
-def matrix(rows: list[dict], names: Sequence[str]) -> np.ndarray:
-    return np.array([[r[n] for n in names] for r in rows], np.float64).reshape(len(rows), len(names))
+def with_pair(reply: Reply) -> dict:
+    """The reply's signals, and its pair columns under ``PAIR`` (rounded: they are cached as JSON)."""
+    assert reply.ranked and reply.query is not None
+    return {**reply.signals, PAIR: answerability.pair(reply.query, reply.ranked, PAIR_WIDTH).round(7).tolist()}
+
+
+def matrix(rows: list[dict], names: Sequence[str], pair: bool = False) -> np.ndarray:
+    """The named signals of each row, then its pair columns where ``pair``."""
+    x = np.array([[r[n] for n in names] for r in rows], np.float64).reshape(len(rows), len(names))
+    return np.hstack([x, np.array([r[PAIR] for r in rows], np.float64).reshape(len(rows), -1)]) if pair else x
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> tuple[np.ndarray, float]:
@@ -146,18 +161,20 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
     return w[:-1], float(w[-1])
 
 
-def train(data: dict[str, dict], langs: Sequence[str], names: Sequence[str]) -> answerability.Model:
-    pos = np.vstack([matrix(data[lang]["pos"], names) for lang in langs])
-    neg = np.vstack([matrix(data[lang]["neg"], names) for lang in langs])
+def train(data: dict[str, dict], langs: Sequence[str], names: Sequence[str], pair: bool) -> answerability.Model:
+    pos = np.vstack([matrix(data[lang]["pos"], names, pair) for lang in langs])
+    neg = np.vstack([matrix(data[lang]["neg"], names, pair) for lang in langs])
     x = np.vstack([pos, neg])
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    weights, bias = fit_logistic((x - mean) / scale, y)
-    return answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {})
+    # the pair's 384 columns want a firmer hold than the few signals (held-out languages: docs/quality.md)
+    weights, bias = fit_logistic((x - mean) / scale, y, l2=PAIR_L2 if pair else 1e-2)
+    width, encoder = (PAIR_WIDTH, PAIR_ENCODER) if pair else (0, "")
+    return answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {}, width, encoder)
 
 
 def probabilities(model: answerability.Model, rows: list[dict]) -> np.ndarray:
-    return np.array([model.probability(r) for r in rows])
+    return np.array([model.probability(r, np.array(r[PAIR]) if model.pair_width else None) for r in rows])
 
 
 def main() -> None:
@@ -200,53 +217,21 @@ def main() -> None:
         row = [auc(matrix(data[lang]["pos"], [name])[:, 0], matrix(data[lang]["neg"], [name])[:, 0]) for lang in langs]
         print(f"{name:20s} " + " ".join(f"{value:6.3f}" for value in row))
 
-    print(f"\nlogistic regression on {names}, each language held out:")
-    for held in langs:
-        model = train(data, [lang for lang in langs if lang != held], names)
-        pos, neg = probabilities(model, data[held]["pos"]), probabilities(model, data[held]["neg"])
-        print(f"  held out {held:5s}: AUC {auc(pos, neg):.3f}")
+    for pair in (False, True):
+        what = f"{names}" + (f" + the pair ({PAIR_WIDTH} columns)" if pair else "")
+        print(f"\nlogistic regression on {what}, each language held out (and the mixed file's part in it):")
+        for held in langs:
+            language = held.split(":")[-1]
+            model = train(data, [lang for lang in langs if lang.split(":")[-1] != language], names, pair)
+            pos, neg = probabilities(model, data[held]["pos"]), probabilities(model, data[held]["neg"])
+            print(f"  held out {held:9s}: AUC {auc(pos, neg):.3f}")
 
-    model = train(data, langs, names)
-    pooled_pos = np.concatenate([probabilities(model, data[lang]["pos"]) for lang in langs])
-    threshold = float(np.quantile(pooled_pos, args.flag_right))
-    print(f"\nall languages: threshold {threshold:.4f} flags {args.flag_right:.1%} of the right top answers")
-    print(f"{'lang':6s} {'AUC':>6s} {'recall@1':>9s} {'answered_right':>15s} {'answered_unanswerable':>22s}")
-    per_lang = {}
-    for lang in langs:
-        d = data[lang]
-        pos, neg = probabilities(model, d["pos"]), probabilities(model, d["neg"])
-        n = d["questions"]
-        row = {
-            "no_answer_auc": round(auc(pos, neg), 4),
-            "recall@1": round(d["recall@1"] / n, 4),
-            "answered_right": round(float(np.sum(pos >= threshold)) / n, 4),
-            "answered_unanswerable": round(float(np.mean(neg >= threshold)), 4),
-        }
-        per_lang[lang] = row
-        print(
-            f"{lang:6s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
-            f"{row['answered_unanswerable']:22.4f}"
-        )
-    for file in sorted({lang.split(":")[0] for lang in langs if ":" in lang}):  # the mixed file as a whole
-        parts = [data[lang] for lang in langs if lang.startswith(file + ":")]
-        pos = np.concatenate([probabilities(model, d["pos"]) for d in parts])
-        neg = np.concatenate([probabilities(model, d["neg"]) for d in parts])
-        n = sum(d["questions"] for d in parts)
-        row = {
-            "no_answer_auc": round(auc(pos, neg), 4),
-            "recall@1": round(sum(d["recall@1"] for d in parts) / n, 4),
-            "answered_right": round(float(np.sum(pos >= threshold)) / n, 4),
-            "answered_unanswerable": round(float(np.mean(neg >= threshold)), 4),
-        }
-        per_lang[file] = row
-        print(
-            f"{file:6s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
-            f"{row['answered_unanswerable']:22.4f}"
-        )
-    for cut in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-        flagged = np.mean(pooled_pos < cut)
-        answered = np.mean(np.concatenate([probabilities(model, data[lang]["neg"]) for lang in langs]) >= cut)
-        print(f"  threshold {cut:.1f}: right top answers flagged {flagged:.3f}, gold-left-out answered {answered:.3f}")
+    fallback = train(data, langs, names, pair=False)
+    model = train(data, langs, names, pair=True)
+    print("\nthe signals alone (the fallback for other encoders):")
+    fallback_threshold, fallback_langs = report(fallback, data, langs, args.flag_right)
+    print("\nthe signals and the pair (shipped for e5):")
+    threshold, per_lang = report(model, data, langs, args.flag_right)
     print("weights:", dict(zip(names, model.weights.round(3))), "bias", round(model.bias, 3))
     if args.write:
         provenance = {
@@ -258,10 +243,46 @@ def main() -> None:
             "threshold_rule": f"flags {args.flag_right:.1%} of the right top answers of all languages together",
             "per_language": per_lang,
         }
-        shipped = answerability.Model(model.features, model.mean, model.scale, model.weights, model.bias,
-                                      threshold, provenance)  # fmt: skip
-        answerability.MODEL_PATH.write_text(json.dumps(shipped.to_json(), indent=1) + "\n", encoding="utf-8")
+        provenance["fallback_per_language"] = fallback_langs
+        shipped = replace(
+            model,
+            threshold=threshold,
+            provenance=provenance,
+            pair_languages=("en",),  # the questions of every pair fitted on are xquad.en.json's
+            fallback=replace(fallback, threshold=fallback_threshold),
+        ).to_json()
+        answerability.MODEL_PATH.write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {answerability.MODEL_PATH}")
+
+
+def report(
+    model: answerability.Model, data: dict[str, dict], langs: list[str], flag_right: float
+) -> tuple[float, dict[str, dict]]:
+    """The threshold flagging ``flag_right`` of the pooled right top answers, and each language's figures."""
+    pooled_pos = np.concatenate([probabilities(model, data[lang]["pos"]) for lang in langs])
+    threshold = float(np.quantile(pooled_pos, flag_right))
+    print(f"threshold {threshold:.4f} flags {flag_right:.1%} of the right top answers")
+    print(f"{'lang':9s} {'AUC':>6s} {'recall@1':>9s} {'answered_right':>15s} {'answered_unanswerable':>22s}")
+    per_lang = {}
+    files = sorted({lang.split(":")[0] for lang in langs if ":" in lang})  # the mixed file as a whole too
+    for name, parts in [(lang, [data[lang]]) for lang in langs] + [
+        (file, [data[lang] for lang in langs if lang.startswith(file + ":")]) for file in files
+    ]:
+        pos = np.concatenate([probabilities(model, d["pos"]) for d in parts])
+        neg = np.concatenate([probabilities(model, d["neg"]) for d in parts])
+        n = sum(d["questions"] for d in parts)
+        row = {
+            "no_answer_auc": round(auc(pos, neg), 4),
+            "recall@1": round(sum(d["recall@1"] for d in parts) / n, 4),
+            "answered_right": round(float(np.sum(pos >= threshold)) / n, 4),
+            "answered_unanswerable": round(float(np.mean(neg >= threshold)), 4),
+        }
+        per_lang[name] = row
+        print(
+            f"{name:9s} {row['no_answer_auc']:6.3f} {row['recall@1']:9.4f} {row['answered_right']:15.4f} "
+            f"{row['answered_unanswerable']:22.4f}"
+        )
+    return threshold, per_lang
 
 
 if __name__ == "__main__":

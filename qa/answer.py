@@ -63,6 +63,8 @@ class Reply:
     answer: Answer
     confidence: float  # what the no-answer decision thresholds: P(answers), or the top score under min_score
     signals: dict[str, float] = field(default_factory=dict)  # qa.answerability.features of the top passage
+    ranked: list[Candidate] = field(default_factory=list)  # the passages the signals describe, best first
+    query: np.ndarray | None = None  # the question's vector (with ``ranked``: qa.answerability.pair)
 
 
 class Answerer:
@@ -86,7 +88,7 @@ class Answerer:
         self.fallback_min_score = (
             CALIBRATED_MIN_SCORE.get(base_name(embedder.name), 0.0) if min_score is None else min_score
         )
-        self.decision = answerability.load_model()
+        self.decision = answerability.load_model(embedder_name=embedder.name)
         self._encoded: OrderedDict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
@@ -180,6 +182,7 @@ class Answerer:
         ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}
+        pair = None
         if not ranked:
             confidence, no_answer = 0.0, True
         elif self.min_score is not None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
@@ -189,8 +192,11 @@ class Answerer:
             signals = answerability.features(
                 question, ranked, sparse_queries[0] if sparse_queries is not None else None
             )
-            confidence = self.decision.probability(signals)
-            no_answer = confidence < self.decision.threshold
+            decision = self.decision.for_question(question)
+            if decision.pair_width:
+                pair = answerability.pair(queries[0], ranked, decision.pair_width)
+            confidence = decision.probability(signals, pair)
+            no_answer = confidence < decision.threshold
         answer = Answer(
             question=question,
             answer="" if no_answer else citations[0].highlight.text,
@@ -199,7 +205,7 @@ class Answerer:
             took_ms=_ms(started),
             no_answer_reason="not_found" if no_answer else None,
         )
-        return Reply(answer, confidence, signals)
+        return Reply(answer, confidence, signals, ranked if signals else [], queries[0])
 
     def _encode(self, readings: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
         """Dense and latent-term vectors of the readings, kept for the last ``ENCODED`` questions."""

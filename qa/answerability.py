@@ -9,6 +9,17 @@ candidates); whether its best sentence or its latent terms also stand out; wheth
 is met ("when" -> a date, "how many" -> a number). A logistic model over them (weights in
 ``qa/data/answerability.json``, fitted by bench/fit_answerability.py on XQuAD, provenance inside) gives
 the probability that the top passage answers; below the file's threshold the answer is "not found".
+
+With the encoder it was fitted on (e5), the model also weighs ``pair``: the question's e5 columns times how
+far the top answering sentence's stand from the other candidates' sentences, column by column. Summed, that
+is the sentence's lead in cosine over the others; learned weights on its terms tell the columns that stand
+out when a sentence answers from those that stand out whenever it is on the topic. Measured against the
+others, not as the raw product: the raw product also carries what the question's language adds to every
+column, and on Chinese questions (never in the fitting data) it called nearly every gold-left-out passage an
+answer. So the pair weighs only for questions in the languages of the fitting data (English: XQuAD's
+questions; py3langid names a question's language right 99.5% of the time on XQuAD's en, de, el and zh
+questions), and with any other encoder those columns mean something else: in both cases the file's
+``fallback`` model (the signals alone) decides.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa import languages
 from qa.models import Span
 from qa.stores.base import Hit
 
@@ -177,9 +189,26 @@ def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | N
     }
 
 
+def sentence_vector(candidate: Candidate) -> np.ndarray:
+    """The row of the candidate's answering sentence (the first of a denial and its correction)."""
+    hit = candidate.hit
+    starts = [span.start for span in hit.sentences]
+    row = starts.index(candidate.span.start) if candidate.span.start in starts else 0
+    return np.asarray(hit.sentence_vectors[row], np.float64)
+
+
+def pair(query: np.ndarray, ranked: list[Candidate], width: int) -> np.ndarray:
+    """The question's first ``width`` columns times the top answering sentence's minus the mean of the other
+    candidates' (``ranked`` best first), column by column."""
+    top = sentence_vector(ranked[0])[:width]
+    others = [sentence_vector(c)[:width] for c in ranked[1:]]
+    return np.asarray(query[:width], np.float64) * (top - (np.mean(others, axis=0) if others else top))
+
+
 @dataclass(frozen=True)
 class Model:
-    """Logistic regression over standardised features: P(answers) = sigmoid(w . (x - mean) / scale + b)."""
+    """Logistic regression over standardised features: P(answers) = sigmoid(w . (x - mean) / scale + b),
+    x the signals and, where ``pair_width``, the ``pair`` columns after them."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -188,13 +217,28 @@ class Model:
     bias: float
     threshold: float  # below this probability: "not found"
     provenance: dict
+    pair_width: int = 0  # e5's columns multiplied (0: the signals alone)
+    pair_encoder: str = ""  # what an embedder's name holds when its leading columns are the ones fitted on
+    pair_languages: tuple[str, ...] = ()  # the question languages the pair was fitted on
+    fallback: Model | None = None  # the signals alone: for questions in other languages
 
-    def probability(self, values: dict[str, float]) -> float:
-        x = (np.array([values[name] for name in self.features]) - self.mean) / self.scale
-        return float(1 / (1 + np.exp(-(x @ self.weights + self.bias))))
+    def for_question(self, question: str) -> Model:
+        """This model, or its fallback where the question's language is not one the pair was fitted on."""
+        if self.pair_width and self.fallback is not None and languages.detect(question) not in self.pair_languages:
+            return self.fallback
+        return self
+
+    def probability(self, values: dict[str, float], pair_row: np.ndarray | None = None) -> float:
+        x = np.array([values[name] for name in self.features])
+        if self.pair_width:
+            if pair_row is None or len(pair_row) != self.pair_width:
+                raise ValueError(f"this model weighs {self.pair_width} pair columns: pass them")
+            x = np.concatenate([x, pair_row])
+        z = (x - self.mean) / self.scale
+        return float(1 / (1 + np.exp(-(z @ self.weights + self.bias))))
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "features": list(self.features),
             "mean": self.mean.round(6).tolist(),
             "scale": self.scale.round(6).tolist(),
@@ -203,6 +247,13 @@ class Model:
             "threshold": round(self.threshold, 4),
             "provenance": self.provenance,
         }
+        if self.pair_width:
+            out.update(
+                pair_width=self.pair_width, pair_encoder=self.pair_encoder, pair_languages=list(self.pair_languages)
+            )
+        if self.fallback is not None:
+            out["fallback"] = {k: v for k, v in self.fallback.to_json().items() if k != "provenance"}
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> Model:
@@ -214,10 +265,20 @@ class Model:
             bias=float(data["bias"]),
             threshold=float(data["threshold"]),
             provenance=dict(data.get("provenance", {})),
+            pair_width=int(data.get("pair_width", 0)),
+            pair_encoder=str(data.get("pair_encoder", "")),
+            pair_languages=tuple(data.get("pair_languages", ())),
+            fallback=cls.from_json({"provenance": data.get("provenance", {}), **data["fallback"]})
+            if "fallback" in data
+            else None,
         )
 
 
-@lru_cache(maxsize=4)
-def load_model(path: Path = MODEL_PATH) -> Model:
-    """The shipped model (read once per process)."""
-    return Model.from_json(json.loads(path.read_text(encoding="utf-8")))
+@lru_cache(maxsize=8)
+def load_model(path: Path = MODEL_PATH, embedder_name: str = "") -> Model:
+    """The shipped model for this embedder (read once per process): with the pair columns where the embedder
+    is the one they were fitted on, else the file's ``fallback`` (the signals alone)."""
+    model = Model.from_json(json.loads(path.read_text(encoding="utf-8")))
+    if model.pair_width and model.pair_encoder not in embedder_name and model.fallback is not None:
+        return model.fallback
+    return model

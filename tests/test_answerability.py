@@ -88,6 +88,23 @@ def test_the_shipped_model_names_known_signals_and_its_provenance() -> None:
     assert model.probability(ANSWERING) > model.threshold > model.probability(NEIGHBOUR)
 
 
+def test_the_pair_columns_weigh_only_with_the_encoder_and_question_language_they_were_fitted_on(
+    default_embedder: Embedder,
+) -> None:
+    """e5's model weighs the question's and the sentences' e5 columns, fitted on English questions; another
+    encoder's columns mean something else (MiniLM's are 384 wide too), and another question language adds its own
+    offsets to them: both get the file's model of the signals alone."""
+    e5_model = load_model(MODEL_PATH, default_embedder.name)
+    other = load_model(MODEL_PATH, "sentence-transformers:all-MiniLM-L6-v2")
+    assert e5_model.pair_width == 384 and e5_model.pair_encoder in default_embedder.name
+    assert e5_model.fallback is not None and other.pair_width == 0 and other.threshold == e5_model.fallback.threshold
+    assert e5_model.for_question("When was the railway station built?") is e5_model
+    for question in ("Wann wurde der Bahnhof gebaut?", "Когда построили вокзал?", "火车站是什么时候建的？"):
+        assert e5_model.for_question(question) is e5_model.fallback
+    with pytest.raises(ValueError, match="384 pair columns"):
+        e5_model.probability(ANSWERING)
+
+
 @pytest.fixture(scope="module")
 def town(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> Answerer:
     base: Path = tmp_path_factory.mktemp("town")
