@@ -327,7 +327,14 @@ def _stamp_indexed_at(manifest: dict[str, Any], previous: IndexData | None) -> N
 
 
 def _compatible(manifest: dict[str, Any], header: dict[str, Any]) -> bool:
-    return manifest.get("embedder") == header["embedder"] and manifest.get("chunking") == header["chunking"]
+    """Same model and chunking. How a sentence row splits into 8- and 4-bit columns ("fine") is not part of it:
+    each generation's rows say so by their width, and a copied row is encoded again for the new one."""
+
+    def model(embedder: dict[str, Any] | None) -> dict[str, Any]:
+        return {key: value for key, value in (embedder or {}).items() if key != "fine"}
+
+    same_model = model(manifest.get("embedder")) == model(header["embedder"])
+    return same_model and manifest.get("chunking") == header["chunking"]
 
 
 def _load_compatible(index_dir: Path, header: dict[str, Any]) -> IndexData | None:

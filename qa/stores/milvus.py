@@ -248,7 +248,9 @@ class MilvusWriter:
     @classmethod
     def open(cls, uri: str, name: str, header: dict, *, rebuild: bool) -> MilvusWriter:
         """Collections built with another embedder, chunking or schema are dropped first (a full rebuild)."""
-        header = dict(header, milvus_schema=SCHEMA)
+        # Milvus keeps float rows: the local store's 8-/4-bit split of sentence rows ("fine") does not apply
+        model = {key: value for key, value in header["embedder"].items() if key != "fine"}
+        header = dict(header, embedder=model, milvus_schema=SCHEMA)
         milvus = MilvusStore(uri, name, int(header["embedder"]["dim"]))
         stored = milvus.header()
         rebuilt = rebuild or (stored is not None and stored != header)
