@@ -17,7 +17,7 @@ out when a sentence answers from those that stand out whenever it is on the topi
 others, not as the raw product: the raw product also carries what the question's language adds to every
 column, and on Chinese questions (never in the fitting data) it called nearly every gold-left-out passage an
 answer. So the pair weighs only for questions in the languages of the fitting data (English: XQuAD's
-questions; py3langid names a question's language right 99.5% of the time on XQuAD's en, de, el and zh
+questions; py3langid names a question's language right 99.2-100% of the time on XQuAD's en, de, el and zh
 questions), and with any other encoder those columns mean something else: in both cases the file's
 ``fallback`` model (the signals alone) decides.
 """
