@@ -114,6 +114,8 @@ def collect(
         number_bonus=settings.number_bonus,
         sparse_weight=settings.sparse_weight,
     )
+    # the decision is what is being fitted: the signals alone decide meanwhile, whatever the shipped pair
+    answerer.decision = answerability.load_model(embedder_name="")
     groups: dict[str, dict] = {}
     for q in eval_set.questions:
         group = groups.setdefault(
@@ -218,7 +220,7 @@ def main() -> None:
         print(f"{name:20s} " + " ".join(f"{value:6.3f}" for value in row))
 
     for pair in (False, True):
-        what = f"{names}" + (f" + the pair ({PAIR_WIDTH} columns)" if pair else "")
+        what = f"{names}" + (f" + the pair (2 x {PAIR_WIDTH} columns)" if pair else "")
         print(f"\nlogistic regression on {what}, each language held out (and the mixed file's part in it):")
         for held in langs:
             language = held.split(":")[-1]

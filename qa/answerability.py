@@ -198,11 +198,12 @@ def sentence_vector(candidate: Candidate) -> np.ndarray:
 
 
 def pair(query: np.ndarray, ranked: list[Candidate], width: int) -> np.ndarray:
-    """The question's first ``width`` columns times the top answering sentence's minus the mean of the other
-    candidates' (``ranked`` best first), column by column."""
+    """``2 * width`` columns: the question's first ``width`` columns times the top answering sentence's, then
+    times that sentence's minus the mean of the other candidates' (``ranked`` best first), column by column."""
+    q = np.asarray(query[:width], np.float64)
     top = sentence_vector(ranked[0])[:width]
     others = [sentence_vector(c)[:width] for c in ranked[1:]]
-    return np.asarray(query[:width], np.float64) * (top - (np.mean(others, axis=0) if others else top))
+    return np.concatenate([q * top, q * (top - (np.mean(others, axis=0) if others else top))])
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ class Model:
     bias: float
     threshold: float  # below this probability: "not found"
     provenance: dict
-    pair_width: int = 0  # e5's columns multiplied (0: the signals alone)
+    pair_width: int = 0  # e5's columns multiplied, twice (qa.answerability.pair; 0: the signals alone)
     pair_encoder: str = ""  # what an embedder's name holds when its leading columns are the ones fitted on
     pair_languages: tuple[str, ...] = ()  # the question languages the pair was fitted on
     fallback: Model | None = None  # the signals alone: for questions in other languages
@@ -231,8 +232,8 @@ class Model:
     def probability(self, values: dict[str, float], pair_row: np.ndarray | None = None) -> float:
         x = np.array([values[name] for name in self.features])
         if self.pair_width:
-            if pair_row is None or len(pair_row) != self.pair_width:
-                raise ValueError(f"this model weighs {self.pair_width} pair columns: pass them")
+            if pair_row is None or len(pair_row) != 2 * self.pair_width:
+                raise ValueError(f"this model weighs 2 x {self.pair_width} pair columns: pass them")
             x = np.concatenate([x, pair_row])
         z = (x - self.mean) / self.scale
         return float(1 / (1 + np.exp(-(z @ self.weights + self.bias))))

@@ -101,7 +101,7 @@ def test_the_pair_columns_weigh_only_with_the_encoder_and_question_language_they
     assert e5_model.for_question("When was the railway station built?") is e5_model
     for question in ("Wann wurde der Bahnhof gebaut?", "Когда построили вокзал?", "火车站是什么时候建的？"):
         assert e5_model.for_question(question) is e5_model.fallback
-    with pytest.raises(ValueError, match="384 pair columns"):
+    with pytest.raises(ValueError, match="2 x 384 pair columns"):
         e5_model.probability(ANSWERING)
 
 
