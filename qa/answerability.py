@@ -10,13 +10,14 @@ is met ("when" -> a date, "how many" -> a number). A logistic model over them (w
 ``qa/data/answerability.json``, fitted by bench/fit_answerability.py on XQuAD, provenance inside) gives
 the probability that the top passage answers; below the file's threshold the answer is "not found".
 
-With the encoder it was fitted on (e5), the model also weighs ``pair``: the question's e5 columns times how
-far the top answering sentence's stand from the other candidates' sentences, column by column. Summed, that
-is the sentence's lead in cosine over the others; learned weights on its terms tell the columns that stand
-out when a sentence answers from those that stand out whenever it is on the topic. Measured against the
-others, not as the raw product: the raw product also carries what the question's language adds to every
-column, and on Chinese questions (never in the fitting data) it called nearly every gold-left-out passage an
-answer. So the pair weighs only for questions in the languages of the fitting data (English: XQuAD's
+With the encoder it was fitted on (e5), the model also weighs ``pair``: the question's e5 columns times the
+top answering sentence's, and times how far those stand from the other candidates' sentences, column by
+column. Summed, they are the sentence's cosine and its lead over the others; learned weights on their terms
+tell the columns that agree when a sentence answers from those that agree whenever it is on the topic. The
+products also carry what the question's language adds to every column: on Chinese questions (never in the
+fitting data) the raw product called nearly every gold-left-out passage an answer, and the lead alone
+answered a German question about a station with a school's founding date. So the pair weighs only for
+questions in the languages of the fitting data (English: XQuAD's
 questions; py3langid names a question's language right 99.2-100% of the time on XQuAD's en, de, el and zh
 questions), and with any other encoder those columns mean something else: in both cases the file's
 ``fallback`` model (the signals alone) decides.
