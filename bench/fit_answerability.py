@@ -33,12 +33,12 @@ import numpy as np
 from qa import answerability, store
 from qa.answer import Answerer, Reply
 from qa.config import Settings
-from qa.embedding import Embedder, make_embedder, sparse_encoder
+from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder
 from qa.eval import auc, load_eval_set
 from qa.parts import query_parts
 
 LANGS = ("de", "el", "zh", "en", "mixed")
-PAIR, PAIR_WIDTH, PAIR_ENCODER = "pair", 384, "multilingual-e5-small"  # e5's columns lead every e5 row
+PAIR, PAIR_WIDTH = "pair", 384  # e5's columns lead every row of the default embedder
 PAIR_L2 = 4e-2
 DEFAULT_FEATURES = ("margin_z", "lead_z", "gap4_z", "sentence_margin_z", "sentence_gain", "terms_rank", "kind")
 
@@ -163,7 +163,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
     return w[:-1], float(w[-1])
 
 
-def train(data: dict[str, dict], langs: Sequence[str], names: Sequence[str], pair: bool) -> answerability.Model:
+def train(
+    data: dict[str, dict], langs: Sequence[str], names: Sequence[str], pair: bool, encoder: str = ""
+) -> answerability.Model:
     pos = np.vstack([matrix(data[lang]["pos"], names, pair) for lang in langs])
     neg = np.vstack([matrix(data[lang]["neg"], names, pair) for lang in langs])
     x = np.vstack([pos, neg])
@@ -171,8 +173,7 @@ def train(data: dict[str, dict], langs: Sequence[str], names: Sequence[str], pai
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     # the pair's 384 columns want a firmer hold than the few signals (held-out languages: docs/quality.md)
     weights, bias = fit_logistic((x - mean) / scale, y, l2=PAIR_L2 if pair else 1e-2)
-    width, encoder = (PAIR_WIDTH, PAIR_ENCODER) if pair else (0, "")
-    return answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {}, width, encoder)
+    return answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {}, PAIR_WIDTH if pair else 0, encoder)
 
 
 def probabilities(model: answerability.Model, rows: list[dict]) -> np.ndarray:
@@ -229,7 +230,7 @@ def main() -> None:
             print(f"  held out {held:9s}: AUC {auc(pos, neg):.3f}")
 
     fallback = train(data, langs, names, pair=False)
-    model = train(data, langs, names, pair=True)
+    model = train(data, langs, names, pair=True, encoder=base_name(embedder.name))
     print("\nthe signals alone (the fallback for other encoders):")
     fallback_threshold, fallback_langs = report(fallback, data, langs, args.flag_right)
     print("\nthe signals and the pair (shipped for e5):")

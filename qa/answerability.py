@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import languages
+from qa.embedding import base_name
 from qa.models import Span
 from qa.stores.base import Hit
 
@@ -220,7 +221,7 @@ class Model:
     threshold: float  # below this probability: "not found"
     provenance: dict
     pair_width: int = 0  # e5's columns multiplied, twice (qa.answerability.pair; 0: the signals alone)
-    pair_encoder: str = ""  # what an embedder's name holds when its leading columns are the ones fitted on
+    pair_encoder: str = ""  # the embedder fitted on (qa.embedding.base_name: any engine of the same models)
     pair_languages: tuple[str, ...] = ()  # the question languages the pair was fitted on
     fallback: Model | None = None  # the signals alone: for questions in other languages
 
@@ -279,8 +280,9 @@ class Model:
 @lru_cache(maxsize=8)
 def load_model(path: Path = MODEL_PATH, embedder_name: str = "") -> Model:
     """The shipped model for this embedder (read once per process): with the pair columns where the embedder
-    is the one they were fitted on, else the file's ``fallback`` (the signals alone)."""
+    is the one they were fitted on (e5 alone scales its columns otherwise than e5 fused with USE), else the
+    file's ``fallback`` (the signals alone)."""
     model = Model.from_json(json.loads(path.read_text(encoding="utf-8")))
-    if model.pair_width and model.pair_encoder not in embedder_name and model.fallback is not None:
+    if model.pair_width and model.pair_encoder != base_name(embedder_name) and model.fallback is not None:
         return model.fallback
     return model
