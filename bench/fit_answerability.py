@@ -245,8 +245,8 @@ def main() -> None:
             "embedder_name": embedder.name,
             "threshold_rule": f"flags {args.flag_right:.1%} of the right top answers of all languages together",
             "per_language": per_lang,
+            "fallback_per_language": fallback_langs,
         }
-        provenance["fallback_per_language"] = fallback_langs
         shipped = replace(
             model,
             threshold=threshold,

@@ -17,10 +17,9 @@ tell the columns that agree when a sentence answers from those that agree whenev
 products also carry what the question's language adds to every column: on Chinese questions (never in the
 fitting data) the raw product called nearly every gold-left-out passage an answer, and the lead alone
 answered a German question about a station with a school's founding date. So the pair weighs only for
-questions in the languages of the fitting data (English: XQuAD's
-questions; py3langid names a question's language right 99.2-100% of the time on XQuAD's en, de, el and zh
-questions), and with any other encoder those columns mean something else: in both cases the file's
-``fallback`` model (the signals alone) decides.
+questions in the languages of the fitting data (English: XQuAD's questions; py3langid names a question's
+language right 99.2-100% of the time on XQuAD's en, de, el and zh questions), and with any other encoder
+those columns mean something else: in both cases the file's ``fallback`` model (the signals alone) decides.
 """
 
 from __future__ import annotations

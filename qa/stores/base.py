@@ -8,7 +8,7 @@ counts, pymilvus opens connections) just to name a type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -87,3 +87,9 @@ class StoreWriter(Protocol):
     def commit(self) -> SearchIndex:
         """Make the changes visible; returns the index to serve from now on."""
         ...
+
+
+def model_header(embedder: dict[str, Any] | None) -> dict[str, Any]:
+    """A header's ``embedder`` entry without ``fine``, which only says how the local store packs sentence rows
+    (qa.stores.rows): what decides whether stored rows can be re-used is the model, not its packing."""
+    return {key: value for key, value in (embedder or {}).items() if key != "fine"}

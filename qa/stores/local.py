@@ -36,7 +36,7 @@ from filelock import ReadWriteLock
 from qa.errors import IndexCorrupt, IndexMissing, IndexOutdated
 from qa.hashing import file_sha256
 from qa.stores.arrayfile import ArrayFile
-from qa.stores.base import DocRows
+from qa.stores.base import DocRows, model_header
 from qa.stores.faiss import ARRAYS, IndexData, Transform, assemble
 
 log = logging.getLogger(__name__)
@@ -327,13 +327,9 @@ def _stamp_indexed_at(manifest: dict[str, Any], previous: IndexData | None) -> N
 
 
 def _compatible(manifest: dict[str, Any], header: dict[str, Any]) -> bool:
-    """Same model and chunking. How a sentence row splits into 8- and 4-bit columns ("fine") is not part of it:
-    each generation's rows say so by their width, and a copied row is encoded again for the new one."""
-
-    def model(embedder: dict[str, Any] | None) -> dict[str, Any]:
-        return {key: value for key, value in (embedder or {}).items() if key != "fine"}
-
-    same_model = model(manifest.get("embedder")) == model(header["embedder"])
+    """Same model and chunking; each generation's rows say by their width how they are packed, and a copied row
+    is packed again for the new one."""
+    same_model = model_header(manifest.get("embedder")) == model_header(header["embedder"])
     return same_model and manifest.get("chunking") == header["chunking"]
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from qa.embedding import SPARSE_K
 from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
-from qa.stores.base import DocRows, Hit
+from qa.stores.base import DocRows, Hit, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
 SCHEMA = 2  # 2: page starts in the documents collection
@@ -248,9 +248,7 @@ class MilvusWriter:
     @classmethod
     def open(cls, uri: str, name: str, header: dict, *, rebuild: bool) -> MilvusWriter:
         """Collections built with another embedder, chunking or schema are dropped first (a full rebuild)."""
-        # Milvus keeps float rows: the local store's 8-/4-bit split of sentence rows ("fine") does not apply
-        model = {key: value for key, value in header["embedder"].items() if key != "fine"}
-        header = dict(header, embedder=model, milvus_schema=SCHEMA)
+        header = dict(header, embedder=model_header(header["embedder"]), milvus_schema=SCHEMA)  # float rows here
         milvus = MilvusStore(uri, name, int(header["embedder"]["dim"]))
         stored = milvus.header()
         rebuilt = rebuild or (stored is not None and stored != header)

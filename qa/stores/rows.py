@@ -60,11 +60,6 @@ def decode_rows(codes: np.ndarray, dim: int | None = None) -> np.ndarray:
     return np.hstack([head, (levels - 7.5) * _coarse_step(codes[:, :fine], dim - fine)])
 
 
-def row_width(dim: int, fine: int | None) -> int:
-    """Bytes a row's codes take."""
-    return dim if fine is None or fine >= dim else fine + (dim - fine) // 2
-
-
 def _coarse_step(head: np.ndarray, width: int) -> np.ndarray:
     """The 4-bit step of each row, from the fine codes alone: what encodes a row is what decodes it, and a
     decoded row encodes to the same bytes."""
