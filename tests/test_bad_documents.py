@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import BadDocument
 from qa.extract.archive import MAX_INFLATED_BYTES
+from qa.extract.worker import shutdown
 from qa.indexer import build_index
 
 ZIP_FORMATS = (".docx", ".pptx", ".xlsx", ".odt", ".ods", ".odp", ".epub")
@@ -122,11 +124,19 @@ def test_one_bad_file_never_stops_the_others(tmp_path: Path, e5: Embedder) -> No
     assert "corrupt ODT" in reasons["garbage.odt"]
 
 
-def test_a_stopped_ocr_leaves_no_tesseract_behind(tmp_path: Path) -> None:
-    """The worker leads a process group: killing the group takes the Tesseract it was running along."""
+def test_a_stopped_ocr_leaves_no_tesseract_and_no_page_images_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker leads a process group: killing the group takes the Tesseract it was running along; the files
+    pytesseract wrote for it (the page as PNG, Tesseract's output) are removed with the worker's folder."""
+    shutdown()  # the next read starts a worker whose folder lies under this test's temporary directory
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     ff.write_csv(tmp_path / "small.csv", [["Town", "Mayor"], ["Ghent", "Mathias De Clercq"]])
     loader.load_document(tmp_path, tmp_path / "small.csv")  # the worker is up
     (worker,) = multiprocessing.active_children()
+    (folder,) = scratch.iterdir()  # the worker's own
     lines = [f"Line {i}: the harbour master inspects the northern quay every morning at seven." for i in range(60)]
     ff.render_text(lines, size=42, width=2480).save(tmp_path / "page.png")  # several seconds of OCR
     hasty = Settings(seeds_dir=tmp_path, index_dir=tmp_path / "index", parse_timeout=1.5)
@@ -136,6 +146,7 @@ def test_a_stopped_ocr_leaves_no_tesseract_behind(tmp_path: Path) -> None:
     while live_processes_in_group(worker.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live_processes_in_group(worker.pid) == []
+    assert not folder.exists()
 
 
 def live_processes_in_group(group: int) -> list[str]:

@@ -6,15 +6,19 @@ the child re-imports the program's main module); it is replaced when it overruns
 served :data:`RECYCLE_AFTER` files (parsers' memory does not grow without bound). The limit is on silence, not
 on the whole read: a reader that makes progress (OCR, page by page) calls :func:`qa.extract.base.heartbeat`,
 and each beat starts the limit over. The worker leads its own process group, so the Tesseract processes it
-started die with it.
+started die with it, and it keeps its temporary files (pytesseract's page images) in a folder of its own that
+the parent removes when it stops the worker: a killed worker cleans nothing up itself.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
+import tempfile
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,7 +37,8 @@ class _Worker:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), name="qa-extract", daemon=True)
+        self.scratch = tempfile.mkdtemp(prefix="qa-extract-")
+        self.process = context.Process(target=_serve, args=(child, self.scratch), name="qa-extract", daemon=True)
         self.process.start()
         child.close()
         self.served = 0
@@ -67,6 +72,7 @@ class _Worker:
             except (ProcessLookupError, PermissionError):  # it had not become a group leader yet
                 self.process.kill()
         self.process.join()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class _Stopped(BadDocument):
@@ -96,13 +102,18 @@ def shutdown() -> None:
         _current.pop().stop()
 
 
-def _serve(connection: Connection) -> None:
+atexit.register(shutdown)  # before multiprocessing's own exit handler kills the daemon worker, so its folder goes too
+
+
+def _serve(connection: Connection, scratch: str) -> None:
     """In the worker: read requests until the parent goes away; answer ("ok", Extracted) or ("bad", reason),
-    with ("alive", None) as progress."""
+    with ("alive", None) as progress. Temporary files go to ``scratch``, which the parent removes."""
     try:
         os.setpgrp()
     except OSError:
         pass
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch
     os.environ["OMP_THREAD_LIMIT"] = "1"  # one thread per Tesseract: pages run in parallel instead
     try:  # a bomb the checks missed (a flate stream in a PDF, a huge image) fails here, not in the machine
         resource.setrlimit(resource.RLIMIT_AS, (MAX_WORKER_MEMORY, MAX_WORKER_MEMORY))
