@@ -115,6 +115,8 @@ def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], A
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.answerer is None:  # the model, and whatever index exists: answering starts now
             app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
+        # before the first request is accepted, so that the first question is as quick as the hundredth
+        await run_in_threadpool(app.state.answerer.warm_up)
         if settings.watch:
             app.state.watcher = SeedsWatcher(settings.seeds_dir, app.state.reindexer)
             app.state.watcher.start()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Sequence
 
 import httpx
+import numpy as np
 import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, LiveServer
 from rawhttp import raw_request
@@ -15,6 +17,7 @@ from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import IndexCorrupt
+from qa.parts import QueryParts, query_parts
 from qa.store import IndexData
 
 
@@ -137,6 +140,44 @@ def test_no_index_is_503_saying_how_to_build(tmp_path, e5) -> None:
     assert response.status_code == 503
     assert "qa index" in response.json()["detail"]
     assert health["status"] == "empty" and health["documents"] == 0
+
+
+class RecordingQueries:
+    """The real embedder under a name of its own (so nothing it read before is remembered), recording the
+    questions it is asked to read."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.dim = inner, inner.dim
+        self.name = f"{inner.name}#recorded"  # an engine tag: calibrations still apply, caches keyed by name don't
+        self.read: list[str] = []
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.read.extend(texts)
+        return self.inner.encode_queries(texts)
+
+    def encode_query_parts(self, texts: Sequence[str]) -> QueryParts:
+        self.read.extend(texts)
+        return query_parts(self.inner, texts)
+
+    def encode_sparse(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.encode_sparse(texts)  # type: ignore[attr-defined]
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.encode_passages(texts)
+
+
+def test_the_first_question_after_start_reads_only_itself(
+    seed_settings: Settings, seed_index: IndexData, default_embedder: Embedder
+) -> None:
+    """What a question needs once per process (small talk's prototypes, USE's model, the language identifier) is
+    loaded while the service starts, not while the first person waits."""
+    recording = RecordingQueries(default_embedder)
+    with LiveServer(create_app(seed_settings, answerer=Answerer(recording, seed_index))) as server:
+        assert "hi" in recording.read  # a small-talk prototype, read at start
+        recording.read.clear()
+        body = httpx.post(f"{server.url}/ask", json={"question": JAPAN_QUESTION}).json()
+    assert body["answer"] in JAPAN_ANSWERS
+    assert recording.read == [JAPAN_QUESTION]
 
 
 def test_openapi_docs_are_served(client: httpx.Client) -> None:
