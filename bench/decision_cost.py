@@ -4,10 +4,9 @@
         --workdir /tmp/answer-eval-de
     python bench/decision_cost.py --workdir /tmp/answer-eval-de --contexts ../shared/data/xquad/xquad.de.json
 
-Each question is answered once through ``Answerer.reply`` (the 30 ranked candidates and the question's vector
-and latent terms are what the decision reads); then the decision's parts are timed on them alone: the
-signals (qa.answerability.features), the question's language (which model decides), the pair columns and the
-model. Medians over the questions, in milliseconds.
+Each question is answered once through ``Answerer.reply`` (the 30 ranked candidates and the question's
+latent terms are what the decision reads); then the decision's parts are timed on them alone: the signals
+(qa.answerability.features) and the model. Medians over the questions, in milliseconds.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from _common import machine
 
-from qa import answerability, languages, store
+from qa import answerability, store
 from qa.answer import Answerer
 from qa.config import Settings
 from qa.embedding import make_embedder
@@ -38,23 +37,18 @@ def main() -> None:
     embedder = make_embedder(Settings().embedder)
     answerer = Answerer(embedder, store.load(args.workdir / "index"))
     questions = [q.text for q in load_eval_set(args.questions, args.contexts).questions[: args.limit]]
-    languages.detect("load the identifier before timing it")
-    parts: dict[str, list[float]] = {"signals": [], "language": [], "pair": [], "model": []}
+    parts: dict[str, list[float]] = {"signals": [], "model": []}
     for question in questions:
         reply = answerer.reply(question, 5)
-        if not reply.ranked or reply.query is None:
+        if not reply.ranked:
             continue
         terms = query_parts(embedder, [question]).sparse[0]
         t0 = time.perf_counter()
         signals = answerability.features(question, reply.ranked, terms)
         t1 = time.perf_counter()
-        decision = answerer.decision.for_question(question)
+        answerer.decision.probability(signals)
         t2 = time.perf_counter()
-        pair = answerability.pair(reply.query, reply.ranked, decision.pair_width) if decision.pair_width else None
-        t3 = time.perf_counter()
-        decision.probability(signals, pair)
-        t4 = time.perf_counter()
-        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+        for name, seconds in zip(parts, (t1 - t0, t2 - t1)):
             parts[name].append(seconds * 1000)
     medians = {name: statistics.median(values) for name, values in parts.items()}
     print(f"{len(parts['model'])} questions decided by the model; medians in ms:")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa import answerability, small_talk
+from qa import answerability, languages, small_talk
 from qa.answerability import Candidate
 from qa.config import Settings
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
@@ -65,7 +65,7 @@ class Reply:
     confidence: float  # what the no-answer decision thresholds: P(answers), or the top score under min_score
     signals: dict[str, float] = field(default_factory=dict)  # qa.answerability.features of the top passage
     ranked: list[Candidate] = field(default_factory=list)  # the passages the signals describe, best first
-    query: np.ndarray | None = None  # the question's vector (with ``ranked``: qa.answerability.pair)
+    query: np.ndarray | None = None  # the question's vector (bench/fit_answerability.py tries terms on it)
 
 
 class Answerer:
@@ -89,7 +89,7 @@ class Answerer:
         self.fallback_min_score = (
             CALIBRATED_MIN_SCORE.get(base_name(embedder.name), 0.0) if min_score is None else min_score
         )
-        self.decision = answerability.load_model(embedder_name=embedder.name)
+        self.decision = answerability.load_model()
         self._encoded: OrderedDict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
@@ -140,11 +140,12 @@ class Answerer:
 
     def warm_up(self) -> None:
         """Load now what the first question would otherwise wait for: USE's tokenizer and model, the small-talk
-        prototypes, the encoder's first pass and the language identifier (1.2 s on the seed corpus here)."""
+        prototypes, the encoder's first pass (1.2 s on the seed corpus here), and the language identifier that
+        Slack's replies are worded by (0.4 s)."""
         small_talk.prototype_vectors(self.embedder)
         if self._encode_sparse is not None:
             query_parts(self.embedder, [WARM_UP_QUESTION])
-        self.decision.for_question(WARM_UP_QUESTION)
+        languages.detect(WARM_UP_QUESTION)
 
     def document(self, doc_id: str) -> Document:
         doc = self._live().document(doc_id)
@@ -191,7 +192,6 @@ class Answerer:
         ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}
-        pair = None
         if not ranked:
             confidence, no_answer = 0.0, True
         elif self.min_score is not None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
@@ -201,11 +201,8 @@ class Answerer:
             signals = answerability.features(
                 question, ranked, sparse_queries[0] if sparse_queries is not None else None
             )
-            decision = self.decision.for_question(question)
-            if decision.pair_width:
-                pair = answerability.pair(queries[0], ranked, decision.pair_width)
-            confidence = decision.probability(signals, pair)
-            no_answer = confidence < decision.threshold
+            confidence = self.decision.probability(signals)
+            no_answer = confidence < self.decision.threshold
         answer = Answer(
             question=question,
             answer="" if no_answer else citations[0].highlight.text,

@@ -10,16 +10,10 @@ is met ("when" -> a date, "how many" -> a number). A logistic model over them (w
 ``qa/data/answerability.json``, fitted by bench/fit_answerability.py on XQuAD, provenance inside) gives
 the probability that the top passage answers; below the file's threshold the answer is "not found".
 
-With the encoder it was fitted on (e5), the model also weighs ``pair``: the question's e5 columns times the
-top answering sentence's, and times how far those stand from the other candidates' sentences, column by
-column. Summed, they are the sentence's cosine and its lead over the others; learned weights on their terms
-tell the columns that agree when a sentence answers from those that agree whenever it is on the topic. The
-products also carry what the question's language adds to every column: on Chinese questions (never in the
-fitting data) the raw product called nearly every gold-left-out passage an answer, and the lead alone
-answered a German question about a station with a school's founding date. So the pair weighs only for
-questions in the languages of the fitting data (English: XQuAD's questions; py3langid names a question's
-language right 99.2-100% of the time on XQuAD's en, de, el and zh questions), and with any other encoder
-those columns mean something else: in both cases the file's ``fallback`` model (the signals alone) decides.
+What is not here: a term on the question's and the answering sentence's vectors themselves (their product,
+column by column, with learned weights). It raised the dev set's AUC to 0.93-0.98, but with each XQuAD
+article's questions kept out of the fit it scored lower than the signals alone (0.886 against 0.900): it
+learned XQuAD's questions, not what answering looks like (docs/quality.md, "The pair term").
 """
 
 from __future__ import annotations
@@ -32,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import languages
-from qa.embedding import base_name
 from qa.models import Span
 from qa.stores.base import Hit
 
@@ -190,27 +182,9 @@ def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | N
     }
 
 
-def sentence_vector(candidate: Candidate) -> np.ndarray:
-    """The row of the candidate's answering sentence (the first of a denial and its correction)."""
-    hit = candidate.hit
-    starts = [span.start for span in hit.sentences]
-    row = starts.index(candidate.span.start) if candidate.span.start in starts else 0
-    return np.asarray(hit.sentence_vectors[row], np.float64)
-
-
-def pair(query: np.ndarray, ranked: list[Candidate], width: int) -> np.ndarray:
-    """``2 * width`` columns: the question's first ``width`` columns times the top answering sentence's, then
-    times that sentence's minus the mean of the other candidates' (``ranked`` best first), column by column."""
-    q = np.asarray(query[:width], np.float64)
-    top = sentence_vector(ranked[0])[:width]
-    others = [sentence_vector(c)[:width] for c in ranked[1:]]
-    return np.concatenate([q * top, q * (top - (np.mean(others, axis=0) if others else top))])
-
-
 @dataclass(frozen=True)
 class Model:
-    """Logistic regression over standardised features: P(answers) = sigmoid(w . (x - mean) / scale + b),
-    x the signals and, where ``pair_width``, the ``pair`` columns after them."""
+    """Logistic regression over standardised features: P(answers) = sigmoid(w . (x - mean) / scale + b)."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -219,28 +193,13 @@ class Model:
     bias: float
     threshold: float  # below this probability: "not found"
     provenance: dict
-    pair_width: int = 0  # e5's columns multiplied, twice (qa.answerability.pair; 0: the signals alone)
-    pair_encoder: str = ""  # the embedder fitted on (qa.embedding.base_name: any engine of the same models)
-    pair_languages: tuple[str, ...] = ()  # the question languages the pair was fitted on
-    fallback: Model | None = None  # the signals alone: for questions in other languages
 
-    def for_question(self, question: str) -> Model:
-        """This model, or its fallback where the question's language is not one the pair was fitted on."""
-        if self.pair_width and self.fallback is not None and languages.detect(question) not in self.pair_languages:
-            return self.fallback
-        return self
-
-    def probability(self, values: dict[str, float], pair_row: np.ndarray | None = None) -> float:
-        x = np.array([values[name] for name in self.features])
-        if self.pair_width:
-            if pair_row is None or len(pair_row) != 2 * self.pair_width:
-                raise ValueError(f"this model weighs 2 x {self.pair_width} pair columns: pass them")
-            x = np.concatenate([x, pair_row])
-        z = (x - self.mean) / self.scale
-        return float(1 / (1 + np.exp(-(z @ self.weights + self.bias))))
+    def probability(self, values: dict[str, float]) -> float:
+        x = (np.array([values[name] for name in self.features]) - self.mean) / self.scale
+        return float(1 / (1 + np.exp(-(x @ self.weights + self.bias))))
 
     def to_json(self) -> dict:
-        out = {
+        return {
             "features": list(self.features),
             "mean": self.mean.round(6).tolist(),
             "scale": self.scale.round(6).tolist(),
@@ -249,13 +208,6 @@ class Model:
             "threshold": round(self.threshold, 4),
             "provenance": self.provenance,
         }
-        if self.pair_width:
-            out.update(
-                pair_width=self.pair_width, pair_encoder=self.pair_encoder, pair_languages=list(self.pair_languages)
-            )
-        if self.fallback is not None:
-            out["fallback"] = {k: v for k, v in self.fallback.to_json().items() if k != "provenance"}
-        return out
 
     @classmethod
     def from_json(cls, data: dict) -> Model:
@@ -267,21 +219,10 @@ class Model:
             bias=float(data["bias"]),
             threshold=float(data["threshold"]),
             provenance=dict(data.get("provenance", {})),
-            pair_width=int(data.get("pair_width", 0)),
-            pair_encoder=str(data.get("pair_encoder", "")),
-            pair_languages=tuple(data.get("pair_languages", ())),
-            fallback=cls.from_json({"provenance": data.get("provenance", {}), **data["fallback"]})
-            if "fallback" in data
-            else None,
         )
 
 
-@lru_cache(maxsize=8)
-def load_model(path: Path = MODEL_PATH, embedder_name: str = "") -> Model:
-    """The shipped model for this embedder (read once per process): with the pair columns where the embedder
-    is the one they were fitted on (e5 alone scales its columns otherwise than e5 fused with USE), else the
-    file's ``fallback`` (the signals alone)."""
-    model = Model.from_json(json.loads(path.read_text(encoding="utf-8")))
-    if model.pair_width and model.pair_encoder != base_name(embedder_name) and model.fallback is not None:
-        return model.fallback
-    return model
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_PATH) -> Model:
+    """The shipped model (read once per process)."""
+    return Model.from_json(json.loads(path.read_text(encoding="utf-8")))

