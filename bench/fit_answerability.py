@@ -258,6 +258,8 @@ def main() -> None:
     saved = args.cache / f"signals-{'-'.join(langs)}.json" if args.cache else None
     if args.reuse_signals and saved is not None and saved.exists():
         data = json.loads(saved.read_text(encoding="utf-8"))
+        if any(QUESTION not in r for group in data.values() for r in group["pos"][:1]):
+            raise SystemExit(f"{saved} predates the question ids the folds need: run once without --reuse-signals")
     else:
         for lang in langs:
             workdir = Path(args.workdirs.replace("{LANG}", lang))
