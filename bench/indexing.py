@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _common import ROOT, machine
 
-from qa import loader
+from qa import languages, loader
 from qa.builder import Builder
 from qa.chunking import chunk_document, make_splitter
 from qa.config import Settings
@@ -110,6 +110,7 @@ def main() -> None:
         batch = xquad.batch_size
         print(f"corpus: {n} XQuAD-{args.lang} paragraphs; embedder {embedder.name}; batch size {batch}")
         embedder.encode_passages(texts[:batch])  # warm-up
+        languages.detect(texts[0])  # loads py3langid's model (0.43 s), once per process like the encoders' weights
 
         raw_natural = raw_encode(embedder, texts, batch, chunk_texts) if args.file_order else None
         # the fair baseline: sorted, like qa index, with the chunks' latent terms
