@@ -34,7 +34,7 @@ def report(index_dir: Path) -> None:
 
 def plan(contexts: Path, index_dir: Path, dim: int, fine: int, terms: int) -> None:
     from qa.builder import Builder
-    from qa.chunking import ChunkingParams
+    from qa.chunking import SPLITTER, ChunkingParams
     from qa.embedding import SPARSE_K
     from qa.models import Document
     from qa.stores import local
@@ -68,7 +68,7 @@ def plan(contexts: Path, index_dir: Path, dim: int, fine: int, terms: int) -> No
                                      contexts_.reshape(-1, dim), sparse))  # fmt: skip
     header = {
         "embedder": {"name": "placeholder", "dim": dim, "sparse": 2 * SPARSE_K, "fine": fine},
-        "chunking": {"size": 500, "overlap": 60, "splitter": "recursive-sentence-v1"},
+        "chunking": {"size": 500, "overlap": 60, "splitter": SPLITTER},
     }
     local.save(index_dir, *assemble(header, documents))
 

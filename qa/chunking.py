@@ -15,11 +15,16 @@ _SEPARATORS = [
     r"\n\s*\n",
     r"\n",
     r"(?<=[.!?…])[\"'»”’)\]]*\s+(?=[^\sa-zа-яёäöüßàâçéèêëîïôûùüÿœæα-ωάέήίόύώ])",
-    r"(?<=[。！？])",
+    r"(?<=[。！？।॥۔؟።፧။។៕։])",  # full stops of scripts without case (qa.sentences)
     r"(?<=[;:,，；])\s+",
     r"\s+",
     "",
 ]
+
+
+# the rules above, by name in the index manifest: a change of rules (v2: the full stops of scripts without case)
+# rebuilds every index, from the embedding cache for the texts that did not change
+SPLITTER = "recursive-sentence-v2"
 
 
 @dataclass(frozen=True)

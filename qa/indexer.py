@@ -19,7 +19,7 @@ from filelock import FileLock
 
 from qa import loader
 from qa.builder import Builder, Plan, sparse_width
-from qa.chunking import ChunkingParams
+from qa.chunking import SPLITTER, ChunkingParams
 from qa.config import Settings
 from qa.embedding import Embedder, make_embedder
 from qa.errors import StoreUnavailable
@@ -65,7 +65,7 @@ def manifest_header(embedder: Embedder, params: ChunkingParams) -> dict[str, Any
             # columns of a sentence row stored at 8 bits, the rest at 4 (qa.stores.rows)
             "fine": int(getattr(embedder, "fine_dim", embedder.dim)),
         },
-        "chunking": {"size": params.size, "overlap": params.overlap, "splitter": "recursive-sentence-v1"},
+        "chunking": {"size": params.size, "overlap": params.overlap, "splitter": SPLITTER},
     }
 
 

@@ -1,7 +1,10 @@
 """Sentence boundaries with character offsets, for any script.
 
 A period ends a sentence only when what follows does not start in lower case, so Russian
-«50 тыс. американских» or English "e.g. this" stay whole; CJK terminators need no space.
+«50 тыс. американских» or English "e.g. this" stay whole. The full stops of scripts without case need no
+such check, nor a space after them: CJK's 。！？, the danda of Hindi, Marathi, Nepali and Bengali (। ॥), Urdu's
+۔, the Arabic question mark ؟, Amharic's ። ፧, Burmese ။, Khmer's ។ ៕ and Armenian's ։. (Thai marks sentences
+with a space, which it also puts around numbers and foreign words: a Thai chunk stays one sentence.)
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from qa.models import Span
 # terminal punctuation, optional closing quotes/brackets, then whitespace and a non-lowercase start
 _BOUNDARY = re.compile(
     r"""(?<=[.!?…])["'»”’)\]]*\s+(?=[^\sa-zа-яёäöüßàâçéèêëîïôûùüÿœæα-ωάέήίόύώ])"""
-    r"""|(?<=[。！？])["'»”’」』)\]]*\s*"""
+    r"""|(?<=[。！？।॥۔؟።፧။។៕։])["'»”’」』)\]]*\s*"""
     r"""|\n\s*"""
 )
 _MIN_SENTENCE = 2

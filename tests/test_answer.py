@@ -90,3 +90,37 @@ def test_a_left_out_document_is_never_cited(tiny_settings: Settings, e5: Embedde
     assert [c.document for c in left_out.citations] == ["bakery.txt"]
     nothing = answerer.ask(question, exclude_documents={"harbour.txt", "bakery.txt"})
     assert nothing.no_answer and nothing.no_answer_reason == "not_found" and nothing.citations == []
+
+
+VALDORIA_HI = (
+    "वाल्डोरिया एक छोटा तटीय नगर है। नगर की जनसंख्या लगभग चालीस हज़ार है। यहाँ का बंदरगाह 1998 में फिर से बनाया "
+    "गया था। हर सितंबर में बंदरगाह पर लालटेन उत्सव होता है। नगर का संग्रहालय सोमवार को बंद रहता है।"
+)
+
+
+@pytest.fixture(scope="module")
+def hindi_town(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> Answerer:
+    from qa.indexer import build_index
+
+    base = tmp_path_factory.mktemp("hindi")
+    (base / "seeds").mkdir()
+    (base / "seeds" / "valdoria.txt").write_text(VALDORIA_HI, encoding="utf-8")
+    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
+    build_index(settings, embedder=default_embedder)
+    return Answerer(default_embedder, store.load(settings.index_dir))
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        ("When was the harbour rebuilt?", "यहाँ का बंदरगाह 1998 में फिर से बनाया गया था।"),
+        ("When is the lantern festival held?", "हर सितंबर में बंदरगाह पर लालटेन उत्सव होता है।"),
+        ("On which day is the museum closed?", "नगर का संग्रहालय सोमवार को बंद रहता है।"),
+    ],
+)
+def test_a_hindi_passage_is_highlighted_by_its_sentence(hindi_town: Answerer, question: str, sentence: str) -> None:
+    """Hindi ends sentences with the danda (।), not a period: the highlight is the answering sentence, not the
+    whole passage."""
+    answer = hindi_town.ask(question, 1)
+    assert answer.citations[0].highlight.text == sentence
+    assert answer.answer == sentence

@@ -27,3 +27,28 @@ def test_offsets_point_into_the_text_and_respect_bounds() -> None:
     inner = split_sentences(text, 13, 40)
     assert all(13 <= s.start and s.end <= 40 for s in inner)
     assert inner[0].text == "Second «quoted» one!"
+
+
+def test_full_stops_of_scripts_without_case_end_sentences() -> None:
+    """Hindi's danda, Urdu's full stop, the Arabic question mark, Amharic's and Armenian's full stops: a
+    paragraph in these scripts is its sentences, each highlighted and scored alone, not one block."""
+    cases = {
+        "नगर की जनसंख्या चालीस हज़ार है। यहाँ एक पुराना किला है॥ मेला मार्च में होता है।": [
+            "नगर की जनसंख्या चालीस हज़ार है।",
+            "यहाँ एक पुराना किला है॥",
+            "मेला मार्च में होता है।",
+        ],
+        "شہر کی آبادی چالیس ہزار ہے۔ یہاں ایک قلعہ ہے۔": ["شہر کی آبادی چالیس ہزار ہے۔", "یہاں ایک قلعہ ہے۔"],
+        "أين القلعة؟ القلعة على التل.": ["أين القلعة؟", "القلعة على التل."],
+        "ከተማው ትልቅ ነው። ገበያው ዛሬ ነው።": ["ከተማው ትልቅ ነው።", "ገበያው ዛሬ ነው።"],
+        "Քաղաքը մեծ է։ Շուկան այսօր է։": ["Քաղաքը մեծ է։", "Շուկան այսօր է։"],
+    }
+    for text, sentences in cases.items():
+        assert [s.text for s in split_sentences(text)] == sentences
+
+
+def test_a_thai_paragraph_is_not_cut_at_its_spaces() -> None:
+    """Thai puts spaces between sentences but also around numbers and foreign words: no rule here tells them
+    apart, so a Thai passage stays whole rather than falling into fragments such as "308 แต้ม"."""
+    text = "ทีมมีแนวรับที่เสียคะแนนเพียง 308 แต้ม และอยู่ในอันดับที่ 6 ของลีก"
+    assert [s.text for s in split_sentences(text)] == [text]
