@@ -22,8 +22,8 @@ _SEPARATORS = [
 ]
 
 
-# the rules above, by name in the index manifest: a change of rules (v2: the full stops of scripts without case)
-# rebuilds every index, from the embedding cache for the texts that did not change
+# these rules and qa.sentences', by name in the index manifest (v2: the full stops of scripts without case, Thai
+# sentences by model): a change rebuilds every index, from the embedding cache for the texts that did not change
 SPLITTER = "recursive-sentence-v2"
 
 

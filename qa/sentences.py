@@ -3,13 +3,16 @@
 A period ends a sentence only when what follows does not start in lower case, so Russian
 «50 тыс. американских» or English "e.g. this" stay whole. The full stops of scripts without case need no
 such check, nor a space after them: CJK's 。！？, the danda of Hindi, Marathi, Nepali and Bengali (। ॥), Urdu's
-۔, the Arabic question mark ؟, Amharic's ። ፧, Burmese ။, Khmer's ។ ៕ and Armenian's ։. (Thai marks sentences
-with a space, which it also puts around numbers and foreign words: a Thai chunk stays one sentence.)
+۔, the Arabic question mark ؟, Amharic's ። ፧, Burmese ။, Khmer's ។ ៕ and Armenian's ։. Thai has no full stop:
+it puts a space between sentences but also around numbers, foreign words and list items, so a stretch of Thai
+is cut by PyThaiNLP's CRF sentence model (``crfcut``, inside its wheel) instead of at its spaces.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 
 from qa.models import Span
 
@@ -19,7 +22,9 @@ _BOUNDARY = re.compile(
     r"""|(?<=[。！？।॥۔؟።፧။។៕։])["'»”’」』)\]]*\s*"""
     r"""|\n\s*"""
 )
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
 _MIN_SENTENCE = 2
+_thai_lock = threading.Lock()
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
@@ -35,9 +40,36 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
 
 
 def _add(text: str, start: int, end: int, spans: list[Span]) -> None:
+    """The sentence ``text[start:end]``, or the sentences PyThaiNLP finds in it where it holds Thai."""
+    if not _THAI.search(text, start, end):
+        _add_plain(text, start, end, spans)
+        return
+    at = start
+    for piece in _thai_sentences(text[start:end]):
+        found = text.find(piece, at, end)
+        if found < 0:  # the model returned text that is not ours: keep the rest whole rather than guess
+            break
+        if found > at:
+            _add_plain(text, at, found, spans)
+        _add_plain(text, found, found + len(piece), spans)
+        at = found + len(piece)
+    _add_plain(text, at, end, spans)
+
+
+def _add_plain(text: str, start: int, end: int, spans: list[Span]) -> None:
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
     if end - start >= _MIN_SENTENCE:
         spans.append(Span(start, end, text[start:end]))
+
+
+def _thai_sentences(text: str) -> list[str]:
+    """PyThaiNLP's CRF sentences of a Thai text (read-only and offline: it writes nothing, downloads nothing)."""
+    os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
+    os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
+    from pythainlp.tokenize import sent_tokenize
+
+    with _thai_lock:  # one CRF tagger per process
+        return sent_tokenize(text, engine="crfcut")

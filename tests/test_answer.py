@@ -92,35 +92,46 @@ def test_a_left_out_document_is_never_cited(tiny_settings: Settings, e5: Embedde
     assert nothing.no_answer and nothing.no_answer_reason == "not_found" and nothing.citations == []
 
 
-VALDORIA_HI = (
-    "वाल्डोरिया एक छोटा तटीय नगर है। नगर की जनसंख्या लगभग चालीस हज़ार है। यहाँ का बंदरगाह 1998 में फिर से बनाया "
-    "गया था। हर सितंबर में बंदरगाह पर लालटेन उत्सव होता है। नगर का संग्रहालय सोमवार को बंद रहता है।"
-)
+VALDORIA = {
+    "hi": "वाल्डोरिया एक छोटा तटीय नगर है। नगर की जनसंख्या लगभग चालीस हज़ार है। यहाँ का बंदरगाह 1998 में फिर से बनाया "
+    "गया था। हर सितंबर में बंदरगाह पर लालटेन उत्सव होता है। नगर का संग्रहालय सोमवार को बंद रहता है।",
+    "th": "วัลโดเรียเป็นเมืองชายฝั่งขนาดเล็ก ท่าเรือของเมืองถูกสร้างขึ้นใหม่ในปี 1998 หลังจากพายุทำลายท่าเทียบเรือเก่า "
+    "ทุกเดือนกันยายนจะมีเทศกาลโคมลอยที่ท่าเรือ พิพิธภัณฑ์ของเมืองปิดทุกวันจันทร์",
+}
 
 
 @pytest.fixture(scope="module")
-def hindi_town(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> Answerer:
+def valdoria(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> dict[str, Answerer]:
+    """A one-document index per language."""
     from qa.indexer import build_index
 
-    base = tmp_path_factory.mktemp("hindi")
-    (base / "seeds").mkdir()
-    (base / "seeds" / "valdoria.txt").write_text(VALDORIA_HI, encoding="utf-8")
-    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
-    build_index(settings, embedder=default_embedder)
-    return Answerer(default_embedder, store.load(settings.index_dir))
+    answerers = {}
+    for language, text in VALDORIA.items():
+        base = tmp_path_factory.mktemp(language)
+        (base / "seeds").mkdir()
+        (base / "seeds" / "valdoria.txt").write_text(text, encoding="utf-8")
+        settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
+        build_index(settings, embedder=default_embedder)
+        answerers[language] = Answerer(default_embedder, store.load(settings.index_dir))
+    return answerers
 
 
 @pytest.mark.parametrize(
-    ("question", "sentence"),
+    ("language", "question", "sentence"),
     [
-        ("When was the harbour rebuilt?", "यहाँ का बंदरगाह 1998 में फिर से बनाया गया था।"),
-        ("When is the lantern festival held?", "हर सितंबर में बंदरगाह पर लालटेन उत्सव होता है।"),
-        ("On which day is the museum closed?", "नगर का संग्रहालय सोमवार को बंद रहता है।"),
+        ("hi", "When was the harbour rebuilt?", "यहाँ का बंदरगाह 1998 में फिर से बनाया गया था।"),
+        ("hi", "When is the lantern festival held?", "हर सितंबर में बंदरगाह पर लालटेन उत्सव होता है।"),
+        ("hi", "On which day is the museum closed?", "नगर का संग्रहालय सोमवार को बंद रहता है।"),
+        ("th", "When was the harbour rebuilt?", "ท่าเรือของเมืองถูกสร้างขึ้นใหม่ในปี 1998 หลังจากพายุทำลายท่าเทียบเรือเก่า"),
+        ("th", "When is the lantern festival held?", "ทุกเดือนกันยายนจะมีเทศกาลโคมลอยที่ท่าเรือ"),
+        ("th", "On which day is the museum closed?", "พิพิธภัณฑ์ของเมืองปิดทุกวันจันทร์"),
     ],
 )
-def test_a_hindi_passage_is_highlighted_by_its_sentence(hindi_town: Answerer, question: str, sentence: str) -> None:
-    """Hindi ends sentences with the danda (।), not a period: the highlight is the answering sentence, not the
-    whole passage."""
-    answer = hindi_town.ask(question, 1)
+def test_hindi_and_thai_passages_are_highlighted_by_their_sentence(
+    valdoria: dict[str, Answerer], language: str, question: str, sentence: str
+) -> None:
+    """Hindi ends sentences with the danda (।), Thai with a space that also stands around numbers: the
+    highlight is the answering sentence, not the whole passage."""
+    answer = valdoria[language].ask(question, 1)
     assert answer.citations[0].highlight.text == sentence
     assert answer.answer == sentence

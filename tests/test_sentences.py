@@ -47,8 +47,15 @@ def test_full_stops_of_scripts_without_case_end_sentences() -> None:
         assert [s.text for s in split_sentences(text)] == sentences
 
 
-def test_a_thai_paragraph_is_not_cut_at_its_spaces() -> None:
-    """Thai puts spaces between sentences but also around numbers and foreign words: no rule here tells them
-    apart, so a Thai passage stays whole rather than falling into fragments such as "308 แต้ม"."""
-    text = "ทีมมีแนวรับที่เสียคะแนนเพียง 308 แต้ม และอยู่ในอันดับที่ 6 ของลีก"
-    assert [s.text for s in split_sentences(text)] == [text]
+def test_a_thai_paragraph_is_cut_into_its_sentences_not_at_every_space() -> None:
+    """Thai puts spaces between sentences but also around numbers and between list items: PyThaiNLP's CRF
+    model tells them apart, where cutting at the spaces would leave fragments such as "308" or "หวาน"."""
+    sentences = [
+        "อาหารไทยมีชื่อเสียงเรื่องรสชาติเผ็ด เปรี้ยว หวาน และเค็มที่กลมกล่อม",
+        "ในปี 2007 มีนักท่องเที่ยว 14 ล้านคน",
+        "ทีมมีแนวรับที่เสียคะแนนเพียง 308 แต้ม และอยู่ในอันดับที่ 6 ของลีก",
+    ]
+    text = "Intro. " + " ".join(sentences)
+    spans = split_sentences(text)
+    assert [s.text for s in spans] == ["Intro.", *sentences]
+    assert all(text[s.start : s.end] == s.text for s in spans)
