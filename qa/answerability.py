@@ -87,9 +87,15 @@ def kind_met(kind: str | None, text: str) -> float:
         return 0.0
     if kind in ("when", "how many"):
         return 1.0 if _DIGITS.search(text) or (kind == "how many" and _NUMBER_WORDS.search(text)) else -1.0
-    if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text):  # no capitals in CJK scripts: cannot tell
-        return 0.0
+    if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text) or not _mostly_cased(text):  # CJK, Hindi, Thai, Arabic:
+        return 0.0  # no capitals to tell a name by
     return 1.0 if _NAME.search(text) else -1.0
+
+
+def _mostly_cased(text: str) -> bool:
+    """Whether most of the text's letters have an upper and a lower case (Latin, Cyrillic, Greek, Armenian)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum(ch.isupper() or ch.islower() for ch in letters) * 2 > len(letters)
 
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:

@@ -76,6 +76,10 @@ def test_kind_is_met_by_the_form_of_the_answer() -> None:
     assert kind_met("who", "The talks were led by Antony Blinken.") == 1.0
     assert kind_met("who", "the talks were long.") == -1.0
     assert kind_met("who", "会谈由布林肯主持。") == 0.0  # no capitals to tell a name by
+    assert kind_met("who", "वार्ता का नेतृत्व ब्लिंकन ने किया।") == 0.0  # nor in Hindi, Thai or Arabic
+    assert kind_met("who", "การเจรจานำโดยบลิงเคน") == 0.0
+    assert kind_met("who", "قاد المحادثات بلينكن.") == 0.0
+    assert kind_met("when", "बंदरगाह १९९८ में बना।") == 1.0  # Devanagari digits are digits
     assert kind_met(None, "anything") == 0.0
 
 
