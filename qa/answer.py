@@ -6,6 +6,7 @@ import bisect
 import re
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +39,13 @@ _NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
 
 
 def numbers(text: str) -> set[str]:
-    """Numbers of a text with thousands separators removed, so "1,233", "1.233" and "1 233" agree."""
-    return {re.sub(r"[.,\s]", "", match) for match in _NUMBER.findall(text)}
+    """Numbers of a text with thousands separators removed, so "1,233", "1.233" and "1 233" agree, and in ASCII
+    digits, so Hindi's "१९९८", Arabic's "١٩٩٨" and Thai's "๑๙๙๘" agree with "1998"."""
+    return {_ascii(re.sub(r"[.,\s]", "", match)) for match in _NUMBER.findall(text)}
+
+
+def _ascii(digits: str) -> str:
+    return digits if digits.isascii() else "".join(str(unicodedata.decimal(ch)) for ch in digits)
 
 
 # Single-score no-answer thresholds calibrated on XQuAD (docs/quality.md), used only where the candidates are

@@ -60,6 +60,7 @@ def test_on_topic_questions_are_not_flagged(seed_answerer: Answerer) -> None:
 def test_numbers_agree_across_separators_and_scripts() -> None:
     assert numbers("Der Rhein ist 1.233 km lang, seit 2015") == numbers("The Rhine is 1,233 km long, since 2015")
     assert numbers("莱茵河长1233公里") == {"1233"}
+    assert numbers("बंदरगाह १९९८ में बना") == numbers("ميناء ١٩٩٨") == numbers("ท่าเรือ ๑๙๙๘") == {"1998"}
     assert numbers("no digits here") == set()
 
 
