@@ -49,6 +49,10 @@ ON_TOPIC = (
     "what time did the meeting start?",
     "Who are the ministers who met in Tokyo?",
     "what was the weather like during the talks?",
+    "जापान में अमेरिकी सैनिकों की कमान कौन संभालता है?",
+    "من يقود القوات الأمريكية في اليابان؟",
+    "ใครเป็นผู้บัญชาการทหารสหรัฐในญี่ปุ่น",
+    "बैठक में मौसम कैसा था?",
 )
 
 

@@ -3,7 +3,7 @@
 Why prototypes and not the passage score: a greeting matches *some* passage of any corpus about as well as
 a real but unanswerable question does (on the seed corpus "hi" scored 0.551 against on-topic 0.66-0.78),
 while it sits right next to other greetings in the encoder's space, whatever the language. A question is
-small talk when it is close to one of a few written prototypes (``PROTOTYPES``, nine languages) and closer
+small talk when it is close to one of a few written prototypes (``PROTOTYPES``, twelve languages) and closer
 to it than to any of a few questions people ask about documents (``DOCUMENT_QUESTIONS``); both sets are
 embedded once per embedder and process, never per request.
 Measured in docs/quality.md: no XQuAD question of en, de, el or zh is flagged, and held-out small talk in
@@ -18,8 +18,8 @@ import numpy as np
 
 from qa.embedding import Embedder
 
-# Kinds of small talk in English, Russian, German, French, Spanish, Chinese, Italian, Portuguese and
-# Japanese. Other languages are
+# Kinds of small talk in English, Russian, German, French, Spanish, Chinese, Italian, Portuguese, Japanese,
+# Hindi, Arabic and Thai. Other languages are
 # recognised through the multilingual encoders (held-out languages are measured, not listed here).
 PROTOTYPES: tuple[str, ...] = (
     # greetings
@@ -30,6 +30,7 @@ PROTOTYPES: tuple[str, ...] = (
     "hola", "buenos días", "buenas tardes",
     "你好", "早上好", "嗨",
     "ciao", "buongiorno", "olá", "bom dia", "こんにちは", "おはよう",
+    "नमस्ते", "नमस्कार", "مرحبا", "السلام عليكم", "สวัสดี", "สวัสดีครับ",
     # thanks and goodbyes
     "thanks", "thank you very much", "bye", "see you later",
     "спасибо", "большое спасибо", "пока", "до свидания",
@@ -38,6 +39,7 @@ PROTOTYPES: tuple[str, ...] = (
     "gracias", "muchas gracias", "adiós",
     "谢谢", "非常感谢", "再见",
     "grazie", "arrivederci", "obrigado", "tchau", "ありがとう", "さようなら",
+    "धन्यवाद", "शुक्रिया", "अलविदा", "شكرا", "شكرا جزيلا", "مع السلامة", "ขอบคุณ", "ลาก่อน",
     # the assistant itself
     "who are you?", "what are you?", "what is your name?", "how are you?", "are you a bot?", "what can you do?",
     "hello, who are you?",
@@ -47,6 +49,8 @@ PROTOTYPES: tuple[str, ...] = (
     "¿quién eres?", "¿cómo estás?", "¿cómo te llamas?",
     "你是谁？", "你叫什么名字？", "你好吗？",
     "chi sei?", "come stai?", "quem é você?", "tudo bem?", "あなたは誰ですか？", "お元気ですか？",
+    "आप कौन हैं?", "आप कैसे हैं?", "आपका नाम क्या है?", "من أنت؟", "كيف حالك؟", "ما اسمك؟", "คุณเป็นใคร",
+    "สบายดีไหม", "คุณชื่ออะไร",
     # the weather, the time
     "what is the weather tomorrow?", "will it rain today?", "what time is it?",
     "какая погода завтра?", "будет ли дождь сегодня?", "который час?",
@@ -55,11 +59,14 @@ PROTOTYPES: tuple[str, ...] = (
     "¿qué tiempo hará mañana?", "¿qué hora es?",
     "明天天气怎么样？", "现在几点了？",
     "che tempo farà domani?", "como vai estar o tempo amanhã?", "明日の天気は？",
+    "कल मौसम कैसा रहेगा?", "कितने बजे हैं?", "كيف سيكون الطقس غدا؟", "كم الساعة؟", "พรุ่งนี้อากาศเป็นอย่างไร",
+    "ตอนนี้กี่โมงแล้ว",
     # jokes, chit-chat, keyboard noise
     "tell me a joke", "I'm bored", "I love you", "ok", "cool", "lol",
     "расскажи анекдот", "мне скучно",
     "erzähl mir einen Witz", "raconte-moi une blague", "cuéntame un chiste", "给我讲个笑话",
     "raccontami una barzelletta", "conta-me uma piada", "冗談を言って",
+    "मुझे एक चुटकुला सुनाओ", "احكِ لي نكتة", "เล่าเรื่องตลกให้ฟังหน่อย",
     "test", "aaaa", "asdf", "???",
 )  # fmt: skip
 
@@ -77,6 +84,9 @@ DOCUMENT_QUESTIONS: tuple[str, ...] = (
     "¿cómo se llama la empresa?", "¿cuándo empezó la reunión?", "¿quién escribió el libro?",
     "公司的名称是什么？", "会议是什么时候开始的？", "谁写了这本书？", "这个城市有多少人？",
     "come si chiama l'azienda?", "qual é o nome da empresa?", "会議はいつ始まりましたか？",
+    "कंपनी का नाम क्या है?", "बैठक कब शुरू हुई?", "किताब किसने लिखी?", "शहर में कितने लोग रहते हैं?",
+    "ما اسم الشركة؟", "متى بدأ الاجتماع؟", "من كتب الكتاب؟", "كم عدد سكان المدينة؟",
+    "บริษัทชื่ออะไร", "การประชุมเริ่มเมื่อไร", "ใครเป็นผู้เขียนหนังสือเล่มนี้", "เมืองนี้มีประชากรกี่คน",
 )  # fmt: skip
 
 # A question is small talk when its closest prototype is at least THRESHOLD close (cosine, qa.config's

@@ -19,6 +19,13 @@ from qa.answer import Answerer
         "Danke schön!",
         "merci beaucoup",
         "谢谢你",
+        # Hindi, Arabic, Thai: phrasings that are not themselves prototypes (each answered before they had some)
+        "तुम्हारा नाम क्या है?",
+        "आज मौसम कैसा है?",
+        "كيف الطقس اليوم؟",
+        "كم الوقت الآن؟",
+        "วันนี้อากาศเป็นยังไง",
+        "คุณชื่ออะไรครับ",
         # languages with no prototype (Polish, Dutch, Turkish, Korean): recognised through the encoders
         "dzień dobry",
         "dank je wel",
@@ -43,6 +50,9 @@ def test_small_talk_is_flagged_with_its_reason_and_no_passage(seed_answerer: Ans
         "Когда министры встретились в Токио?",
         "What did Japan do with its arms export restrictions?",
         "Кто такой Ллойд Остин?",
+        "जापान में अमेरिकी सैनिकों की कमान कौन संभालता है?",
+        "من يقود القوات الأمريكية في اليابان؟",
+        "ใครเป็นผู้บัญชาการทหารสหรัฐในญี่ปุ่น",
     ],
 )
 def test_questions_about_the_article_are_answered(seed_answerer: Answerer, question: str) -> None:
