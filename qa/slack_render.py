@@ -40,8 +40,12 @@ _ASK_ME = {
     "es": "Pregúntame sobre los documentos ({count}): {titles}",
     "el": "Ρωτήστε με για τα έγγραφα ({count}): {titles}",
     "zh": "请问我关于这些文档的问题（{count}）：{titles}",
+    "hi": "मुझसे दस्तावेज़ों ({count}) के बारे में पूछिए: {titles}",
+    "ar": "اسألني عن المستندات ({count}): {titles}",
+    "th": "ถามฉันเกี่ยวกับเอกสาร ({count}): {titles}",
 }
-_SCRIPT_LANGUAGE = {"CYRILLIC": "ru", "GREEK": "el", "CJK": "zh"}
+# scripts one language writes (Devanagari and Arabic script write several: there the identifier decides)
+_SCRIPT_LANGUAGE = {"CYRILLIC": "ru", "GREEK": "el", "CJK": "zh", "THAI": "th"}
 
 
 def small_talk_text(question: str, corpus: Corpus | None) -> str:

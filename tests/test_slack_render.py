@@ -142,6 +142,15 @@ def test_small_talk_names_the_documents_and_lists_no_sources() -> None:
     assert _texts(render_blocks(privet, corpus=Corpus(1, ("Lease",)))) == ["Спросите меня о документах (1): Lease"]
     greek = Answer("Γεια σου", "", [], no_answer=True, no_answer_reason="small_talk")
     assert _texts(render_blocks(greek, corpus=corpus))[0].startswith("Ρωτήστε με για τα έγγραφα (12): ")
+    thai = Answer("สวัสดีครับ", "", [], no_answer=True, no_answer_reason="small_talk")
+    assert _texts(render_blocks(thai, corpus=corpus))[0].startswith("ถามฉันเกี่ยวกับเอกสาร (12): ")
+    # Devanagari and Arabic script write several languages: a question long enough to identify is answered in
+    # its language, a bare greeting in English
+    for question, reply in [("नमस्ते, आप कौन हैं और क्या करते हैं?", "मुझसे दस्तावेज़ों (12) के बारे में पूछिए: "),
+                            ("مرحبا، من أنت وماذا تفعل؟", "اسألني عن المستندات (12): "),
+                            ("नमस्ते", "Ask me about the 12 documents: ")]:  # fmt: skip
+        chat = Answer(question, "", [], no_answer=True, no_answer_reason="small_talk")
+        assert _texts(render_blocks(chat, corpus=corpus))[0].startswith(reply), question
     assert _texts(render_blocks(hello, corpus=Corpus(1, ("<b>Lease</b>",)))) == [
         "Ask me about the document: &lt;b&gt;Lease&lt;/b&gt;"
     ]

@@ -684,6 +684,10 @@ def test_small_talk_names_the_documents_and_lists_no_sources(browser: Browser, w
         privet = tab.ask("Какая погода завтра?")
         expect(privet.locator(".small-talk")).to_have_text(f"Спросите меня о документах (3): {', '.join(titles)}")
         expect(privet.locator(".citation")).to_have_count(0)
+        thai = tab.ask("วันนี้อากาศเป็นยังไง")  # Thai script: Thai, whatever the browser's language
+        expect(thai.locator(".small-talk")).to_have_text(f"ถามฉันเกี่ยวกับเอกสาร (3): {', '.join(titles)}")
+        hindi = tab.ask("आज मौसम कैसा है?")  # Devanagari writes several languages, and this browser reads English
+        expect(hindi.locator(".small-talk")).to_have_text(f"Ask me about the 3 documents: {', '.join(titles)}")
     finally:
         tab.close()
 

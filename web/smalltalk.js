@@ -12,6 +12,9 @@ const ASK_ME = {
   es: "Pregúntame sobre los documentos ({count}): {titles}",
   el: "Ρωτήστε με για τα έγγραφα ({count}): {titles}",
   zh: "请问我关于这些文档的问题（{count}）：{titles}",
+  hi: "मुझसे दस्तावेज़ों ({count}) के बारे में पूछिए: {titles}",
+  ar: "اسألني عن المستندات ({count}): {titles}",
+  th: "ถามฉันเกี่ยวกับเอกสาร ({count}): {titles}",
 };
 const EMPTY = "Ask me a question about the documents.";
 
@@ -19,15 +22,22 @@ const SCRIPTS = [
   [/\p{Script=Cyrillic}/u, "ru"],
   [/\p{Script=Greek}/u, "el"],
   [/\p{Script=Han}/u, "zh"],
+  [/\p{Script=Thai}/u, "th"],
+];
+// scripts that several languages write (Hindi and Marathi, Arabic and Urdu): the browser's language decides
+const SHARED_SCRIPTS = [
+  [/\p{Script=Devanagari}/u, "hi"],
+  [/\p{Script=Arabic}/u, "ar"],
 ];
 
 /** The language to answer in: the question's script where it decides, else the browser's language. */
 export function replyLanguage(question, browserLanguages = navigator.languages || [navigator.language]) {
   for (const [pattern, code] of SCRIPTS) if (pattern.test(question)) return code;
+  const codes = browserLanguages.map((tag) => String(tag || "").toLowerCase().split("-")[0]);
+  for (const [pattern, code] of SHARED_SCRIPTS) if (pattern.test(question)) return codes.includes(code) ? code : "en";
   if (/\p{Script=Latin}/u.test(question)) {
-    for (const tag of browserLanguages) {
-      const code = String(tag || "").toLowerCase().split("-")[0];
-      if (code === "en" || (code in ASK_ME && !["ru", "el", "zh"].includes(code))) return code;
+    for (const code of codes) {
+      if (code === "en" || (code in ASK_ME && !["ru", "el", "zh", "th", "hi", "ar"].includes(code))) return code;
     }
   }
   return "en";
