@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.models import Chunk, Document
+from qa.sentences import SENTENCE_END
 
 # Sentence ends (same rule as qa.sentences: never before a lower-case word, so «тыс.» stays put),
 # then clause and word boundaries as a last resort for very long sentences.
 _SEPARATORS = [
     r"\n\s*\n",
     r"\n",
-    r"(?<=[.!?…])[\"'»”’)\]]*\s+(?=[^\sa-zа-яёäöüßàâçéèêëîïôûùüÿœæα-ωάέήίόύώ])",
+    SENTENCE_END,
     r"(?<=[。！？।॥۔؟።፧။។៕։])",  # full stops of scripts without case (qa.sentences)
     r"(?<=[;:,，；])\s+",
     r"\s+",
@@ -23,7 +24,8 @@ _SEPARATORS = [
 
 
 # these rules and qa.sentences', by name in the index manifest (v2: the full stops of scripts without case, Thai
-# sentences by model): a change rebuilds every index, from the embedding cache for the texts that did not change
+# sentences by model, every lower-case letter): a change rebuilds every index, from the embedding cache for the
+# texts that did not change
 SPLITTER = "recursive-sentence-v2"
 
 

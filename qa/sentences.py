@@ -16,12 +16,15 @@ import threading
 
 from qa.models import Span
 
-# terminal punctuation, optional closing quotes/brackets, then whitespace and a non-lowercase start
-_BOUNDARY = re.compile(
-    r"""(?<=[.!?…])["'»”’)\]]*\s+(?=[^\sa-zа-яёäöüßàâçéèêëîïôûùüÿœæα-ωάέήίόύώ])"""
-    r"""|(?<=[。！？।॥۔؟።፧။។៕։])["'»”’」』)\]]*\s*"""
-    r"""|\n\s*"""
-)
+# every lower-case letter of the Basic Multilingual Plane: Ukrainian «тис. їжі», Polish «ok. łodzi» and Turkish
+# «yak. şehir» continue their sentence as Russian «тыс. американских» does
+_LOWER = "".join(sorted({ch for ch in map(chr, range(0x10000)) if ch.islower()}))
+# a period, ! or ? and closing quotes/brackets, then whitespace and anything but a lower-case letter (qa.chunking
+# cuts passages with the same rule)
+SENTENCE_END = rf"""(?<=[.!?…])["'»”’)\]]*\s+(?=[^\s{_LOWER}])"""
+# the full stops of scripts without case, closing quotes/brackets and any whitespace
+CASELESS_END = r"""(?<=[。！？।॥۔؟።፧။។៕։])["'»”’」』)\]]*\s*"""
+_BOUNDARY = re.compile(rf"{SENTENCE_END}|{CASELESS_END}|\n\s*")
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 _MIN_SENTENCE = 2
 _thai_lock = threading.Lock()

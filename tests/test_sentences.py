@@ -59,3 +59,14 @@ def test_a_thai_paragraph_is_cut_into_its_sentences_not_at_every_space() -> None
     spans = split_sentences(text)
     assert [s.text for s in spans] == ["Intro.", *sentences]
     assert all(text[s.start : s.end] == s.text for s in spans)
+
+
+def test_an_abbreviation_before_any_lower_case_letter_does_not_end_a_sentence() -> None:
+    """The «тыс.» rule in every cased script, not only the letters of the languages it was written for."""
+    cases = {
+        "Тут живе понад 50 тис. їхніх родин. Місто велике.": ["Тут живе понад 50 тис. їхніх родин.", "Місто велике."],
+        "Było ok. łodzi dwudziestu. Port jest duży.": ["Było ok. łodzi dwudziestu.", "Port jest duży."],
+        "Yaklaşık 50 bin yak. şehir var. Liman büyük.": ["Yaklaşık 50 bin yak. şehir var.", "Liman büyük."],
+    }
+    for text, sentences in cases.items():
+        assert [s.text for s in split_sentences(text)] == sentences
