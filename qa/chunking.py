@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.models import Chunk, Document
-from qa.sentences import SENTENCE_END
+from qa.sentences import CASELESS_STOPS, SENTENCE_END
 
-# Sentence ends (same rule as qa.sentences: never before a lower-case word, so «тыс.» stays put),
-# then clause and word boundaries as a last resort for very long sentences.
+# Sentence ends (qa.sentences' rules: never before a lower-case word, so «тыс.» stays put; the full stops of
+# scripts without case), then clause and word boundaries as a last resort for very long sentences.
 _SEPARATORS = [
     r"\n\s*\n",
     r"\n",
     SENTENCE_END,
-    r"(?<=[。！？।॥۔؟።፧။។៕։])",  # full stops of scripts without case (qa.sentences)
+    rf"(?<=[{CASELESS_STOPS}])",
     r"(?<=[;:,，；])\s+",
     r"\s+",
     "",

@@ -22,9 +22,10 @@ _LOWER = "".join(sorted({ch for ch in map(chr, range(0x10000)) if ch.islower()})
 # a period, ! or ? and closing quotes/brackets, then whitespace and anything but a lower-case letter (qa.chunking
 # cuts passages with the same rule)
 SENTENCE_END = rf"""(?<=[.!?…])["'»”’)\]]*\s+(?=[^\s{_LOWER}])"""
-# the full stops of scripts without case, closing quotes/brackets and any whitespace
-CASELESS_END = r"""(?<=[。！？।॥۔؟።፧။។៕։])["'»”’」』)\]]*\s*"""
-_BOUNDARY = re.compile(rf"{SENTENCE_END}|{CASELESS_END}|\n\s*")
+# the full stops of scripts without case (CJK, Devanagari and Bengali, Urdu, Arabic, Ethiopic, Burmese, Khmer,
+# Armenian), then closing quotes/brackets and any whitespace
+CASELESS_STOPS = "。！？।॥۔؟።፧။។៕։"
+_BOUNDARY = re.compile(rf"""{SENTENCE_END}|(?<=[{CASELESS_STOPS}])["'»”’」』)\]]*\s*|\n\s*""")
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 _MIN_SENTENCE = 2
 _thai_lock = threading.Lock()

@@ -30,6 +30,9 @@ const SHARED_SCRIPTS = [
   [/\p{Script=Arabic}/u, "ar"],
 ];
 
+// languages told by their script, never by the browser's language alone (a Latin-script question is not theirs)
+const SCRIPT_CODES = [...SCRIPTS, ...SHARED_SCRIPTS].map(([, code]) => code);
+
 /** The language to answer in: the question's script where it decides, else the browser's language. */
 export function replyLanguage(question, browserLanguages = navigator.languages || [navigator.language]) {
   for (const [pattern, code] of SCRIPTS) if (pattern.test(question)) return code;
@@ -37,7 +40,7 @@ export function replyLanguage(question, browserLanguages = navigator.languages |
   for (const [pattern, code] of SHARED_SCRIPTS) if (pattern.test(question)) return codes.includes(code) ? code : "en";
   if (/\p{Script=Latin}/u.test(question)) {
     for (const code of codes) {
-      if (code === "en" || (code in ASK_ME && !["ru", "el", "zh", "th", "hi", "ar"].includes(code))) return code;
+      if (code === "en" || (code in ASK_ME && !SCRIPT_CODES.includes(code))) return code;
     }
   }
   return "en";
