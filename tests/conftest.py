@@ -15,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
+from qa import store
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import DEFAULT_EMBEDDER, Settings
@@ -92,6 +93,17 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def answerer_over(base: Path, files: dict[str, str], embedder: Embedder) -> Answerer:
+    """An answerer over an index of ``files`` (name -> text), built under ``base`` with ``embedder``."""
+    (base / "seeds").mkdir()
+    for name, text in files.items():
+        (base / "seeds" / name).write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
+    report, _ = build_index(settings, embedder=embedder)
+    assert not report.failed
+    return Answerer(embedder, store.load(settings.index_dir))  # as the service loads it
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION
+from conftest import JAPAN_ANSWER, JAPAN_QUESTION, answerer_over
 
 from qa import store
 from qa.answer import Answerer, follow_up_text, numbers
@@ -104,17 +104,10 @@ VALDORIA = {
 @pytest.fixture(scope="module")
 def valdoria(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> dict[str, Answerer]:
     """A one-document index per language."""
-    from qa.indexer import build_index
-
-    answerers = {}
-    for language, text in VALDORIA.items():
-        base = tmp_path_factory.mktemp(language)
-        (base / "seeds").mkdir()
-        (base / "seeds" / "valdoria.txt").write_text(text, encoding="utf-8")
-        settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
-        build_index(settings, embedder=default_embedder)
-        answerers[language] = Answerer(default_embedder, store.load(settings.index_dir))
-    return answerers
+    return {
+        language: answerer_over(tmp_path_factory.mktemp(language), {"valdoria.txt": text}, default_embedder)
+        for language, text in VALDORIA.items()
+    }
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import answerer_over
 
-from qa import store
 from qa.answer import Answerer
 from qa.answerability import FEATURES, MODEL_PATH, kind_met, load_model, question_kind
-from qa.config import Settings
 from qa.embedding import Embedder
-from qa.indexer import build_index
 
 # Signals measured on the town below: "Who is the harbour master of Valdoria?" (answered by harbour.txt) and
 # "When was the Valdoria railway station built?" (no document says; the harbour's rebuilding comes first)
@@ -94,13 +90,7 @@ def test_the_shipped_model_names_known_signals_and_its_provenance() -> None:
 
 @pytest.fixture(scope="module")
 def town(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> Answerer:
-    base: Path = tmp_path_factory.mktemp("town")
-    (base / "seeds").mkdir()
-    for name, text in TOWN.items():
-        (base / "seeds" / name).write_text(text, encoding="utf-8")
-    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
-    build_index(settings, embedder=default_embedder)
-    return Answerer(default_embedder, store.load(settings.index_dir))
+    return answerer_over(tmp_path_factory.mktemp("town"), TOWN, default_embedder)
 
 
 @pytest.mark.parametrize(
