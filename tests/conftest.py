@@ -95,15 +95,20 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def answerer_over(base: Path, files: dict[str, str], embedder: Embedder) -> Answerer:
-    """An answerer over an index of ``files`` (name -> text), built under ``base`` with ``embedder``."""
+def index_files(base: Path, files: dict[str, str], embedder: Embedder) -> Settings:
+    """``files`` (name -> text) written to ``base``/seeds and indexed with ``embedder``: the settings that read them."""
     (base / "seeds").mkdir()
     for name, text in files.items():
         (base / "seeds" / name).write_text(text, encoding="utf-8")
     settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
     report, _ = build_index(settings, embedder=embedder)
     assert not report.failed
-    return Answerer(embedder, store.load(settings.index_dir))  # as the service loads it
+    return settings
+
+
+def answerer_over(base: Path, files: dict[str, str], embedder: Embedder) -> Answerer:
+    """An answerer over an index of ``files``, loaded as the service loads it."""
+    return Answerer(embedder, store.load(index_files(base, files, embedder).index_dir))
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import index_files
 from test_indexer import Counting
 
 from qa import store
@@ -62,14 +63,7 @@ DESIGNER = "Марта Кросс"
 @pytest.fixture(scope="module")
 def mixed_settings(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedder) -> Settings:
     """The 16 paragraphs, indexed once (tests that change the folder work on a copy of it)."""
-    base = tmp_path_factory.mktemp("mixed")
-    (base / "seeds").mkdir()
-    for name, text in CORPUS.items():
-        (base / "seeds" / name).write_text(text, encoding="utf-8")
-    settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index")
-    report, _ = build_index(settings, embedder=default_embedder)
-    assert not report.failed
-    return settings
+    return index_files(tmp_path_factory.mktemp("mixed"), CORPUS, default_embedder)
 
 
 def _uncorrected(data: IndexData) -> IndexData:
