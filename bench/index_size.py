@@ -34,18 +34,23 @@ def report(index_dir: Path) -> None:
 
 def plan(contexts: Path, index_dir: Path, dim: int, fine: int, terms: int) -> None:
     from qa.builder import Builder
-    from qa.chunking import SPLITTER, ChunkingParams
+    from qa.config import Settings
     from qa.embedding import SPARSE_K
+    from qa.indexer import chunking_params, manifest_header
     from qa.models import Document
     from qa.stores import local
     from qa.stores.base import DocRows
     from qa.stores.faiss import assemble
 
-    class Placeholder:  # Builder.plan never calls the model
+    class Placeholder:  # Builder.plan never calls the model; the header reads its name, widths and sparse head
         name = "placeholder"
 
+        def encode_sparse(self, texts: list[str]) -> np.ndarray:
+            raise NotImplementedError
+
     model = Placeholder()
-    model.dim = dim  # type: ignore[attr-defined]
+    model.dim, model.fine_dim = dim, fine  # type: ignore[attr-defined]
+    params = chunking_params(Settings())
 
     data = json.loads(contexts.read_text(encoding="utf-8"))
     texts = list(dict.fromkeys(p["context"] for article in data["data"] for p in article["paragraphs"]))
@@ -56,7 +61,7 @@ def plan(contexts: Path, index_dir: Path, dim: int, fine: int, terms: int) -> No
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
     documents = []
-    with tempfile.TemporaryDirectory() as cache, Builder(model, ChunkingParams(500, 60), 16, Path(cache)) as b:
+    with tempfile.TemporaryDirectory() as cache, Builder(model, params, 16, Path(cache)) as b:
         for row, text in enumerate(texts):
             p = b.plan(Document(f"p{row:04d}.txt", f"p{row:04d}", text, "0" * 64))
             alone = unit(len(p.sentences))
@@ -66,11 +71,7 @@ def plan(contexts: Path, index_dir: Path, dim: int, fine: int, terms: int) -> No
             sparse[:, SPARSE_K : SPARSE_K + terms] = rng.uniform(0.01, 0.2, (len(p.chunks), terms))
             documents.append(DocRows(p.doc, p.chunks, p.sentences, unit(len(p.chunks)), alone,
                                      contexts_.reshape(-1, dim), sparse))  # fmt: skip
-    header = {
-        "embedder": {"name": "placeholder", "dim": dim, "sparse": 2 * SPARSE_K, "fine": fine},
-        "chunking": {"size": 500, "overlap": 60, "splitter": SPLITTER},
-    }
-    local.save(index_dir, *assemble(header, documents))
+    local.save(index_dir, *assemble(manifest_header(model, params), documents))  # type: ignore[arg-type]
 
 
 def main() -> None:
