@@ -188,28 +188,21 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
     return w[:-1], float(w[-1])
 
 
-def train(pos_rows: list[dict], neg_rows: list[dict], names: Sequence[str], pair: bool) -> Scorer:
-    """The logistic regression on the rows (standardised), as the signals-alone model or with the pair."""
+def train(pos_rows: list[dict], neg_rows: list[dict], names: Sequence[str], pair: bool) -> answerability.Model:
+    """The logistic regression on the rows (standardised), as the signals-alone model or with the pair's columns
+    after the signals."""
     pos, neg = matrix(pos_rows, names, pair), matrix(neg_rows, names, pair)
     x = np.vstack([pos, neg])
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     # the pair's 768 columns want a firmer hold than the few signals
     weights, bias = fit_logistic((x - mean) / scale, y, l2=PAIR_L2 if pair else 1e-2)
-    return Scorer(answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {}), pair)
+    return answerability.Model(tuple(names), mean, scale, weights, bias, 0.5, {})
 
 
-class Scorer:
-    """A fitted model and how to read a row for it (the pair's columns appended where it weighs them)."""
-
-    def __init__(self, model: answerability.Model, pair: bool) -> None:
-        self.model, self.pair = model, pair
-
-    def __call__(self, rows: list[dict]) -> np.ndarray:
-        if not self.pair:
-            return np.array([self.model.probability(r) for r in rows])
-        z = (matrix(rows, self.model.features, True) - self.model.mean) / self.model.scale
-        return 1 / (1 + np.exp(-(z @ self.model.weights + self.model.bias)))
+def probabilities(model: answerability.Model, rows: list[dict]) -> np.ndarray:
+    """The model's P(answers) of each row, the pair's columns included where it weighs them."""
+    return model.probabilities(matrix(rows, model.features, len(model.weights) > len(model.features)))
 
 
 def held_out(data: dict[str, dict], names: Sequence[str], pair: bool, article: dict[str, int]) -> dict[str, float]:
@@ -222,9 +215,10 @@ def held_out(data: dict[str, dict], names: Sequence[str], pair: bool, article: d
         others = [g for g in groups if g.split(":")[-1] != language]
         for fold in range(FOLDS):
             fit = [[r for g in others for r in data[g][k] if article[r[QUESTION]] % FOLDS != fold] for k in PN]
-            scorer = train(*fit, names, pair)
+            model = train(*fit, names, pair)
             for i, k in enumerate(PN):
-                scores[group][i].append(scorer([r for r in data[group][k] if article[r[QUESTION]] % FOLDS == fold]))
+                rows = [r for r in data[group][k] if article[r[QUESTION]] % FOLDS == fold]
+                scores[group][i].append(probabilities(model, rows))
     return {g: auc(np.concatenate(scores[g][0]), np.concatenate(scores[g][1])) for g in groups}
 
 
@@ -289,7 +283,7 @@ def main() -> None:
         [r for lang in langs for r in data[lang]["pos"]],
         [r for lang in langs for r in data[lang]["neg"]],
     )
-    model = train(*everything, names, pair=False).model
+    model = train(*everything, names, pair=False)
     print("\nthe signals, fitted on everything (shipped):")
     threshold, per_lang = report(model, data, langs, args.flag_right)
     print("weights:", dict(zip(names, model.weights.round(3))), "bias", round(model.bias, 3))
@@ -312,7 +306,7 @@ def report(
     model: answerability.Model, data: dict[str, dict], langs: list[str], flag_right: float
 ) -> tuple[float, dict[str, dict]]:
     """The threshold flagging ``flag_right`` of the pooled right top answers, and each language's figures."""
-    pooled_pos = np.concatenate([Scorer(model, False)(data[lang]["pos"]) for lang in langs])
+    pooled_pos = np.concatenate([probabilities(model, data[lang]["pos"]) for lang in langs])
     threshold = float(np.quantile(pooled_pos, flag_right))
     print(f"threshold {threshold:.4f} flags {flag_right:.1%} of the right top answers")
     print(f"{'lang':9s} {'AUC':>6s} {'recall@1':>9s} {'answered_right':>15s} {'answered_unanswerable':>22s}")
@@ -321,8 +315,8 @@ def report(
     for name, parts in [(lang, [data[lang]]) for lang in langs] + [
         (file, [data[lang] for lang in langs if lang.startswith(file + ":")]) for file in files
     ]:
-        pos = np.concatenate([Scorer(model, False)(d["pos"]) for d in parts])
-        neg = np.concatenate([Scorer(model, False)(d["neg"]) for d in parts])
+        pos = np.concatenate([probabilities(model, d["pos"]) for d in parts])
+        neg = np.concatenate([probabilities(model, d["neg"]) for d in parts])
         n = sum(d["questions"] for d in parts)
         row = {
             "no_answer_auc": round(auc(pos, neg), 4),

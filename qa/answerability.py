@@ -201,8 +201,12 @@ class Model:
     provenance: dict
 
     def probability(self, values: dict[str, float]) -> float:
-        x = (np.array([values[name] for name in self.features]) - self.mean) / self.scale
-        return float(1 / (1 + np.exp(-(x @ self.weights + self.bias))))
+        return float(self.probabilities(np.array([[values[name] for name in self.features]]))[0])
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """P(answers) of each row of ``x``: the features' values in order (a fit may weigh columns after them)."""
+        z = (x - self.mean) / self.scale
+        return 1 / (1 + np.exp(-(z @ self.weights + self.bias)))
 
     def to_json(self) -> dict:
         return {
