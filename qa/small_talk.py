@@ -23,14 +23,14 @@ from qa.embedding import Embedder
 # recognised through the multilingual encoders (held-out languages are measured, not listed here).
 PROTOTYPES: tuple[str, ...] = (
     # greetings
-    "hi", "hello", "hey there", "good morning", "good evening",
+    "hi", "hello", "hey there", "what's up?", "good morning", "good evening",
     "привет", "здравствуйте", "добрый день",
     "hallo", "guten Morgen", "servus",
     "bonjour", "salut", "bonsoir",
     "hola", "buenos días", "buenas tardes",
     "你好", "早上好", "嗨",
     "ciao", "buongiorno", "olá", "bom dia", "こんにちは", "おはよう",
-    "नमस्ते", "नमस्कार", "مرحبا", "السلام عليكم", "สวัสดี", "สวัสดีครับ",
+    "नमस्ते", "नमस्कार", "مرحبا", "السلام عليكم", "สวัสดี", "สวัสดีครับ", "ดีจ้า",
     # thanks and goodbyes
     "thanks", "thank you very much", "bye", "see you later",
     "спасибо", "большое спасибо", "пока", "до свидания",
@@ -41,7 +41,8 @@ PROTOTYPES: tuple[str, ...] = (
     "grazie", "arrivederci", "obrigado", "tchau", "ありがとう", "さようなら",
     "धन्यवाद", "शुक्रिया", "अलविदा", "شكرا", "شكرا جزيلا", "مع السلامة", "ขอบคุณ", "ลาก่อน",
     # the assistant itself
-    "who are you?", "what are you?", "what is your name?", "how are you?", "are you a bot?", "what can you do?",
+    "who are you?", "what are you?", "what is your name?", "how are you?", "are you a bot?", "are you a robot?",
+    "what can you do?",
     "hello, who are you?",
     "кто ты?", "как тебя зовут?", "как дела?", "что ты умеешь?",
     "wer bist du?", "wie heißt du?", "wie geht es dir?",
@@ -49,21 +50,21 @@ PROTOTYPES: tuple[str, ...] = (
     "¿quién eres?", "¿cómo estás?", "¿cómo te llamas?",
     "你是谁？", "你叫什么名字？", "你好吗？",
     "chi sei?", "come stai?", "quem é você?", "tudo bem?", "あなたは誰ですか？", "お元気ですか？",
-    "आप कौन हैं?", "आप कैसे हैं?", "आपका नाम क्या है?", "من أنت؟", "كيف حالك؟", "ما اسمك؟", "คุณเป็นใคร",
-    "สบายดีไหม", "คุณชื่ออะไร",
+    "आप कौन हैं?", "आप कैसे हैं?", "आपका नाम क्या है?", "क्या आप बॉट हैं?", "من أنت؟", "كيف حالك؟", "ما اسمك؟", "คุณเป็นใคร",
+    "เธอเป็นใคร",     "สบายดีไหม", "คุณชื่ออะไร",
     # the weather, the time
-    "what is the weather tomorrow?", "will it rain today?", "what time is it?",
+    "what is the weather tomorrow?", "how is the weather today?", "will it rain today?", "what time is it?",
     "какая погода завтра?", "будет ли дождь сегодня?", "который час?",
     "wie wird das Wetter morgen?", "wie spät ist es?",
     "quel temps fera-t-il demain ?", "quelle heure est-il ?",
     "¿qué tiempo hará mañana?", "¿qué hora es?",
     "明天天气怎么样？", "现在几点了？",
     "che tempo farà domani?", "como vai estar o tempo amanhã?", "明日の天気は？",
-    "कल मौसम कैसा रहेगा?", "कितने बजे हैं?", "كيف سيكون الطقس غدا؟", "كم الساعة؟", "พรุ่งนี้อากาศเป็นอย่างไร",
+    "कल मौसम कैसा रहेगा?", "कितने बजे हैं?", "समय क्या हो रहा है?", "كيف سيكون الطقس غدا؟", "كم الساعة؟", "พรุ่งนี้อากาศเป็นอย่างไร",
     "ตอนนี้กี่โมงแล้ว",
     # jokes, chit-chat, keyboard noise
     "tell me a joke", "I'm bored", "I love you", "ok", "cool", "lol",
-    "расскажи анекдот", "мне скучно",
+    "расскажи анекдот", "расскажи шутку", "мне скучно",
     "erzähl mir einen Witz", "raconte-moi une blague", "cuéntame un chiste", "给我讲个笑话",
     "raccontami una barzelletta", "conta-me uma piada", "冗談を言って",
     "मुझे एक चुटकुला सुनाओ", "احكِ لي نكتة", "เล่าเรื่องตลกให้ฟังหน่อย",

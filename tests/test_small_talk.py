@@ -26,6 +26,12 @@ from qa.answer import Answerer
         "كم الوقت الآن؟",
         "วันนี้อากาศเป็นยังไง",
         "คุณชื่ออะไรครับ",
+        # worded unlike any prototype, each answered with a passage before the prototypes of 2026-12-04 late
+        "hey, what's up?",
+        "what's the weather like today?",
+        "пошути",
+        "क्या तुम रोबोट हो?",
+        "หวัดดี",
         # languages with no prototype (Polish, Dutch, Turkish, Korean): recognised through the encoders
         "dzień dobry",
         "dank je wel",
