@@ -119,7 +119,7 @@ def main() -> None:
         print(f"   closeness {near:.3f} contrast {contrast:+.3f}  {text}")
     reworded, reworded_c = closeness(embedder.encode_queries(list(REWORDED)))
     caught = (reworded >= t) & (reworded_c >= m)
-    print(f"reworded small talk ({len(REWORDED)}, prototype languages, no prototype's words): recall {np.mean(caught):.3f}")
+    print(f"reworded small talk ({len(REWORDED)}, prototype languages): recall {np.mean(caught):.3f}")
     for text, near, contrast, hit in sorted(zip(REWORDED, reworded, reworded_c, caught), key=lambda item: item[2]):
         if not hit:
             print(f"   missed: closeness {near:.3f} contrast {contrast:+.3f}  {text}")
