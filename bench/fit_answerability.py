@@ -29,7 +29,7 @@ import datetime
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,13 +105,21 @@ def paragraph_languages(xquad: Path, contexts: Path) -> dict[str, str]:
 
 
 def collect(
-    workdir: Path, xquad: Path, lang: str, embedder: CachedQueries, settings: Settings, split: bool
+    workdir: Path,
+    xquad: Path,
+    lang: str,
+    embedder: CachedQueries,
+    settings: Settings,
+    split: bool,
+    describe: Callable[[str, Reply], dict] | None = None,
 ) -> dict[str, dict]:
     """Signals of the right top answers (positives) and of the gold-left-out ones lacking the answer (negatives).
 
     Grouped by language; with ``split`` (the mixed file) by the language of each question's own paragraph, so
-    a mixed corpus also yields a held-out check per language.
+    a mixed corpus also yields a held-out check per language. Each row is ``describe(question, reply)``: by
+    default the reply's signals and pair columns.
     """
+    describe = describe or (lambda _, reply: with_pair(reply))
     contexts = xquad / f"xquad.{lang}.json"
     eval_set = load_eval_set(xquad / "xquad.en.json", contexts)
     languages = paragraph_languages(xquad, contexts) if split else {}
@@ -134,11 +142,11 @@ def collect(
         if full.answer.citations and full.answer.citations[0].document == q.doc_id:
             group["recall@1"] += 1
             if full.signals:
-                group["pos"].append({**with_pair(full), QUESTION: q.id})
+                group["pos"].append({**describe(q.text, full), QUESTION: q.id})
         out = answerer.reply(q.text, 30, exclude_documents={q.doc_id})
         top = out.answer.citations[0].text if out.answer.citations else ""
         if not any(a in top for a in q.answers) and out.signals:
-            group["neg"].append({**with_pair(out), QUESTION: q.id})
+            group["neg"].append({**describe(q.text, out), QUESTION: q.id})
     return groups
 
 
