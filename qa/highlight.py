@@ -25,7 +25,14 @@ _NEGATION = re.compile(
     # Chinese: words, not characters (不同 "different", 非洲 "Africa" and 未来 "future" deny nothing); as
     # single characters they cost 0.8 points of Chinese highlight on XQuAD (docs/quality.md)
     r"|不是|不能|不会|不會|不再|并不|並不|没有|沒有|从未|從未|未能|无法|無法|并非|並非|绝不|絕不|无权|無權"
-    r"|不得|不可|未曾|毫无|毫無",
+    r"|不得|不可|未曾|毫无|毫無"
+    # Hindi and Arabic: whole words, bounded by anything but a letter or a vowel sign (to \b a vowel sign is
+    # no word character, so नहीं would never end); Arabic's "and"/"so" may be attached (ولا, فلم)
+    r"|(?<![\w\u0900-\u0963])(?:नहीं|न|बिना)(?![\w\u0900-\u0963])"
+    r"|(?<![\w\u0610-\u061A\u064B-\u065F\u0670])[وف]?(?:لا|ليس|ليست|ليسوا|لم|لن|بدون|دون)"
+    r"(?![\w\u0610-\u061A\u064B-\u065F\u0670])"
+    # Thai writes no spaces between words: ไม่ "not", except in ไม่ว่า "whatever" and ไม่กี่ "a few"
+    r"|ไม่(?!ว่า|กี่)|มิได้|ปราศจาก",
     re.IGNORECASE,
 )
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION
+from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, answerer_over
 
 from qa.embedding import Embedder
 from qa.highlight import best_sentence, is_negated
@@ -26,6 +27,14 @@ from qa.store import Hit, IndexData
         ("非洲是世界第二大洲。", False),  # 非 in "Africa" denies nothing
         ("未来的计划很重要。", False),  # nor 未 in "future"
         ("这两个城市不同。", False),  # nor 不 in "different"
+        ("अमेरिकी कमांडर के पास कोई कमान अधिकार नहीं।", True),  # before the danda, after a vowel sign
+        ("यह नया शहर है।", False),  # न starts "new"
+        ("لا يملك القائد أي سلطة.", True),
+        ("ولم يكن القائد هناك.", True),  # "and" attached
+        ("لاعب كرة القدم.", False),  # لا starts "player"
+        ("ผู้บัญชาการไม่มีอำนาจบังคับบัญชา", True),
+        ("ไม่ว่าจะเป็นอะไรก็ตาม", False),  # "whatever"
+        ("นักเรียนไม่กี่คน", False),  # "a few"
     ],
 )
 def test_denials_are_recognized_by_word_not_by_character(sentence: str, denies: bool) -> None:
@@ -70,3 +79,29 @@ def test_best_sentence_of_a_passage_without_sentences_is_the_passage(
     )
     span, score = best_sentence(bare, query)
     assert (span.start, span.end, span.text) == (hit.chunk.start, hit.chunk.end, hit.chunk.text) and score == 0.0
+
+
+# The seed's trap written in Hindi and Arabic: a denial closest to the question, the answer after it.
+TRAPS = {
+    "hi": (
+        "जापान के रक्षा मंत्री ने बुधवार को टोक्यो में अपने अमेरिकी समकक्ष से मुलाकात की। "
+        "दोनों देशों ने सैन्य सहयोग बढ़ाने पर सहमति जताई। "
+        "जापान में तैनात अमेरिकी सेना के कमांडर के पास कोई कमान अधिकार नहीं है। ",
+        "हवाई में हिंद-प्रशांत कमान का प्रमुख इन सैनिकों की कमान संभालता है।",
+    ),
+    "ar": (
+        "التقى وزير الدفاع الياباني بنظيره الأمريكي في طوكيو يوم الأربعاء. واتفق البلدان على تعزيز التعاون العسكري. "
+        "ولا يملك قائد القوات الأمريكية في اليابان أي سلطة قيادة. ",
+        "ويتولى رئيس قيادة المحيطين الهندي والهادئ في هاواي قيادة هذه القوات.",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(TRAPS))
+def test_the_highlight_reads_past_a_denial_in_hindi_and_arabic(
+    tmp_path: Path, default_embedder: Embedder, language: str
+) -> None:
+    before, answer = TRAPS[language]
+    answerer = answerer_over(tmp_path, {"article.txt": before + answer}, default_embedder)
+    reply = answerer.ask(JAPAN_QUESTION, 1)
+    assert answer in reply.answer  # not the denial alone
