@@ -28,6 +28,7 @@ CASELESS_STOPS = "。！？।॥۔؟።፧။។៕։"
 _BOUNDARY = re.compile(rf"""{SENTENCE_END}|(?<=[{CASELESS_STOPS}])["'»”’」』)\]]*\s*|\n\s*""")
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 _MIN_SENTENCE = 2
+_MIN_THAI = 6  # characters: a shorter piece of the CRF model's is a word cut off its sentence
 _thai_lock = threading.Lock()
 
 
@@ -48,14 +49,19 @@ def _add(text: str, start: int, end: int, spans: list[Span]) -> None:
     if not _THAI.search(text, start, end):
         _add_plain(text, start, end, spans)
         return
-    at = start
+    at, first = start, len(spans)
     for piece in _thai_sentences(text[start:end]):
         found = text.find(piece, at, end)
         if found < 0:  # the model returned text that is not ours: keep the rest whole rather than guess
             break
         if found > at:
             _add_plain(text, at, found, spans)
-        _add_plain(text, found, found + len(piece), spans)
+        if len(piece.strip()) < _MIN_THAI and len(spans) > first and not text[spans[-1].end : found].strip():
+            # a lone short word is no sentence: the unit after a number ("54,000 นาย") ends the one before
+            previous = spans.pop()
+            _add_plain(text, previous.start, found + len(piece), spans)
+        else:
+            _add_plain(text, found, found + len(piece), spans)
         at = found + len(piece)
     _add_plain(text, at, end, spans)
 

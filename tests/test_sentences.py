@@ -61,6 +61,18 @@ def test_a_thai_paragraph_is_cut_into_its_sentences_not_at_every_space() -> None
     assert all(text[s.start : s.end] == s.text for s in spans)
 
 
+def test_a_thai_unit_after_a_number_stays_in_its_sentence() -> None:
+    """The CRF model cuts a paragraph's last "54,000 นาย" (troops) before its unit; a lone word is no sentence."""
+    sentences = [
+        "รัฐมนตรีกลาโหมญี่ปุ่นพบกับรัฐมนตรีกลาโหมสหรัฐที่กรุงโตเกียวเมื่อวันพุธ",
+        "มีทหารอเมริกันประจำการในญี่ปุ่นประมาณ 54,000 นาย",
+    ]
+    text = " ".join(sentences)
+    spans = split_sentences(text)
+    assert [s.text for s in spans] == sentences
+    assert all(text[s.start : s.end] == s.text for s in spans)
+
+
 def test_an_abbreviation_before_any_lower_case_letter_does_not_end_a_sentence() -> None:
     """The «тыс.» rule in every cased script, not only the letters of the languages it was written for."""
     cases = {
