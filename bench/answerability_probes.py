@@ -6,6 +6,9 @@ check as bench/fit_answerability.py (each paragraph language and each quarter of
 - agreement of the encoders: the top passage's best sentence under e5's columns alone and under USE's alone
   (the default row is e5's 384 columns then USE's 512), its lead over the other candidates in units of their
   spread, its margin over the best of them, the share of them it beats;
+- literal overlap: the share of the question's numbers (and Roman numerals: "Super Bowl XXXIII") that the
+  top passage lacks, and of its literal tokens (numbers, capitalised words, acronyms) among those some
+  candidate holds: names are transliterated across scripts, digits survive;
 - with ``--tokens``, late interaction: e5's final token states of the question against those of the top
   passage (each question token's best cosine with a passage token, averaged: ColBERT's MaxSim, and the mean of
   the weaker half of the question's tokens), and the top's lead over the next four passages. It needs a pass
@@ -18,6 +21,7 @@ check as bench/fit_answerability.py (each paragraph language and each quarter of
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import _common  # noqa: F401  (puts this checkout first on sys.path)
@@ -29,6 +33,7 @@ from qa.answer import Reply
 from qa.config import Settings
 from qa.embedding import make_embedder
 from qa.eval import auc, load_eval_set
+from qa.numerals import numerals
 
 SHIPPED = "score,sentence,lead_z,margin,terms_lead,sentence_gain,coverage,coverage_lead,dense_lead_z,agree,kind".split(
     ","
@@ -59,6 +64,25 @@ def block_signals(reply: Reply) -> dict[str, float]:
         out[f"{name}_margin"] = float(mine - theirs.max()) if len(theirs) else 0.0
         out[f"{name}_rank"] = float((theirs < mine).mean()) if len(theirs) else 1.0
     return out
+
+
+LITERAL = re.compile(r"\b[A-Za-z0-9][\w.\-]*\b")
+QUESTION_WORDS = {"what", "who", "when", "where", "which", "why", "how", "the", "in", "a", "an", "of", "is", "was"}
+
+
+def literal_signals(question: str, reply: Reply) -> dict[str, float]:
+    """What of the question's literal tokens the top passage lacks."""
+    texts = [c.hit.chunk.text for c in reply.ranked[:TOKEN_PASSAGES]]
+    asked = numerals(question)
+    missing = len(asked - numerals(texts[0])) / len(asked) if asked else 0.0
+    tokens = {
+        w.lower()
+        for w in LITERAL.findall(question)
+        if w.lower() not in QUESTION_WORDS and (w[0].isupper() or any(c.isdigit() for c in w))
+    }
+    known = {w for w in tokens if any(w in t.lower() for t in texts)}
+    lacking = len([w for w in known if w not in texts[0].lower()]) / len(known) if known else 0.0
+    return {"numbers_missing": missing, "literals_missing": lacking}
 
 
 class TokenStates:
@@ -113,7 +137,7 @@ def main() -> None:
     states = TokenStates() if args.tokens else None
 
     def describe(question: str, reply: Reply) -> dict:
-        row = {**reply.signals, **block_signals(reply)}
+        row = {**reply.signals, **block_signals(reply), **literal_signals(question, reply)}
         return {**row, **token_signals(states, question, reply)} if states else row
 
     data: dict[str, dict] = {}
@@ -134,6 +158,7 @@ def main() -> None:
     print(f"{'signals':22s} " + " ".join(f"{g:>8s}" for g in groups) + "     mean")
     families: list[tuple[str, list[str]]] = [("shipped", [])] + [(f"+ {n}", [n]) for n in probes]
     families.append(("+ encoder agreement", [n for n in probes if n.split("_")[0] in BLOCKS]))
+    families.append(("+ both literal signals", ["numbers_missing", "literals_missing"]))
     if states:
         families.append(("+ late interaction", [n for n in probes if n.startswith("tok")]))
     for label, extra in families:

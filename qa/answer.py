@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import bisect
-import re
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, spa
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
 from qa.models import Answer, Citation, Document, Turn
+from qa.numerals import numbers  # digits survive translation (names do not: scored, they lowered en->en recall)
 from qa.parts import query_parts
 from qa.stores.base import Hit, SearchIndex
 
@@ -32,20 +31,6 @@ EXCLUDED_EXTRA = 16  # more chunks searched per left-out document, so enough oth
 MIN_DOCUMENTS = 5
 ENCODED = 256  # questions whose vectors are kept (eval asks each twice; a retried question is free)
 WARM_UP_QUESTION = "Who is the mayor of the town?"  # read once at start, never answered
-
-
-# digits survive translation and transliteration (names do not: scored, they lowered even en->en recall)
-_NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
-
-
-def numbers(text: str) -> set[str]:
-    """Numbers of a text with thousands separators removed, so "1,233", "1.233" and "1 233" agree, and in ASCII
-    digits, so Hindi's "१९९८", Arabic's "١٩٩٨" and Thai's "๑๙๙๘" agree with "1998"."""
-    return {_ascii(re.sub(r"[.,\s]", "", match)) for match in _NUMBER.findall(text)}
-
-
-def _ascii(digits: str) -> str:
-    return digits if digits.isascii() else "".join(str(unicodedata.decimal(ch)) for ch in digits)
 
 
 # Single-score no-answer thresholds calibrated on XQuAD (docs/quality.md), used only where the candidates are

@@ -6,10 +6,11 @@ import pytest
 from conftest import JAPAN_ANSWER, JAPAN_QUESTION, answerer_over
 
 from qa import store
-from qa.answer import Answerer, follow_up_text, numbers
+from qa.answer import Answerer, follow_up_text
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.models import Turn
+from qa.numerals import numbers
 
 JAPAN_CHAT = [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
 
