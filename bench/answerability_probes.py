@@ -1,14 +1,14 @@
-"""Signals tried for the no-answer decision and not shipped: do they add to the eleven of qa/answerability.py?
+"""Signals tried for the no-answer decision and not shipped: do they add to those qa/data/answerability.json weighs?
 
-Two families, each printed alone (AUC per language) and added to the shipped signals in the same held-out
+Three families, each printed alone (AUC per language) and added to the shipped signals in the same held-out
 check as bench/fit_answerability.py (each paragraph language and each quarter of the articles unseen):
 
 - agreement of the encoders: the top passage's best sentence under e5's columns alone and under USE's alone
   (the default row is e5's 384 columns then USE's 512), its lead over the other candidates in units of their
   spread, its margin over the best of them, the share of them it beats;
-- literal overlap: the share of the question's numbers (and Roman numerals: "Super Bowl XXXIII") that the
-  top passage lacks, and of its literal tokens (numbers, capitalised words, acronyms) among those some
-  candidate holds: names are transliterated across scripts, digits survive;
+- literal overlap: the share of the question's literal tokens (numbers, capitalised words, acronyms), of
+  those some candidate holds, that the top passage lacks (its numbers alone, measured here first, are now
+  the shipped ``numbers_missing``);
 - with ``--tokens``, late interaction: e5's final token states of the question against those of the top
   passage (each question token's best cosine with a passage token, averaged: ColBERT's MaxSim, and the mean of
   the weaker half of the question's tokens), and the top's lead over the next four passages. It needs a pass
@@ -33,11 +33,8 @@ from qa.answer import Reply
 from qa.config import Settings
 from qa.embedding import make_embedder
 from qa.eval import auc, load_eval_set
-from qa.numerals import numerals
 
-SHIPPED = "score,sentence,lead_z,margin,terms_lead,sentence_gain,coverage,coverage_lead,dense_lead_z,agree,kind".split(
-    ","
-)
+SHIPPED = answerability.load_model().features
 BLOCKS = {"e5": slice(0, fit.PAIR_WIDTH), "use": slice(fit.PAIR_WIDTH, None)}
 TOKEN_PASSAGES = 5  # the top and the next four
 
@@ -71,10 +68,8 @@ QUESTION_WORDS = {"what", "who", "when", "where", "which", "why", "how", "the", 
 
 
 def literal_signals(question: str, reply: Reply) -> dict[str, float]:
-    """What of the question's literal tokens the top passage lacks."""
+    """What of the question's literal tokens the top passage lacks, of those the candidates hold at all."""
     texts = [c.hit.chunk.text for c in reply.ranked[:TOKEN_PASSAGES]]
-    asked = numerals(question)
-    missing = len(asked - numerals(texts[0])) / len(asked) if asked else 0.0
     tokens = {
         w.lower()
         for w in LITERAL.findall(question)
@@ -82,7 +77,7 @@ def literal_signals(question: str, reply: Reply) -> dict[str, float]:
     }
     known = {w for w in tokens if any(w in t.lower() for t in texts)}
     lacking = len([w for w in known if w not in texts[0].lower()]) / len(known) if known else 0.0
-    return {"numbers_missing": missing, "literals_missing": lacking}
+    return {"literals_missing": lacking}
 
 
 class TokenStates:
@@ -158,7 +153,6 @@ def main() -> None:
     print(f"{'signals':22s} " + " ".join(f"{g:>8s}" for g in groups) + "     mean")
     families: list[tuple[str, list[str]]] = [("shipped", [])] + [(f"+ {n}", [n]) for n in probes]
     families.append(("+ encoder agreement", [n for n in probes if n.split("_")[0] in BLOCKS]))
-    families.append(("+ both literal signals", ["numbers_missing", "literals_missing"]))
     if states:
         families.append(("+ late interaction", [n for n in probes if n.startswith("tok")]))
     for label, extra in families:

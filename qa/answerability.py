@@ -6,7 +6,8 @@ whenever the encoder or the vectors' centering change. The signals here are most
 passage's margin over the next passages that do not overlap it, in units of the spread of the candidates'
 scores; how far the top stands above what this corpus usually scores for this question (the mean of the
 candidates); whether its best sentence or its latent terms also stand out; whether the question's kind
-is met ("when" -> a date, "how many" -> a number). A logistic model over them (weights in
+is met ("when" -> a date, "how many" -> a number); whether the numbers the question names are in it (digits
+survive translation: "as of 2010?" against a passage of 2014). A logistic model over them (weights in
 ``qa/data/answerability.json``, fitted by bench/fit_answerability.py on XQuAD, provenance inside) gives
 the probability that the top passage answers; below the file's threshold the answer is "not found".
 
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.models import Span
+from qa.numerals import numerals
 from qa.stores.base import Hit
 
 MODEL_PATH = Path(__file__).with_name("data") / "answerability.json"
@@ -124,6 +126,7 @@ FEATURES = (
     "coverage_margin",  # the top's coverage minus the best coverage of the other passages
     "dense_lead_z",  # the top's own passage cosine minus the candidates' mean, in units of their spread
     "agree",  # share of the signals (passage cosine, best sentence, latent terms) whose best is the top too
+    "numbers_missing",  # share of the question's numbers (and Roman numerals) the top passage lacks; 0 without
 )
 
 
@@ -165,6 +168,7 @@ def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | N
     dense = np.array([c.hit.score for c in ranked], np.float64)
     sentences = np.array([c.sentence for c in ranked], np.float64)
     bests = [dense, sentences] + ([terms] if has_terms else [])
+    asked = numerals(question)  # digits survive translation: "as of 2010?" against a passage of 2014
     return {
         "score": top.score,
         "margin": top.score - second,
@@ -185,6 +189,7 @@ def features(question: str, ranked: list[Candidate], query_terms: np.ndarray | N
         "coverage_margin": float(covered[0] - max((covered[i] for i in apart), default=covered[0])),
         "dense_lead_z": float((dense[0] - dense.mean()) / (dense.std() + EPS)),
         "agree": float(np.mean([int(np.argmax(values)) == 0 for values in bests])),
+        "numbers_missing": len(asked - numerals(top.hit.chunk.text)) / len(asked) if asked else 0.0,
     }
 
 

@@ -10,7 +10,7 @@ from qa.answer import Answerer, follow_up_text
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.models import Turn
-from qa.numerals import numbers
+from qa.numerals import numbers, numerals
 
 JAPAN_CHAT = [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
 
@@ -63,6 +63,10 @@ def test_numbers_agree_across_separators_and_scripts() -> None:
     assert numbers("莱茵河长1233公里") == {"1233"}
     assert numbers("बंदरगाह १९९८ में बना") == numbers("ميناء ١٩٩٨") == numbers("ท่าเรือ ๑๙๙๘") == {"1998"}
     assert numbers("no digits here") == set()
+    # Roman numerals stay Latin in Greek or Russian text; a lone capital I is a word, not a numeral
+    asked = numerals("Who won Super Bowl XXXIII in 1999?")
+    assert asked == numerals("Το Super Bowl XXXIII το 1999") == {"XXXIII", "1999"}
+    assert numerals("I think so") == set()
 
 
 @pytest.mark.parametrize("question", [JAPAN_QUESTION, "Что Япония сделала с ограничениями на экспорт оружия?"])
