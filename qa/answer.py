@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa import answerability, languages, small_talk
-from qa.answerability import Candidate
+from qa.answerability import Candidate, question_kind
 from qa.config import Settings
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
@@ -234,6 +234,7 @@ class Answerer:
         """Every candidate passage once, with its best score over the readings, best first."""
         wanted = numbers(question)
         denies = is_negated(question)  # "which ... did not ...?": then a denial may be the answer itself
+        kind = question_kind(question)  # "when", "how many": the highlight prefers a sentence with a number
         best: dict[tuple[str, int], Candidate] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
@@ -243,7 +244,7 @@ class Answerer:
             lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)
             for hit, terms in zip(hits, lexical):
                 key = (hit.chunk.doc_id, hit.chunk.start)
-                span, sentence_score = best_sentence(hit, queries[0], question_denies=denies)
+                span, sentence_score = best_sentence(hit, queries[0], question_denies=denies, kind=kind)
                 if reading:  # the passage is scored as this reading sees it, highlighted for the question
                     sentence_score = best_sentence(hit, query, question_denies=denies)[1]
                 score = self._score(hit.score, sentence_score)

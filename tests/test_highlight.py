@@ -10,7 +10,8 @@ import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, answerer_over
 
 from qa.embedding import Embedder
-from qa.highlight import best_sentence, is_negated
+from qa.highlight import KIND_MARGIN, best_sentence, is_negated
+from qa.models import Chunk, Span
 from qa.store import Hit, IndexData
 
 
@@ -79,6 +80,29 @@ def test_best_sentence_of_a_passage_without_sentences_is_the_passage(
     )
     span, score = best_sentence(bare, query)
     assert (span.start, span.end, span.text) == (hit.chunk.start, hit.chunk.end, hit.chunk.text) and score == 0.0
+
+
+def _two_sentences(first: float, second: float) -> tuple[Hit, np.ndarray]:
+    """A passage of two sentences whose cosines with the returned query are ``first`` and ``second``."""
+    text = "The ministers met in Tokyo with their guests. The meeting was held on 29 July 2024."
+    cut = text.index(" The meeting") + 1
+    spans = [Span(0, cut - 1, text[: cut - 1]), Span(cut, len(text), text[cut:])]
+    query = np.eye(3, dtype=np.float32)[0]
+    rows = np.array([[first, np.sqrt(1 - first**2), 0], [second, 0, np.sqrt(1 - second**2)]], np.float32)
+    hit = Hit(0.8, Chunk("meeting.txt", 0, len(text), text), "Meeting", spans, rows, rows.copy())
+    return hit, query
+
+
+def test_a_when_question_is_answered_by_the_sentence_with_a_date_when_both_read_alike() -> None:
+    hit, query = _two_sentences(0.80, 0.80 - KIND_MARGIN / 2)
+    assert best_sentence(hit, query)[0].text == "The ministers met in Tokyo with their guests."
+    span, score = best_sentence(hit, query, kind="when")
+    assert span.text == "The meeting was held on 29 July 2024."
+    assert score == pytest.approx(0.80)  # the passage ranks by its closest sentence, as without a kind
+    # farther than the margin, or a question that asks for no number: the closest sentence stays
+    far, query = _two_sentences(0.80, 0.80 - 2 * KIND_MARGIN)
+    assert best_sentence(far, query, kind="when")[0].text == "The ministers met in Tokyo with their guests."
+    assert best_sentence(hit, query, kind="who")[0].text == "The ministers met in Tokyo with their guests."
 
 
 # The seed's trap written in Hindi and Arabic: a denial closest to the question, the answer after it.
