@@ -46,21 +46,29 @@ class Candidate:
     terms: float | None  # cosine of the latent terms, None without a sparse head
 
 
-# Question kinds whose answer has a visible form, in the languages the bundled models read best.
+# Question kinds whose answer has a visible form, in the languages the bundled models read best. Hindi words are
+# bounded by anything but a Devanagari letter or vowel sign (to \b a vowel sign is no word character); Thai writes
+# no spaces between words, so its question words are matched inside the question (กี่โมง, "what time", is "when").
+_HI = r"(?<![\w\u0900-\u0963])(?:{})(?![\w\u0900-\u0963])"
 _KINDS = {
     "when": re.compile(
         r"\b(?:when|what year|which year|wann|in welchem jahr|quand|en quelle année|cuándo|en qué año|quando|"
-        r"когда|в каком году|πότε|ποια χρονιά)\b|什么时候|何时|哪一年|哪年|几时|いつ",
+        r"когда|в каком году|πότε|ποια χρονιά|متى|في أي عام|في أي سنة)\b|什么时候|何时|哪一年|哪年|几时|いつ|"
+        + _HI.format("कब|किस साल|किस वर्ष")
+        + r"|เมื่อไร|เมื่อไหร่|ปีใด|ปีไหน|กี่โมง",
         re.IGNORECASE,
     ),
     "how many": re.compile(
         r"\b(?:how many|how much|how long|how far|how old|how large|how big|how high|what percentage|"
         r"wie viele|wie viel|wie lange|wie alt|combien|cuántos|cuántas|cuánto|quanti|quante|quanto|"
-        r"сколько|πόσα|πόσοι|πόσες|πόσο)\b|多少|几个|幾個|多长|多久|多大|多高",
+        r"сколько|πόσα|πόσοι|πόσες|πόσο|كم)\b|多少|几个|幾個|多长|多久|多大|多高|"
+        + _HI.format("कितने|कितनी|कितना")
+        + r"|กี่|เท่าไร|เท่าไหร่",
         re.IGNORECASE,
     ),
     "who": re.compile(
-        r"\b(?:who|whom|whose|wer|wem|wen|wessen|qui|quién|quiénes|chi|кто|кого|кому|ποιος|ποια|ποιοι)\b|谁|誰",
+        r"\b(?:who|whom|whose|wer|wem|wen|wessen|qui|quién|quiénes|chi|кто|кого|кому|ποιος|ποια|ποιοι|"
+        r"من هو|من هي|من هم)\b|谁|誰|" + _HI.format("कौन|किसने|किसको") + r"|ใคร",
         re.IGNORECASE,
     ),
 }

@@ -58,6 +58,17 @@ TOWN = {
         ("Wer ist der Hafenmeister?", "who"),
         ("Кто такой Ллойд Остин?", "who"),
         ("What did Japan do with its arms export restrictions?", None),
+        ("बंदरगाह कब बनाया गया?", "when"),
+        ("शहर में कितने स्कूल हैं?", "how many"),
+        ("बंदरगाह का प्रबंधक कौन है?", "who"),
+        ("ท่าเรือสร้างขึ้นเมื่อไร", "when"),
+        ("ตลาดเปิดกี่โมง", "when"),  # "what time"
+        ("เมืองนี้มีโรงเรียนกี่แห่ง", "how many"),
+        ("ใครเป็นนายท่าเรือ", "who"),
+        ("متى بني الميناء؟", "when"),
+        ("كم عدد المدارس في المدينة؟", "how many"),
+        ("من هو مدير الميناء؟", "who"),
+        ("ما اسم الشركة من فضلك؟", None),  # من is also "from"/"please": alone it asks for no one
     ],
 )
 def test_question_kind_in_several_languages(question: str, kind: str | None) -> None:
