@@ -18,7 +18,7 @@ from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, spa
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
 from qa.models import Answer, Citation, Document, Turn
-from qa.numerals import numbers  # digits survive translation (names do not: scored, they lowered en->en recall)
+from qa.numerals import numbers, numerals  # digits survive translation (names did not: they lowered en->en recall)
 from qa.parts import query_parts
 from qa.stores.base import Hit, SearchIndex
 
@@ -235,6 +235,7 @@ class Answerer:
         wanted = numbers(question)
         denies = is_negated(question)  # "which ... did not ...?": then a denial may be the answer itself
         kind = question_kind(question)  # "when", "how many": the highlight prefers a sentence with a number
+        asked = frozenset(numerals(question))  # and one with the question's own numbers
         best: dict[tuple[str, int], Candidate] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
@@ -244,7 +245,7 @@ class Answerer:
             lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)
             for hit, terms in zip(hits, lexical):
                 key = (hit.chunk.doc_id, hit.chunk.start)
-                span, sentence_score = best_sentence(hit, queries[0], question_denies=denies, kind=kind)
+                span, sentence_score = best_sentence(hit, queries[0], question_denies=denies, kind=kind, asked=asked)
                 if reading:  # the passage is scored as this reading sees it, highlighted for the question
                     sentence_score = best_sentence(hit, query, question_denies=denies)[1]
                 score = self._score(hit.score, sentence_score)

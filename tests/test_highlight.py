@@ -105,6 +105,15 @@ def test_a_when_question_is_answered_by_the_sentence_with_a_date_when_both_read_
     assert best_sentence(hit, query, kind="who")[0].text == "The ministers met in Tokyo with their guests."
 
 
+def test_a_question_naming_a_number_is_answered_by_the_sentence_holding_it_when_both_read_alike() -> None:
+    hit, query = _two_sentences(0.80, 0.80 - KIND_MARGIN / 2)
+    span, score = best_sentence(hit, query, asked=frozenset({"2024"}))  # "who met in July 2024?"
+    assert span.text == "The meeting was held on 29 July 2024." and score == pytest.approx(0.80)
+    assert best_sentence(hit, query, asked=frozenset({"1998"}))[0].text.startswith("The ministers")
+    far, query = _two_sentences(0.80, 0.80 - 2 * KIND_MARGIN)
+    assert best_sentence(far, query, asked=frozenset({"2024"}))[0].text.startswith("The ministers")
+
+
 # The seed's trap written in Hindi and Arabic: a denial closest to the question, the answer after it.
 TRAPS = {
     "hi": (
