@@ -95,5 +95,9 @@ def best_sentence(
 
 def _closest_holding(spans: list[Span], alone: np.ndarray, best: int, holds: Callable[[str], bool]) -> int:
     """The closest sentence whose text ``holds`` within ``KIND_MARGIN`` of the closest of all, else ``best``."""
-    near = [i for i in range(len(spans)) if alone.max() - alone[i] <= KIND_MARGIN and holds(spans[i].text)]
-    return max(near, key=lambda i: alone[i], default=best)
+    floor = float(alone.max()) - KIND_MARGIN
+    return max(
+        (i for i in range(len(spans)) if alone[i] >= floor and holds(spans[i].text)),
+        key=alone.__getitem__,
+        default=best,
+    )
