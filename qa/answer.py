@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa import answerability, languages, small_talk
-from qa.answerability import Candidate, question_kind
+from qa.answerability import Candidate
 from qa.config import Settings
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
+from qa.kinds import question_kind
 from qa.models import Answer, Citation, Document, Turn
 from qa.numerals import numbers, numerals  # digits survive translation (names did not: they lowered en->en recall)
 from qa.parts import query_parts

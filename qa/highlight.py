@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from qa.answerability import kind_met
+from qa.kinds import kind_met
 from qa.models import Span
 from qa.numerals import numerals
 from qa.stores.base import Hit
 
 # "when" and "how many" ask for a number, "... in 1998?" names one: a sentence that holds none (none of the
-# question's) yields to one that does and reads almost as close (answer_in_highlight@1 +0.3 to +1.0 points on
+# question's) yields to one that does and reads almost as close (answer_in_highlight@1 +0.25 to +1.0 points on
 # XQuAD de, el, zh and en: docs/quality.md)
 KIND_MARGIN = 0.03
 _NUMBER_KINDS = ("when", "how many")
@@ -60,7 +60,7 @@ def best_sentence(
 ) -> tuple[Span, float]:
     """The answering sentence(s) of a retrieved chunk and their score (cosine with the query).
 
-    ``kind`` is the question's (qa.answerability.question_kind): for "when" and "how many" the closest sentence
+    ``kind`` is the question's (qa.kinds.question_kind): for "when" and "how many" the closest sentence
     holding a number is the answer where the closest one holds none and it is within ``KIND_MARGIN``. So is
     the closest sentence holding one of ``asked``, the question's own numbers (qa.numerals), where the
     chosen one holds none of them. The score stays the closest sentence's, so the passage ranks as before.

@@ -6,8 +6,9 @@ import pytest
 from conftest import answerer_over
 
 from qa.answer import Answerer
-from qa.answerability import FEATURES, MODEL_PATH, kind_met, load_model, question_kind
+from qa.answerability import FEATURES, MODEL_PATH, load_model
 from qa.embedding import Embedder
+from qa.kinds import kind_met, question_kind
 
 # Signals measured on the town below: "Who is the harbour master of Valdoria?" (answered by harbour.txt) and
 # "When was the Valdoria railway station built?" (no document says; the harbour's rebuilding comes first)
