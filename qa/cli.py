@@ -209,7 +209,10 @@ def eval_(
         print(json.dumps(result))
         return
     for key, value in result.items():
-        out.print(f"{key:>22}  {value}")
+        if key == "decision":  # which no-answer decision the figures are of, on one line
+            value = f"{value}: {result['decision_note']}"
+        if key != "decision_note":
+            out.print(f"{key:>22}  {value}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
