@@ -308,7 +308,8 @@ def main() -> None:
             "per_language": per_lang,
         }
         # what the model applies to: the answerer falls back to the calibrated cut for any other embedder, or
-        # where a signal source it weighs (the latent terms) is off
+        # where a signal source it weighs (the latent terms) is off; "checked_on" (other embedders measured to
+        # hold, docs/quality.md) starts empty, since a new fit is checked on nothing else
         fitted_for = {"embedder": base_name(embedder.name), "signals": tuple(answerability.signals_needed(names))}
         shipped = replace(model, threshold=threshold, provenance=provenance, **fitted_for).to_json()
         answerability.MODEL_PATH.write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")

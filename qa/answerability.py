@@ -12,9 +12,10 @@ survive translation: "as of 2010?" against a passage of 2014). A logistic model 
 the probability that the top passage answers; below the file's threshold the answer is "not found".
 
 The model applies only to what it was fitted for (``Model.unfit_for``): the embedder whose scores it read
-and the signals it weighs. With ``QA_SPARSE_WEIGHT=0`` or a model without a sparse head the latent-term
-signals read zero where the fit saw values (the town's clearly answered question fell from 0.90 to 0.12),
-so there the answerer falls back to the calibrated single cut instead.
+(or one it was checked on since, with figures in docs/quality.md) and the signals it weighs. With
+``QA_SPARSE_WEIGHT=0`` or a model without a sparse head the latent-term signals read zero where the fit saw
+values (the town's clearly answered question fell from 0.90 to 0.15), so there the answerer falls back to
+the calibrated single cut instead.
 
 What is not here: a term on the question's and the answering sentence's vectors themselves (their product,
 column by column, with learned weights). It raised the dev set's AUC to 0.93-0.98, but with each XQuAD
@@ -173,13 +174,15 @@ class Model:
     provenance: dict
     # the embedder (its name without the engine tag) whose scores the fit read; "" where the file does not say
     embedder: str = ""
+    checked_on: tuple[str, ...] = ()  # other embedders it was measured to hold for (a refit starts with none)
     signals: tuple[str, ...] = field(default=())  # signal sources the features need (``signals_needed``)
 
     def unfit_for(self, embedder_name: str, available: Sequence[str]) -> str | None:
         """Why this model does not apply to an answerer with this embedder and these signal sources; None if it does."""
-        if self.embedder and base_name(embedder_name) != self.embedder:
-            return f"the no-answer model was fitted for the embedder {self.embedder}, not {base_name(embedder_name)}"
-        missing = [SOURCES.get(name, name) for name in self.signals if name not in available]
+        name = base_name(embedder_name)
+        if self.embedder and name != self.embedder and name not in self.checked_on:
+            return f"the no-answer model was fitted for the embedder {self.embedder}, not {name}"
+        missing = [SOURCES.get(source, source) for source in self.signals if source not in available]
         if missing:
             return f"the no-answer model reads {', '.join(missing)}, which this configuration does not compute"
         return None
@@ -200,7 +203,11 @@ class Model:
             "weights": self.weights.round(6).tolist(),
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 4),
-            "fitted_for": {"embedder": self.embedder, "signals": list(self.signals)},
+            "fitted_for": {
+                "embedder": self.embedder,
+                "checked_on": list(self.checked_on),
+                "signals": list(self.signals),
+            },
             "provenance": self.provenance,
         }
 
@@ -221,6 +228,7 @@ class Model:
             threshold=float(data["threshold"]),
             provenance=provenance,
             embedder=embedder,
+            checked_on=tuple(fitted.get("checked_on", ())),
             signals=tuple(signals),
         )
 
