@@ -175,7 +175,8 @@ def eval_(
 ) -> None:
     """Measure retrieval and highlighting on SQuAD/XQuAD files through the service's own pipeline.
 
-    Example: qa eval --questions ../shared/data/xquad/xquad.en.json --contexts ../shared/data/xquad/xquad.de.json
+    Example (XQuAD cloned into data/xquad, see the README): qa eval --questions data/xquad/xquad.en.json
+    --contexts data/xquad/xquad.de.json
     """
     import json
 
