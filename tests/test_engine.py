@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from tolerance import close
 
 from qa.answer import Answerer
 from qa.config import Settings
@@ -83,23 +84,23 @@ def test_one_pass_gives_what_separate_calls_give(engines) -> None:
         [(0, len(TEXTS[0]))],
     ]
     parts = torch_e5.encode_passage_parts(chunks, sentences)
-    assert np.allclose(parts.vectors, torch_e5.encode_passages(chunks), atol=1e-5)
+    assert close(parts.vectors, torch_e5.encode_passages(chunks), torch_e5)
     assert np.array_equal(parts.sparse, torch_e5.encode_sparse(chunks))
     assert [len(s) for s in parts.sentences] == [2, 1]
     # a sentence's vector is the mean of its tokens' states inside the chunk's pass, whatever else is in the batch
     tokens, states = torch_e5._engine.states(CHUNK, PASSAGE)
     alone = torch_e5.encode_passage_parts([CHUNK], sentences[:1]).sentences[0]
-    assert np.allclose(alone, parts.sentences[0], atol=1e-5)
+    assert close(alone, parts.sentences[0], torch_e5)  # oneDNN blocks a batch otherwise than one text
     for (start, end), vector in zip(sentences[0], alone):
         a, b = token_range(tokens, start, end)
         assert a >= int((tokens.ends <= 0).sum())  # never the prefix's tokens
         mean = states[a:b].mean(axis=0)
-        assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-4)
+        assert close(vector, mean / np.linalg.norm(mean), torch_e5)
     # read in context, each sentence still answers its own question best
     questions = torch_e5.encode_queries(["When was the reactor commissioned?", "How much of the power does it supply?"])
     assert list(np.argmax(questions @ parts.sentences[0].T, axis=1)) == [0, 1]
     query = torch_e5.encode_query_parts(["When was the reactor commissioned?"])
-    assert np.allclose(query.vectors, questions[:1], atol=1e-5)
+    assert close(query.vectors, questions[:1], torch_e5)  # alone against in a batch of two
     assert query.sparse.shape == (1, parts.sparse.shape[1]) and query.sparse[0, 256] > 0
 
 
@@ -107,21 +108,22 @@ def test_other_embedders_get_the_same_parts_from_separate_calls(engines) -> None
     _, nano = engines
     sentences = [spans_of(CHUNK, ["Engineers replaced its cooling pumps in 2015."])]
     parts = passage_parts(nano, [CHUNK], sentences)
-    assert np.allclose(parts.vectors, nano.encode_passages([CHUNK]), atol=1e-6)
-    assert np.allclose(parts.sentences[0], nano.encode_passages(["Engineers replaced its cooling pumps in 2015."]))
+    assert close(parts.vectors, nano.encode_passages([CHUNK]), nano)
+    assert close(parts.sentences[0], nano.encode_passages(["Engineers replaced its cooling pumps in 2015."]), nano)
     assert np.array_equal(parts.sparse, nano.encode_sparse([CHUNK]))
-    assert np.allclose(query_parts(nano, ["pumps"]).vectors, nano.encode_queries(["pumps"]))
+    assert close(query_parts(nano, ["pumps"]).vectors, nano.encode_queries(["pumps"]), nano)
 
 
 def test_fused_default_reads_each_chunk_once_and_matches_its_separate_vectors(monkeypatch) -> None:
     fused = make_embedder("e5:0.9+use:0.1", engine="torch")
+    precision = default_precision("cpu")  # its e5 part's; USE's fp32 is finer
     sentences = [spans_of(CHUNK, ["It supplies a third of the region's power."])]
     parts = fused.encode_passage_parts([CHUNK], sentences)
-    assert np.allclose(parts.vectors, fused.encode_passages([CHUNK]), atol=1e-5)
+    assert close(parts.vectors, fused.encode_passages([CHUNK]), precision)
     assert parts.sentences[0].shape == (1, fused.dim)
     assert np.allclose(np.linalg.norm(parts.sentences[0], axis=1), 1.0, atol=1e-4)
     query = fused.encode_query_parts(["who supplies the power?"])
-    assert np.allclose(query.vectors, fused.encode_queries(["who supplies the power?"]), atol=1e-5)
+    assert close(query.vectors, fused.encode_queries(["who supplies the power?"]), precision)
 
 
 def test_engine_choice_and_names(monkeypatch: pytest.MonkeyPatch, engines) -> None:
@@ -169,7 +171,7 @@ def test_precisions_keep_the_vectors_and_questions_follow_the_passages(
     assert (rows * nano.encode_queries(questions)).sum(axis=1).min() >= 0.99
     assert list(np.argmax(rows @ fp32.encode_passages(TEXTS).T, axis=1)) == [0, 1, 3]
     alone = mixed.encode_queries(questions[:1])  # int8 activations share a scale per batch: compare alone to alone
-    assert np.allclose(mixed.encode_query_parts(questions[:1]).vectors, alone, atol=1e-5)
+    assert close(mixed.encode_query_parts(questions[:1]).vectors, alone, "int8")
     monkeypatch.setenv("QA_QUERY_PRECISION", "fp8")
     with pytest.raises(EmbedderUnavailable, match="unknown precision 'fp8'"):
         e5_embedder("cpu", "torch")
