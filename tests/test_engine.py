@@ -163,9 +163,10 @@ def test_precisions_keep_the_vectors_and_questions_follow_the_passages(
         texts = questions if read == "encode_queries" else TEXTS
         a, b = getattr(bf16, read)(texts), getattr(fp32, read)(texts)
         assert not np.array_equal(a, b) and (a * b).sum(axis=1).min() >= 0.9995  # another engine, same vectors
-    # int8 questions over fp32 passages (QA_QUERY_PRECISION): the fast choice without native bf16
+    # int8 questions over fp32 passages (QA_QUERY_PRECISION, read by Settings): the fast choice without native bf16
     monkeypatch.setenv("QA_QUERY_PRECISION", "int8")
-    mixed = e5_embedder("cpu", "torch-fp32")
+    mixed = Answerer.from_settings(Settings(embedder="e5", engine="torch-fp32"), None).embedder
+    assert isinstance(mixed, TorchE5Embedder) and mixed is not fp32  # not the fp32 engine built above
     assert mixed.query_precision == "int8" and mixed.name == fp32.name  # the index is the fp32 one
     rows = mixed.encode_queries(questions)
     assert (rows * nano.encode_queries(questions)).sum(axis=1).min() >= 0.99
@@ -173,8 +174,10 @@ def test_precisions_keep_the_vectors_and_questions_follow_the_passages(
     alone = mixed.encode_queries(questions[:1])  # int8 activations share a scale per batch: compare alone to alone
     assert close(mixed.encode_query_parts(questions[:1]).vectors, alone, "int8")
     monkeypatch.setenv("QA_QUERY_PRECISION", "fp8")
+    with pytest.raises(ValidationError, match="query_precision"):
+        Settings()
     with pytest.raises(EmbedderUnavailable, match="unknown precision 'fp8'"):
-        e5_embedder("cpu", "torch")
+        e5_embedder("cpu", "torch", "fp8")
 
 
 def test_cuda_is_refused_in_words_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
