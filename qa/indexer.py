@@ -105,7 +105,7 @@ def build_index(
     ``report`` is filled in as the build goes, so a progress callback can count the failures so far.
     """
     started = time.perf_counter()
-    embedder = embedder or make_embedder(settings.embedder, settings.device, settings.engine)
+    embedder = embedder or make_embedder(settings.embedder, settings.device, settings.engine, settings.query_precision)
     params = chunking_params(settings)
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(settings.index_dir / LOCK):

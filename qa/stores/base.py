@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qa.model_identity import model_identity
 from qa.models import Chunk, Document, Span
 
 
@@ -91,5 +92,9 @@ class StoreWriter(Protocol):
 
 def model_header(embedder: dict[str, Any] | None) -> dict[str, Any]:
     """A header's ``embedder`` entry without ``fine``, which only says how the local store packs sentence rows
-    (qa.stores.rows): what decides whether stored rows can be re-used is the model, not its packing."""
-    return {key: value for key, value in (embedder or {}).items() if key != "fine"}
+    (qa.stores.rows), and with the model's identity for its name: what decides whether stored rows can be re-used
+    is the model, not its packing nor the engine and precision that ran it (qa.model_identity)."""
+    header = {key: value for key, value in (embedder or {}).items() if key != "fine"}
+    if isinstance(header.get("name"), str):
+        header["name"] = model_identity(header["name"])
+    return header

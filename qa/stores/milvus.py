@@ -251,6 +251,8 @@ class MilvusWriter:
         header = dict(header, embedder=model_header(header["embedder"]), milvus_schema=SCHEMA)  # float rows here
         milvus = MilvusStore(uri, name, int(header["embedder"]["dim"]))
         stored = milvus.header()
+        if stored is not None:  # a header written with an engine tag (#torch-bf16) reads as the model's identity
+            stored = dict(stored, embedder=model_header(stored.get("embedder")))
         rebuilt = rebuild or (stored is not None and stored != header)
         if rebuilt:
             milvus.drop()
