@@ -174,7 +174,7 @@ class Library:
         and fails the request: the folder is as it was, and a rebuild is asked for in case the store saw any.
         """
         try:
-            staging.place(list(staged))
+            staging.place(staged)
             result = self._rebuild("upload: " + ", ".join(item.name for item in staged))
             outcomes = self._judge(staged, result)
         except BaseException:
@@ -184,8 +184,10 @@ class Library:
         refused = [item.name for item in staged if outcomes[item.index].error]
         for name in refused:
             staging.undo(name)
-        if refused:  # the build dropped the earlier versions with the refused files
-            self._rebuild("upload: earlier versions of refused files put back")
+        if refused:  # the build dropped the earlier versions with the refused files (a shutdown: the next start)
+            ticket = self.reindexer.submit("upload: earlier versions of refused files put back")
+            if ticket:
+                self.reindexer.wait_for(ticket)
         return outcomes
 
     def _judge(self, staged: list[_Staged], result: BuildResult) -> dict[int, Outcome]:

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class Staging:
                 raise NameConflict(f"{name} cannot be stored: {parent.as_posix()} in the seeds folder is not a folder")
         return path
 
-    def place(self, items: list[Placement]) -> None:
+    def place(self, items: Sequence[Placement]) -> None:
         """Journal first, then each earlier version aside and the new file in its place."""
         targets = [self.target(item.name) for item in items]  # all checked before anything moves
         entries = [{"name": i.name, "sha256": i.sha256, "replaces": _exists(t)} for i, t in zip(items, targets)]

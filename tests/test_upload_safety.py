@@ -24,7 +24,7 @@ import pytest
 from conftest import JAPAN_ANSWER, JAPAN_QUESTION, ROOT, SEEDS, TINY_ANSWER, LiveServer, free_port, index_files
 from filelock import FileLock
 
-from qa import store
+from qa import staging, store
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
@@ -71,6 +71,24 @@ def test_a_service_shutting_down_mid_upload_keeps_the_earlier_version(service) -
         response = reply.result(WAIT)
     assert response.status_code == 503 and "shutting down" in response.json()["detail"]
     assert harbour.read_text(encoding="utf-8") == earlier  # before the fix: only the new, unindexed file was left
+    assert not (settings.seeds_dir / STAGING).exists()
+
+
+def test_a_start_beside_a_live_upload_leaves_it_alone(service) -> None:
+    """`qa index` run while `qa serve` uploads into the same folder: the upload is live, not a crash's leftover."""
+    http, settings, _ = service
+    harbour = settings.seeds_dir / "harbour.txt"
+    newer = "The harbour master of Valdoria is now Per Hansen, since March."
+    with ThreadPoolExecutor(1) as pool:
+        with FileLock(settings.index_dir / LOCK):  # the upload's build waits here
+            reply = pool.submit(http.post, "/documents", files=[("file", ("harbour.txt", newer.encode()))])
+            _until(_holds(harbour, newer), "the new file to be placed")
+            assert staging.recover(settings.seeds_dir) == []  # what a start runs first
+            assert harbour.read_text(encoding="utf-8") == newer
+        response = reply.result(WAIT)
+    assert response.status_code == 201 and response.json()["documents"][0]["status"] == "indexed"
+    answer = http.post("/ask", json={"question": "Who is the harbour master?"}).json()["answer"]
+    assert answer.startswith("The harbour master of Valdoria is now Per Hansen")
     assert not (settings.seeds_dir / STAGING).exists()
 
 
