@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from qa import __version__, security, store
+from qa import __version__, security, staging, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
 from qa.embedding import engine_of, torch_fallback
-from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, QAError
+from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, NameConflict, QAError
 from qa.http_errors import error_response
 from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
@@ -121,6 +121,9 @@ def create_app(
 def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # before the watcher and the first build: an upload a crash left unconfirmed is never indexed
+        for line in await run_in_threadpool(staging.recover, settings.seeds_dir):
+            log.warning("%s", line)
         if app.state.answerer is None:  # the model, and whatever index exists: answering starts now
             app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
         embedder = app.state.answerer.embedder
@@ -246,6 +249,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DocumentNotFound)
     async def not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return error_response(404, str(exc))
+
+    @app.exception_handler(NameConflict)
+    async def conflict(_: Request, exc: NameConflict) -> JSONResponse:
+        return error_response(409, str(exc))
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:

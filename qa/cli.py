@@ -97,8 +97,13 @@ def index(
 
     Example: qa index --seeds-dir ./seeds
     """
+    from qa.staging import recover
+
+    settings = _settings(seeds_dir, index_dir, embedder)
+    for line in recover(settings.seeds_dir):  # an upload a crash left unconfirmed is rolled back, never indexed
+        err.print(Text(line), highlight=False)
     try:
-        report, _ = _index(_settings(seeds_dir, index_dir, embedder), rebuild)
+        report, _ = _index(settings, rebuild)
     except QAError as exc:
         raise _fail(exc) from None
     if report.failed and not report.documents:

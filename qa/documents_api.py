@@ -95,6 +95,7 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         status_code=201,
         responses={
             **_errors(400, 401, 403, 413, 415, 503),
+            409: {"model": ErrorOut, "description": "A file's name is taken by a folder in the seeds folder."},
             422: {"model": ErrorOut, "description": "No file could be indexed; each file's reason in errors."},
         },
         summary="Upload documents; answers once they are searchable",

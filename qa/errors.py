@@ -37,3 +37,7 @@ class StoreUnavailable(QAError):
 
 class IndexOutdated(IndexCorrupt):
     """An index written in an older format: readable by nothing here, rebuilt by ``qa index``."""
+
+
+class NameConflict(QAError):
+    """An upload's name is taken by a folder (or runs through a file): nothing is touched (HTTP 409)."""

@@ -45,10 +45,15 @@ KEYS = (
     "decision_note",
 )
 NO_ANSWER_KEYS = ("answered_right", "answered_unanswerable", "no_answer_auc")
+MARKER = ".qa-eval"  # in a workdir eval created: only such a folder's seeds/ and index/ are ever rewritten
 
 
 class EvalDataError(QAError):
     """A questions or contexts file that is not usable SQuAD format."""
+
+
+class WorkdirRefused(QAError):
+    """A --workdir that qa eval did not create: its seeds/ and index/ may be real, so nothing is touched."""
 
 
 @dataclass(frozen=True)
@@ -181,11 +186,14 @@ def evaluate(
     depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
     ``decision`` says which no-answer decision ran ("model" or "cut"), ``decision_note`` what and why.
     ``workdir``, when given, keeps the paragraphs and their index there instead of a temporary folder, so a
-    second run over the same files re-embeds nothing (the indexer is incremental). The paragraphs always go
-    to a FAISS index of their own, never to the configured store (``announce`` is told where).
+    second run over the same files re-embeds nothing (the indexer is incremental); it must be new, empty, or
+    made by an earlier run (``MARKER``), else WorkdirRefused. The paragraphs always go to a FAISS index of
+    their own, never to the configured store (``announce`` is told where).
     """
     from qa.indexer import build_index
 
+    if workdir is not None:
+        claim_workdir(workdir)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         base = workdir or Path(tmp)
         seeds = base / "seeds"
@@ -248,6 +256,26 @@ def evaluate(
     result["p95_ms"] = round(float(np.percentile(times, 95)), 2)
     result["decision"], result["decision_note"] = answerer.rule.kind, answerer.rule.why
     return {key: result[key] for key in KEYS}
+
+
+def claim_workdir(workdir: Path) -> None:
+    """Mark ``workdir`` as eval's own, or refuse it: a run replaces every ``*.txt`` of its seeds/ with the
+    paragraphs and builds into its index/, so a folder of real documents (``--workdir .``) must never be one."""
+    if (workdir / MARKER).is_file():
+        return
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirRefused(f"--workdir {workdir} is not a folder")
+    if workdir.is_dir() and any(workdir.iterdir()):
+        raise WorkdirRefused(
+            f"--workdir {workdir} is not empty and qa eval did not create it (it has no {MARKER} marker): "
+            "a run would replace the *.txt files in its seeds/ and build into its index/. "
+            "Name a new or empty folder; nothing was changed"
+        )
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / MARKER).write_text("made by qa eval: seeds/ and index/ here are rewritten by every run\n")
+    except OSError as exc:
+        raise WorkdirRefused(f"--workdir {workdir} cannot be used: {exc.strerror or exc}") from exc
 
 
 def eval_settings(settings: Settings, seeds_dir: Path, index_dir: Path) -> Settings:

@@ -4,7 +4,9 @@ The seeds folder stays the one source of truth: an upload is a file written ther
 removed, and the live re-index (qa.live) brings the index in line, exactly as when someone edits the folder
 by hand. What this module adds is the guarantee the API promises: a request answers once its change is
 searchable (it waits for a build that saw it), a file that cannot be indexed never stays in the folder, and
-an upload that replaces a document by the same name never loses the earlier version if the new one fails.
+an upload that replaces a document by the same name never loses the earlier version: not when the new one is
+refused, not when the store or the service fails after it is placed (the upload is undone and the request
+fails), not when the process dies (qa.staging journals the upload, and the next start rolls it back).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,9 +26,9 @@ from qa.filenames import safe_name
 from qa.hashing import file_sha256
 from qa.live import BuildResult, Reindexer
 from qa.models import Document
+from qa.staging import Placement, Staging
 
 log = logging.getLogger(__name__)
-STAGING = ".qa-uploads"  # hidden, so neither discovery nor the watcher sees a half-written upload
 
 
 class WriteFailed(QAError):
@@ -59,11 +60,8 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class _Staged:
+class _Staged(Placement):
     index: int  # position in the request
-    name: str
-    path: Path  # in the staging folder
-    sha256: str
 
 
 class Library:
@@ -80,13 +78,13 @@ class Library:
 
         A file is refused before it is stored when its name or type is unusable, or it is empty or too big
         (loader.check_source); the others are placed, one build indexes them all, and any that the build
-        refused is removed again (the earlier version of its name put back).
+        refused is removed again (the earlier version of its name put back). A name that a folder holds
+        fails the whole request (NameConflict) before anything is stored.
         """
         outcomes: dict[int, Outcome] = {}
         with self._lock:
-            staging = self.seeds_dir / STAGING / uuid.uuid4().hex
             try:
-                staging.mkdir(parents=True)
+                staging = Staging(self.seeds_dir)
             except OSError as exc:
                 raise WriteFailed(f"cannot store uploads in {self.seeds_dir}: {exc.strerror or exc}") from exc
             try:
@@ -94,8 +92,7 @@ class Library:
                 if staged:
                     outcomes.update(self._index(staged, staging))
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
-                _remove_if_empty(self.seeds_dir / STAGING)
+                staging.close()
         return [outcomes[i] for i in range(len(files))]
 
     def remove(self, doc_id: str) -> None:
@@ -142,7 +139,9 @@ class Library:
             )
         return summaries, len(ids)
 
-    def _stage(self, files: list[tuple[str, BinaryIO]], staging: Path, outcomes: dict[int, Outcome]) -> list[_Staged]:
+    def _stage(
+        self, files: list[tuple[str, BinaryIO]], staging: Staging, outcomes: dict[int, Outcome]
+    ) -> list[_Staged]:
         staged: list[_Staged] = []
         names: set[str] = set()
         for position, (client_name, content) in enumerate(files):
@@ -156,33 +155,46 @@ class Library:
                 if name in names:
                     raise BadDocument("another file in this upload has the same name")
                 names.add(name)
-                path = staging / name
+                staging.target(name)  # NameConflict (a folder has the name) fails the request: nothing stored
+                path = staging.folder / name
                 with path.open("wb") as out:
                     shutil.copyfileobj(content, out, 1024 * 1024)
                 loader.check_source(self.seeds_dir, path)  # empty, too big
-                staged.append(_Staged(position, name, path, file_sha256(path)))
+                staged.append(_Staged(name, path, file_sha256(path), position))
             except BadDocument as exc:
                 outcomes[position] = Outcome(name, None, str(exc))
             except OSError as exc:  # a full disk: this file fails, the request does not
                 outcomes[position] = Outcome(name, None, f"could not be stored: {exc.strerror or exc}")
         return staged
 
-    def _index(self, staged: list[_Staged], staging: Path) -> dict[int, Outcome]:
-        """Put the staged files in place, build, and undo the ones the build refused."""
-        previous = staging / ".previous"  # uploaded names never start with a dot
-        previous.mkdir()
-        replaced: set[str] = set()
-        for item in staged:
-            target = self._path(item.name)
-            if target.exists() or target.is_symlink():
-                target.replace(previous / item.name)  # kept until the new version is known to index
-                replaced.add(item.name)
-            item.path.replace(target)
-        result = self._rebuild("upload: " + ", ".join(item.name for item in staged))
+    def _index(self, staged: list[_Staged], staging: Staging) -> dict[int, Outcome]:
+        """Put the staged files in place, build, and undo the ones the build refused.
+
+        Whatever fails once a file is placed (the store, the service shutting down, a lookup) undoes them all
+        and fails the request: the folder is as it was, and a rebuild is asked for in case the store saw any.
+        """
+        try:
+            staging.place(staged)
+            result = self._rebuild("upload: " + ", ".join(item.name for item in staged))
+            outcomes = self._judge(staged, result)
+        except BaseException:
+            staging.rollback()
+            self.reindexer.request("upload undone")
+            raise
+        refused = [item.name for item in staged if outcomes[item.index].error]
+        for name in refused:
+            staging.undo(name)
+        if refused:  # the build dropped the earlier versions with the refused files (a shutdown: the next start)
+            ticket = self.reindexer.submit("upload: earlier versions of refused files put back")
+            if ticket:
+                self.reindexer.wait_for(ticket)
+        return outcomes
+
+    def _judge(self, staged: list[_Staged], result: BuildResult) -> dict[int, Outcome]:
+        """Each file indexed (as uploaded) or failed, with the build's reason."""
         failures = {f.path: f.reason for f in result.report.failed} if result.report else {}
         index = self.answerer().index
         outcomes: dict[int, Outcome] = {}
-        undone = False
         for item in staged:
             doc = index.document(item.name) if index is not None else None
             if doc is not None and doc.sha256 == item.sha256:
@@ -190,12 +202,6 @@ class Library:
                 continue
             reason = failures.get(item.name) or (f"re-indexing failed: {result.error}" if result.error else None)
             outcomes[item.index] = Outcome(item.name, None, reason or "was not indexed (changed meanwhile?)")
-            self._path(item.name).unlink(missing_ok=True)
-            if item.name in replaced:  # the build dropped the earlier version with the refused one
-                (previous / item.name).replace(self._path(item.name))
-                undone = True
-        if undone:
-            self._rebuild("upload: earlier versions of refused files put back")
         return outcomes
 
     def _rebuild(self, trigger: str) -> BuildResult:
@@ -218,10 +224,3 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass

@@ -10,6 +10,7 @@ import sys
 from conftest import ROOT
 from typer.testing import CliRunner
 
+from qa import store
 from qa.cli import app
 from qa.eval import KEYS, Judged, Question, auc, load_eval_set, metrics, no_answer_metrics
 
@@ -131,3 +132,31 @@ def test_auc_counts_ties_as_half() -> None:
     assert auc([1.0, 2.0], [0.0]) == 1.0
     assert auc([0.5], [0.5]) == 0.5
     assert auc([0.0], [1.0, 2.0]) == 0.0
+
+
+def test_qa_eval_refuses_a_workdir_it_did_not_create_and_touches_nothing(tmp_path) -> None:
+    """`--workdir .` in a service's folder once deleted its documents and built into its index."""
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "minutes.txt").write_text("The real minutes of the harbour board.", encoding="utf-8")
+    (tmp_path / "index").mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    args = ["eval", "--questions", str(QUESTIONS), "--contexts", str(CONTEXTS), "--workdir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    printed = " ".join(result.output.split())  # rich wraps long lines
+    assert "is not empty and qa eval did not create it" in printed and "nothing was changed" in printed
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "seeds" / "minutes.txt").read_text(encoding="utf-8") == "The real minutes of the harbour board."
+
+
+def test_qa_eval_reuses_a_workdir_it_created(tmp_path) -> None:
+    workdir = tmp_path / "eval"
+    args = ["eval", "--questions", str(QUESTIONS), "--contexts", str(CONTEXTS), "--workdir", str(workdir), "--json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in (workdir / "seeds").iterdir()) == ["p0000.txt", "p0001.txt", "p0002.txt"]
+    built = (workdir / "index" / store.CURRENT).read_text()
+    again = CliRunner().invoke(app, args)  # its own folder (the marker it wrote): accepted, the index reused
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout.splitlines()[-1])["recall@1"] == 1.0
+    assert (workdir / "index" / store.CURRENT).read_text() == built  # nothing changed, no generation written

@@ -1,5 +1,5 @@
 """A failing model or store fails only what it must: one document for the model, the whole build (and
-nothing else) for the store. Also: `qa eval` never touches the configured store."""
+nothing else) for the store; an upload it fails is undone. Also: `qa eval` never touches the configured store."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT, LiveServer, free_port
 
 from qa import store
+from qa.answer import Answerer
+from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import StoreUnavailable
 from qa.eval import evaluate, load_eval_set
 from qa.indexer import build_index
-from qa.stores.milvus import MilvusStore
+from qa.stores.milvus import MilvusStore, open_index
 
 DATA = ROOT / "tests" / "data"
 POISON = "The poisoned sentence."
@@ -182,3 +185,24 @@ def test_eval_leaves_a_real_milvus_collection_as_it_was(tmp_path: Path, e5: Embe
     before = MilvusStore(milvus_uri, name, e5.dim).document_hashes()
     evaluate(configured, load_eval_set(*_eval_files()), workdir=tmp_path / "eval")
     assert MilvusStore(milvus_uri, name, e5.dim).document_hashes() == before  # before the fix: all "removed"
+
+
+def test_milvus_going_away_mid_upload_keeps_the_earlier_version(tmp_path: Path, e5: Embedder, milvus_uri: str) -> None:
+    """The build fails (StoreUnavailable), and so does every lookup after it: the upload is undone all the same."""
+    name = f"upl_{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="e5", store="milvus",
+        milvus_uri=milvus_uri, milvus_collection=name,
+    )  # fmt: skip
+    _seeds(settings.seeds_dir, FILES)
+    build_index(settings, embedder=e5)
+    proxy = Proxy(milvus_uri)
+    served = settings.model_copy(update={"milvus_uri": proxy.uri})
+    answerer = Answerer(Failing(e5, before=proxy.cut), open_index(proxy.uri, name, e5.dim))  # cut as it embeds
+    with LiveServer(create_app(served, answerer=answerer)) as server, httpx.Client(base_url=server.url) as http:
+        newer = FILES["a.txt"] + " It was painted white in 1990."
+        response = http.post("/documents", files=[("file", ("a.txt", newer.encode()))], timeout=300)
+    assert response.status_code == 503 and "Milvus at" in response.json()["detail"]
+    # before the fix: a.txt held the new, unindexed text and the earlier version was deleted with the staging
+    assert (settings.seeds_dir / "a.txt").read_text(encoding="utf-8") == FILES["a.txt"]
+    assert sorted(p.name for p in settings.seeds_dir.iterdir()) == ["a.txt", "b.txt", "c.txt"]
