@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     parse_timeout: float = Field(
         120.0, gt=0, description="Seconds a document's parser may run without progress before it is stopped."
     )
+    max_text_mb: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="Largest text one document may yield, in MB of UTF-8: a bigger one is reported failed with "
+        "the reason and the other documents are indexed.",
+    )
     web_dir: Path = Field(default_factory=default_web_dir, description="Static web front end (the installed copy).")
 
     @field_validator("api_key")

@@ -85,18 +85,31 @@ def load_document(
 ) -> Document:
     """Read one file; raises BadDocument with a reason a person can act on.
 
-    ``settings`` gives the OCR languages and time limits (the process-wide settings when omitted).
+    ``settings`` gives the OCR languages, time limits and the text limit (the process-wide settings when omitted).
     """
     real = check_source(seeds_dir, path)
     suffix = path.suffix.lower()
-    options = Options.from_settings(settings if settings is not None else get_settings())
+    settings = settings if settings is not None else get_settings()
+    options = Options.from_settings(settings)
     if suffix in IN_PROCESS:
         extracted = reader_for(suffix)(real, options)
     else:
         from qa.extract.worker import read_in_worker
 
         extracted = read_in_worker(suffix, real, options)
+    check_text_size(extracted.text, settings.max_text_mb)
     return _document(doc_id(seeds_dir, path), path, extracted, sha256 or file_sha256(real))
+
+
+def check_text_size(text: str, megabytes: int) -> None:
+    """BadDocument when the extracted text is over QA_MAX_TEXT_MB: a 50 MiB file can inflate (a PDF, a zip of
+    XML) to far more text, and every later step (chunking, embedding, the store's text) grows with it."""
+    limit = megabytes * 2**20
+    if 4 * len(text) <= limit:  # no character takes more than 4 bytes: surely under, without encoding it
+        return
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise BadDocument(f"extracted text is {size / 2**20:.1f} MB, over the {megabytes} MB limit (QA_MAX_TEXT_MB)")
 
 
 def _document(identifier: str, path: Path, extracted: Extracted, sha256: str) -> Document:

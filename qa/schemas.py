@@ -63,7 +63,10 @@ class CitationOut(BaseModel):
     rank: int
     document: str = Field(description="Document id: its path relative to the seeds folder.")
     title: str
-    start: int = Field(description="Offset of the passage in the document's extracted text.")
+    start: int = Field(
+        description="Offset of the passage in the document's extracted text, in Unicode code points (as Python "
+        "indexes a str; a UTF-16 string, as JavaScript's, counts a character outside the BMP twice)."
+    )
     end: int
     text: str = Field(description="Exactly document_text[start:end].")
     highlight: SpanOut = Field(description="The answering sentence, with offsets in the same document text.")

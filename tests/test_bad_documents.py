@@ -84,6 +84,34 @@ def test_a_zip_bomb_dressed_as_a_docx_is_refused_from_its_directory(tmp_path: Pa
     assert "zip bomb" in reason and "was not decompressed" in reason and "272 MiB" in reason
 
 
+@pytest.mark.parametrize("suffix", ZIP_FORMATS)
+def test_a_zip_bomb_part_under_16_mib_is_refused_from_its_directory(tmp_path: Path, suffix: str) -> None:
+    """Every part is held to the ratio check: 15 MiB of zeros from 15 KiB used to pass (only parts over 16 MiB
+    were checked), and a dozen such parts fit under the inflated total's limit."""
+    ff.zip_bomb(tmp_path / f"letter{suffix}", member="content.xml", inflated=15 * 2**20)
+    reason = refusal(tmp_path, f"letter{suffix}")
+    assert "part 'content.xml' claims a" in reason and "zip bomb" in reason and "was not decompressed" in reason
+
+
+def test_a_document_over_the_text_limit_fails_and_the_others_index(tmp_path: Path, e5: Embedder) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "harbour.txt").write_text("The harbour master of Ostend is Marta Claes.", encoding="utf-8")
+    (seeds / "chronicle.txt").write_text("Летопись гавани. " * 36_000, encoding="utf-8")  # 1.1 MB: 2 bytes a letter
+    rows = [f"Row {i}: locker {i * 7919 % 10007} holds box {i * 104729 % 99991}." for i in range(30_000)]
+    ff.write_docx(seeds / "ledger.docx", "Ledger", rows)  # a small file whose text is 1.3 MB
+    assert (seeds / "ledger.docx").stat().st_size < 2**20
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="e5", max_text_mb=1)
+    assert refusal(seeds, "chronicle.txt", settings) == (
+        "extracted text is 1.1 MB, over the 1 MB limit (QA_MAX_TEXT_MB)"
+    )
+    report, data = build_index(settings, embedder=e5)
+    assert report.added == ["harbour.txt"] and data is not None
+    reasons = {failure.path: failure.reason for failure in report.failed}
+    assert set(reasons) == {"chronicle.txt", "ledger.docx"}
+    assert all("over the 1 MB limit (QA_MAX_TEXT_MB)" in reason for reason in reasons.values())
+
+
 def test_files_that_yield_no_text(tmp_path: Path) -> None:
     import docx
 

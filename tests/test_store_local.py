@@ -224,3 +224,51 @@ def test_int8_flat_codes_round_trip_without_drift_and_never_clip(monkeypatch: py
     index, info = vector_index.build(wide, "flat")
     assert info["codes"] == "fp16" and np.allclose(index.reconstruct(0)[:4], wide[0, :4], atol=1e-3)
     assert vector_index.build(index.reconstruct_n(0, 50), "flat")[1]["codes"] == "fp16"
+
+
+MIXED = ["Port ", "café ", "Порт ", "港口 ", "😀 ", "𠀋 "]  # 1, 2, 3 and 4 UTF-8 bytes a character
+
+
+def _chunked(doc: Document, size: int) -> DocRows:
+    """The document in chunks of ``size`` characters, overlapping by a third, one sentence each."""
+    spans = [(s, min(s + size, len(doc.text))) for s in range(0, len(doc.text) - size // 3, size - size // 3)]
+    vectors = np.random.default_rng(2).normal(size=(len(spans), 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    chunks = [(s, e, i, i + 1) for i, (s, e) in enumerate(spans)]
+    return DocRows(doc, chunks, spans, vectors, vectors, vectors, np.empty((len(spans), 0), np.float32),
+                   languages=("",) * len(spans))  # fmt: skip
+
+
+def test_chunks_of_mixed_width_text_read_back_as_written(tmp_path: Path) -> None:
+    """Byte ranges follow characters of every UTF-8 width, past chunk overlaps and across documents."""
+    first = Document("a.txt", "A", "".join(MIXED * 40), "sha-a")
+    second = Document("b.txt", "B", "".join(reversed(MIXED)) * 30, "sha-b")
+    rows = [_chunked(first, 37), _chunked(second, 23)]
+    store.save(tmp_path, *store.assemble(HEADER, rows))
+    data = store.load(tmp_path)
+    for row, got in enumerate(data.dense_rows()["vectors"]):
+        hit = data.search_hits(got, 1)[0]
+        doc = first if hit.chunk.doc_id == "a.txt" else second
+        assert hit.chunk.text == doc.text[hit.chunk.start : hit.chunk.end], row
+        assert [s.text for s in hit.sentences] == [doc.text[hit.chunk.start : hit.chunk.end]]
+    assert [d.text for d in data.documents] == [first.text, second.text]
+
+
+class _CountingText(str):
+    """A text that counts the characters every slice of it copies."""
+
+    copied = 0
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def]
+        part = super().__getitem__(key)
+        _CountingText.copied += len(part)
+        return part
+
+
+def test_a_long_text_is_read_once_not_once_per_chunk(tmp_path: Path) -> None:
+    """Byte ranges in one pass: re-encoding the text up to each chunk took half an hour for 35 MiB."""
+    text = _CountingText("".join(MIXED) * 2000)  # 40,000 characters in 1,500 chunks
+    rows = _chunked(Document("long.txt", "L", text, "sha"), 40)
+    _CountingText.copied = 0
+    store.assemble(HEADER, [rows])
+    assert _CountingText.copied <= 2 * len(text)  # each character once for the byte ranges, not once per chunk

@@ -26,6 +26,8 @@ from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.indexer import build_index
+from qa.models import Citation, Span
+from qa.slack_render import document_link
 from qa.store import IndexData
 
 pytestmark = pytest.mark.browser
@@ -634,6 +636,56 @@ def test_deep_link_opens_the_document_at_the_span(browser: Browser, web_server: 
         expect(tab.page.locator("#viewer-body")).to_contain_text("no document with id")
     finally:
         tab.close()
+
+
+FESTIVAL = "lantern festival.txt"
+FESTIVAL_QUESTION = "when is the lantern festival of Valdoria held?"
+FESTIVAL_ANSWER = "The lantern festival of Valdoria is held every year on the ninth of March."
+# an emoji and a CJK Extension B character (two UTF-16 units each, one code point) before the cited passage and
+# inside it, before the answering sentence
+FESTIVAL_TEXT = (
+    "Notes from the old quarter 🎉 of Valdoria, where the 𠀋 sign hangs over the baker's door. "
+    "The quarter has narrow lanes 🚲 and a market on Saturdays. Its church 𠀋 bell was cast in 1702. "
+    "The town hall keeps 📜 the records of every guild, and the ferry 🚢 leaves from the south pier. "
+    "Gardens line the river, and the old mill 𠀋 grinds flour for the bakeries of the lower town.\n\n"
+    "Lanterns 🏮 hang over the 𠀋 bridge for a whole week. " + FESTIVAL_ANSWER + " Tea 🍵 is served free.\n"
+)
+
+
+def _astral(text: str) -> int:
+    return sum(ord(c) > 0xFFFF for c in text)
+
+
+def test_marks_stay_on_their_sentence_after_emoji_and_cjk_extension_b(browser: Browser, library: Library) -> None:
+    """The API counts code points, the page's strings UTF-16 units: in the chat, the viewer and a Slack deep link
+    the mark is the answering sentence, not a span shifted by one unit for each emoji before it."""
+    uploaded = httpx.post(f"{library.url}/documents", files=[("file", (FESTIVAL, FESTIVAL_TEXT.encode()))])
+    assert uploaded.status_code == 201, uploaded.text
+    cited = httpx.post(f"{library.url}/ask", json={"question": FESTIVAL_QUESTION, "top_k": 1}).json()["citations"][0]
+    assert cited["document"] == FESTIVAL and cited["highlight"]["text"] == FESTIVAL_ANSWER
+    assert _astral(FESTIVAL_TEXT[: cited["start"]]) and _astral(
+        FESTIVAL_TEXT[cited["start"] : cited["highlight"]["start"]]
+    )
+    tab = Chat(browser, library.url)
+    try:
+        first = tab.ask(FESTIVAL_QUESTION).locator(".citation").first
+        expect(first.locator("mark")).to_have_text(FESTIVAL_ANSWER)
+        expect(first.locator(".passage")).to_contain_text("Lanterns 🏮 hang over the 𠀋 bridge")
+        first.get_by_role("button", name="Open document").click()
+        expect(tab.page.locator("#viewer mark#cited-span")).to_have_text(FESTIVAL_ANSWER)
+        expect(tab.page.locator("#viewer .cited-passage")).to_have_text(cited["text"])
+        expect(tab.page.locator("#viewer .viewer-changed")).to_have_count(0)  # the text was found to hold it
+    finally:
+        tab.close()
+
+    span = Span(**cited["highlight"])
+    link = document_link(library.url, Citation(**{**cited, "highlight": span}))  # as a Slack reply builds it
+    assert link is not None and f"start={span.start}&end={span.end}" in link
+    linked = Chat(browser, link)
+    try:
+        expect(linked.page.locator("#viewer mark#cited-span")).to_have_text(FESTIVAL_ANSWER)
+    finally:
+        linked.close()
 
 
 def test_document_cache_is_invalidated_by_a_reindex(browser: Browser, library: Library) -> None:

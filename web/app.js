@@ -5,6 +5,7 @@
 import { $, announce, el, plural } from "./dom.js";
 import { NetworkError, api, errorText } from "./http.js";
 import { corpusSample, initLibrary } from "./library.js";
+import { unitIndexes } from "./offsets.js";
 import { smallTalkText } from "./smalltalk.js";
 import { clearDocuments, openDocument, openLinkedDocument } from "./viewer.js";
 
@@ -137,12 +138,11 @@ function addPending() {
   return item;
 }
 
-/** The passage as text, with the answering sentence in a <mark>; offsets are absolute in the document. */
+/** The passage as text, with the answering sentence in a <mark>; offsets: code points, absolute in the document. */
 function passageNodes(citation) {
   const text = citation.text;
-  const clamp = (n) => Math.max(0, Math.min(text.length, n));
-  const hs = clamp(citation.highlight.start - citation.start);
-  const he = clamp(citation.highlight.end - citation.start);
+  const { start, highlight } = citation;
+  const [hs, he] = unitIndexes(text, [highlight.start - start, highlight.end - start]);
   const before = text.slice(0, hs).replace(/^\s+/, "");
   const after = text.slice(he).replace(/\s+$/, "");
   return [before, el("mark", { text: text.slice(hs, he) }), after];

@@ -7,6 +7,7 @@
 
 import { $, el } from "./dom.js";
 import { api, errorText } from "./http.js";
+import { slicePoints, unitIndexes } from "./offsets.js";
 
 const ui = {
   viewer: $("viewer"),
@@ -41,20 +42,20 @@ function fetchDocument(id, fresh = false) {
 }
 
 /** Whether this text is the one the citation was cut from (its passage sits at its offsets). */
-const holds = (doc, target) => typeof target.text !== "string" || doc.text.slice(target.start, target.end) === target.text;
+const holds = (doc, target) =>
+  typeof target.text !== "string" || slicePoints(doc.text, target.start, target.end) === target.text;
 
 /**
  * Full text as text nodes; the cited passage wrapped in a span and its answering sentence in a <mark>.
- * ``target`` is {start, end, highlight: {start, end}}; without a span the text is shown unmarked.
+ * ``target`` is {start, end, highlight: {start, end}} in code points; without a span the text is shown unmarked.
  */
 function documentNodes(text, target) {
   if (!target || typeof target.start !== "number") return { nodes: [text], mark: null };
-  const clamp = (n) => Math.max(0, Math.min(text.length, n));
-  const start = clamp(target.start);
-  const end = clamp(Math.max(start, target.end));
-  const highlight = target.highlight || { start, end };
-  const hs = clamp(Math.min(Math.max(highlight.start, start), end));
-  const he = clamp(Math.min(Math.max(highlight.end, hs), end));
+  const highlight = target.highlight || target;
+  const [start, to, markFrom, markTo] = unitIndexes(text, [target.start, target.end, highlight.start, highlight.end]);
+  const end = Math.max(start, to);
+  const hs = Math.min(Math.max(markFrom, start), end);
+  const he = Math.min(Math.max(markTo, hs), end);
   const mark = el("mark", { id: "cited-span", text: text.slice(hs, he) });
   const passage = el("span", { className: "cited-passage" }, text.slice(start, hs), mark, text.slice(he, end));
   return { nodes: [text.slice(0, start), passage, text.slice(end)], mark };

@@ -34,6 +34,7 @@ import numpy as np
 
 from qa import centering, vector_index
 from qa import languages as langs
+from qa.byte_offsets import utf8_offsets
 from qa.models import Chunk, Document, Span
 from qa.stores import rows as enc
 from qa.stores.arrayfile import ArrayFile
@@ -250,10 +251,11 @@ def assemble(
     context_rows = []
     for doc_row, rows in enumerate(documents):
         offset = len(sentences)
+        base = int(doc_starts[doc_row])
+        at = utf8_offsets(rows.doc.text, (o for s, e, _, _ in rows.chunks for o in (s, e)))
         for s, e, a, b in rows.chunks:
             chunks.append((doc_row, s, e, offset + a, offset + b))
-            base = int(doc_starts[doc_row])
-            chunk_bytes.append((base + len(rows.doc.text[:s].encode()), base + len(rows.doc.text[:e].encode())))
+            chunk_bytes.append((base + at[s], base + at[e]))
         sentences.extend(rows.sentences)
         for i in range(len(rows.sentences)):
             if np.array_equal(rows.context_vectors[i], rows.sentence_vectors[i]):
