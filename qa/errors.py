@@ -37,3 +37,7 @@ class StoreUnavailable(QAError):
 
 class IndexOutdated(IndexCorrupt):
     """An index written in an older format: readable by nothing here, rebuilt by ``qa index``."""
+
+
+class DocumentConflict(QAError):
+    """A change that would take a document from the one who holds it (another replica's folder): HTTP 409."""
