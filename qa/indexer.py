@@ -5,6 +5,10 @@ changed against what the store holds, has ``qa.builder`` embed only the changed 
 store's writer (``qa.stores.base.StoreWriter``) to keep, put or delete each one. Unchanged documents keep
 their rows; texts embedded before are found in a persistent cache (``index/cache/``, see qa.embed_cache).
 A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
+
+A shared store (Milvus) is written by several origins (qa.origins): each folder sync keeps, puts and releases
+only its own folder's documents, and uploads go in through ``index_uploads`` and out through ``remove_shared``,
+under the same lock and through the same writer.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def open_writer(
             header,
             rebuild=rebuild,
             origin=origin or origins.folder(settings),
+            carry=origins.UPLOAD,
         )
     from qa import centering
     from qa.stores.local import FaissWriter
@@ -117,14 +122,21 @@ def build_index(
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device, settings.engine)
     params = chunking_params(settings)
+    header = manifest_header(embedder, params)
     with FileLock(_lock_path(settings)):
-        writer = open_writer(settings, manifest_header(embedder, params), rebuild=rebuild, live=live)
+        writer = open_writer(settings, header, rebuild=rebuild, live=live)
         report = report if report is not None else IndexReport()
         report.rebuilt = writer.rebuilt
         cache_dir = settings.index_dir / CACHE_DIR
         with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild) as builder:
             _sync(settings, writer, builder, report, progress)
-        index = writer.commit()
+            index = writer.commit()
+            if writer.carried:  # uploads to a shared store have no file: their stored texts are embedded again
+                uploads = open_writer(settings, header, rebuild=False, origin=origins.UPLOAD)
+                held = uploads.others()  # a folder that now has a file by an upload's name keeps it
+                plans = [builder.plan(doc) for doc in writer.carried if doc.id not in held]
+                _flush(plans, uploads, builder, report, {})
+                index = uploads.commit()
     report.written = writer.written
     report.embedded = builder.embedded
     report.documents, report.chunks = index.num_documents, index.num_chunks
@@ -208,12 +220,12 @@ def index_uploads(
     """
     started = time.perf_counter()
     report = IndexReport()
+    params = chunking_params(settings)
     with FileLock(_lock_path(settings)):
-        writer = open_writer(settings, manifest_header(embedder, chunking_params(settings)), rebuild=False,
-                             origin=origins.UPLOAD)  # fmt: skip
+        writer = open_writer(settings, manifest_header(embedder, params), rebuild=False, origin=origins.UPLOAD)
         stored, others = writer.stored(), writer.others()
         cache_dir = settings.index_dir / CACHE_DIR
-        with Builder(embedder, chunking_params(settings), settings.batch_size, cache_dir) as builder:
+        with Builder(embedder, params, settings.batch_size, cache_dir) as builder:
             pending: list[Plan] = []
             for name in names:
                 try:

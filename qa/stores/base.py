@@ -7,6 +7,7 @@ counts, pymilvus opens connections) just to name a type.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -69,6 +70,7 @@ class StoreWriter(Protocol):
     """
 
     rebuilt: bool  # nothing usable was stored before (or a rebuild was asked): every document is new
+    carried: Sequence[Document]  # documents with no file (a shared store's uploads) read before a rebuild
     written: bool  # set by commit(): whether the store changed
 
     def stored(self) -> dict[str, str]:

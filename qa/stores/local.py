@@ -293,6 +293,8 @@ class FaissWriter:
             return {}
         return {meta["id"]: meta["sha256"] for meta in self.previous.manifest["documents"].values()}
 
+    carried: tuple[()] = ()  # every document of a local store has its file in the seeds folder
+
     def owned(self) -> set[str]:
         """The seeds folder is the one origin of a local store: it holds every document."""
         return set(self.stored())

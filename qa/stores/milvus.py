@@ -220,6 +220,14 @@ class MilvusStore:
             found.setdefault(row["doc_id"], set()).add(row["origin"])
         return found
 
+    def documents_held_by(self, origin: str) -> list[Document]:
+        """The documents an origin holds, read whole (texts, titles, pages), in id order."""
+        if not self.client.has_collection(self.holders):  # collections of an older schema
+            return []
+        index = MilvusIndex(self)
+        found = (index.document(doc_id) for doc_id, origins in sorted(self.held_by().items()) if origin in origins)
+        return [doc for doc in found if doc is not None]
+
     def hold(self, doc_id: str, origin: str) -> None:
         row = {"id": _holder_id(origin, doc_id), "doc_id": doc_id, "origin": fit(origin, ID_MAX)}
         self.client.upsert(self.holders, [{**row, "vector": [0.0, 0.0]}])
@@ -312,11 +320,15 @@ class MilvusWriter:
         self.written = False
         self._stored = milvus.document_hashes()
         self._holders = milvus.held_by()
+        self.carried: list[Document] = []
         self.rebuilt = rebuilt or not self._stored
 
     @classmethod
-    def open(cls, uri: str, name: str, header: dict, *, rebuild: bool, origin: str) -> MilvusWriter:
-        """Collections built with another embedder, chunking or schema are dropped first (a full rebuild).
+    def open(
+        cls, uri: str, name: str, header: dict, *, rebuild: bool, origin: str, carry: str | None = None
+    ) -> MilvusWriter:
+        """Collections built with another embedder, chunking or schema are dropped first (a full rebuild); the
+        documents that ``carry`` held are read before, into ``carried`` (uploads have no file to index again).
 
         The header is written before any row: a rebuild that stops half-way leaves rows the header describes,
         so a later run with yet another model rebuilds them too instead of keeping them as its own.
@@ -326,12 +338,15 @@ class MilvusWriter:
         stored = milvus.header()
         fresh = stored is None and not milvus.has_documents()  # nothing to drop: writers may start side by side
         rebuilt = rebuild or (stored != header and not fresh)
+        carried = milvus.documents_held_by(carry) if rebuilt and carry else []
         if rebuilt:
             milvus.drop()
         milvus.ensure()
         if rebuilt or fresh:
             milvus.set_header(header)
-        return cls(milvus, header, rebuilt, origin)
+        writer = cls(milvus, header, rebuilt, origin)
+        writer.carried = carried
+        return writer
 
     def stored(self) -> dict[str, str]:
         return dict(self._stored)
