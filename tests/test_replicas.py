@@ -74,10 +74,9 @@ def test_an_upload_through_one_replica_survives_the_other_and_is_deleted_through
         assert _cited(http_a, "Where can I buy rye bread?")[0] == "town.txt"  # b's folder, answered by a
         assert _upload(http_a, "reactor.txt", REACTOR).status_code == 201
         assert _cited(http_b, "When was the Halden reactor shut down?")[0] == "reactor.txt"
-        assert not (a.seeds_dir / "reactor.txt").exists()  # the upload lives in the store: no shared disk
-
         report, _ = build_index(b, embedder=e5)  # `qa index` on b: before the fix "removed reactor.txt"
         assert report.removed == [] and report.unchanged == ["town.txt"]
+        assert not (a.seeds_dir / "reactor.txt").exists()  # the upload lives in the store: no shared disk
     with _serve(b, e5) as http_b, _serve(a, e5) as http_a:  # both restarted: each start-up sync ran
         assert _cited(http_a, "When was the Halden reactor shut down?")[0] == "reactor.txt"
         assert _cited(http_b, "When was the Halden reactor shut down?")[0] == "reactor.txt"
@@ -202,3 +201,14 @@ def test_a_rebuild_that_stopped_halfway_is_not_kept_by_the_next_model(
     assert report.rebuilt and sorted(report.added) == ["island.txt", "town.txt"]
     hit = index.search_hits(e5.encode_queries([f"{written[0]}: " + files[written[0]]])[0], 1)[0]
     assert hit.chunk.doc_id == written[0] and hit.score > 0.5
+
+
+def test_uploads_survive_a_rebuild_of_the_shared_index(tmp_path: Path, e5: Embedder, milvus_uri: str) -> None:
+    a = _replica(tmp_path, "a", {"island.txt": LIGHTHOUSE}, milvus_uri, f"carry_{uuid.uuid4().hex[:8]}")
+    with _serve(a, e5) as http:
+        assert _upload(http, "reactor.txt", REACTOR).status_code == 201
+        report, _ = build_index(a, embedder=e5, rebuild=True)  # `qa index --rebuild`: every collection dropped
+        assert report.rebuilt and sorted(report.added) == ["island.txt", "reactor.txt"]
+        assert http.get("/documents/reactor.txt").json()["text"] == REACTOR  # its only copy was in the store
+        assert _cited(http, "When was the Halden reactor shut down?")[0] == "reactor.txt"
+        assert http.delete("/documents/reactor.txt").status_code == 204  # still an upload: deletable by all
