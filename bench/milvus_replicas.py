@@ -55,9 +55,13 @@ def milvus_server(base: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.listen_port}"
     finally:
-        if server.server_proc is not None:
+        if server.server_proc is not None:  # MilvusServer.stop() waits too little on a loaded machine
             server.server_proc.terminate()
-            server.server_proc.wait(timeout=60)
+            try:
+                server.server_proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.server_proc.kill()
+                server.server_proc.wait(timeout=60)
         server.stop()
 
 
