@@ -20,7 +20,7 @@ from qa.answer import Answerer
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
 from qa.embedding import engine_of, torch_fallback
-from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, NameConflict, QAError
+from qa.errors import Conflict, DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.http_errors import error_response
 from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
@@ -28,6 +28,7 @@ from qa.live import Reindexer, SeedsWatcher
 from qa.model_identity import model_identity
 from qa.models import Turn
 from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
+from qa.shared_library import SharedLibrary
 from qa.slack import mount_slack
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def create_app(
     app.state.answerer = answerer
     app.state.watcher = None
     app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
-    app.state.library = Library(settings.seeds_dir, app.state.reindexer, lambda: app.state.answerer)
+    app.state.library = _library(settings, app)
     _install_error_handlers(app)
     # before any body is read; CORS and headers wrap even its 413
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
@@ -116,6 +117,13 @@ def create_app(
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
+
+
+def _library(settings: Settings, app: FastAPI) -> Library | SharedLibrary:
+    """Uploads live in the seeds folder of a local store, and in the store itself when replicas share one."""
+    if settings.store == "milvus":
+        return SharedLibrary(settings, lambda: app.state.answerer)
+    return Library(settings.seeds_dir, app.state.reindexer, lambda: app.state.answerer)
 
 
 def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -250,8 +258,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return error_response(404, str(exc))
 
-    @app.exception_handler(NameConflict)
-    async def conflict(_: Request, exc: NameConflict) -> JSONResponse:
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return error_response(409, str(exc))
 
     @app.exception_handler(QAError)

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
+    replica: str = Field(
+        "",
+        description="This host's name in a shared store (store=milvus): a folder sync holds and removes only the "
+        "documents of 'folder:REPLICA:SEEDS_PATH'; empty means the host name.",
+    )
     api_key: str | None = Field(
         None,
         description="When set, /ask, /documents and /admin require 'Authorization: Bearer KEY'; set but empty "

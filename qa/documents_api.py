@@ -127,7 +127,7 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         "/documents/{doc_id:path}",
         status_code=204,
         response_class=Response,
-        responses=_errors(401, 403, 404, 503),
+        responses=_errors(401, 403, 404, 409, 503),
         summary="Delete a document: its file and its rows; answers once it is no longer searchable",
         dependencies=[*guarded, *write],
     )

@@ -39,5 +39,13 @@ class IndexOutdated(IndexCorrupt):
     """An index written in an older format: readable by nothing here, rebuilt by ``qa index``."""
 
 
-class NameConflict(QAError):
-    """An upload's name is taken by a folder (or runs through a file): nothing is touched (HTTP 409)."""
+class Conflict(QAError):
+    """A change that would take what is not the caller's to take: nothing is touched (HTTP 409)."""
+
+
+class NameConflict(Conflict):
+    """An upload's name is taken by a folder (or runs through a file)."""
+
+
+class DocumentConflict(Conflict):
+    """A change that would take a document from the one who holds it (another replica's folder)."""

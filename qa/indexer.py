@@ -5,6 +5,10 @@ changed against what the store holds, has ``qa.builder`` embed only the changed 
 store's writer (``qa.stores.base.StoreWriter``) to keep, put or delete each one. Unchanged documents keep
 their rows; texts embedded before are found in a persistent cache (``index/cache/``, see qa.embed_cache).
 A different embedder or chunking rebuilds the index (the cache still serves the texts it knows).
+
+A shared store (Milvus) is written by several origins (qa.origins): each folder sync keeps, puts and releases
+only its own folder's documents, and uploads go in through ``index_uploads`` and out through ``remove_shared``,
+under the same lock and through the same writer.
 """
 
 from __future__ import annotations
@@ -13,16 +17,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from qa import loader
+from qa import loader, origins
 from qa.builder import Builder, Plan, sparse_width
 from qa.chunking import SPLITTER, ChunkingParams
 from qa.config import Settings
 from qa.embedding import Embedder, make_embedder
-from qa.errors import StoreUnavailable
+from qa.errors import DocumentConflict, DocumentNotFound, StoreUnavailable
 from qa.hashing import file_sha256
 from qa.loader import Failure
 from qa.stores.base import SearchIndex, StoreWriter
@@ -73,12 +78,22 @@ def chunking_params(settings: Settings) -> ChunkingParams:
     return ChunkingParams(settings.chunk_size, settings.chunk_overlap)
 
 
-def open_writer(settings: Settings, header: dict[str, Any], *, rebuild: bool, live: Any = None) -> StoreWriter:
-    """The configured store's writer (the only place that names the backends)."""
+def open_writer(
+    settings: Settings, header: dict[str, Any], *, rebuild: bool, live: Any = None, origin: str | None = None
+) -> StoreWriter:
+    """The configured store's writer (the only place that names the backends); ``origin`` (a shared store's
+    only): whose documents it writes, the seeds folder's when None (qa.origins)."""
     if settings.store == "milvus":
         from qa.stores.milvus import MilvusWriter
 
-        return MilvusWriter.open(settings.milvus_uri, settings.milvus_collection, header, rebuild=rebuild)
+        return MilvusWriter.open(
+            settings.milvus_uri,
+            settings.milvus_collection,
+            header,
+            rebuild=rebuild,
+            origin=origin or origins.folder(settings),
+            carry=origins.UPLOAD,
+        )
     from qa import centering
     from qa.stores.local import FaissWriter
 
@@ -107,15 +122,21 @@ def build_index(
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device, settings.engine, settings.query_precision)
     params = chunking_params(settings)
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(settings.index_dir / LOCK):
-        writer = open_writer(settings, manifest_header(embedder, params), rebuild=rebuild, live=live)
+    header = manifest_header(embedder, params)
+    with FileLock(_lock_path(settings)):
+        writer = open_writer(settings, header, rebuild=rebuild, live=live)
         report = report if report is not None else IndexReport()
         report.rebuilt = writer.rebuilt
         cache_dir = settings.index_dir / CACHE_DIR
         with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild) as builder:
             _sync(settings, writer, builder, report, progress)
-        index = writer.commit()
+            index = writer.commit()
+            if writer.carried:  # uploads to a shared store have no file: their stored texts are embedded again
+                uploads = open_writer(settings, header, rebuild=False, origin=origins.UPLOAD)
+                held = uploads.others()  # a folder that now has a file by an upload's name keeps it
+                plans = [builder.plan(doc) for doc in writer.carried if doc.id not in held]
+                _flush(plans, uploads, builder, report, {})
+                index = uploads.commit()
     report.written = writer.written
     report.embedded = builder.embedded
     report.documents, report.chunks = index.num_documents, index.num_chunks
@@ -124,8 +145,12 @@ def build_index(
 
 
 def _sync(settings: Settings, writer: StoreWriter, builder: Builder, report: IndexReport, progress: Progress | None):
-    """Discover -> check -> hash -> keep, or load -> plan -> embed -> put; then delete what went away."""
+    """Discover -> check -> hash -> keep, or load -> plan -> embed -> put; then delete what went away.
+
+    In a shared store only what this folder held goes away, and a file never replaces an upload's document.
+    """
     stored = writer.stored()
+    others = writer.others()
     paths = loader.discover(settings.seeds_dir)
     pending: list[Plan] = []
     seen: set[str] = set()
@@ -137,6 +162,10 @@ def _sync(settings: Settings, writer: StoreWriter, builder: Builder, report: Ind
             if stored.get(doc_id) == sha:
                 writer.keep(doc_id)
                 report.unchanged.append(doc_id)
+            elif origins.UPLOAD in others.get(doc_id, ()):
+                raise loader.BadDocument(
+                    "the shared index holds an uploaded document by this name: delete it first, or rename the file"
+                )
             else:
                 pending.append(builder.plan(loader.load_document(settings.seeds_dir, path, sha, settings=settings)))
                 if sum(plan.size for plan in pending) >= FLUSH_TEXTS:
@@ -149,10 +178,14 @@ def _sync(settings: Settings, writer: StoreWriter, builder: Builder, report: Ind
         if progress:
             progress(doc_id, done, len(paths))
     _flush(pending, writer, builder, report, stored)
-    # a file indexed before that now fails is dropped from the index too
-    report.removed = sorted((set(stored) - seen) | {f.path for f in report.failed if f.path in stored})
-    for doc_id in report.removed:
-        writer.delete(doc_id)
+    # a file indexed before that now fails is dropped from the index too; a document another origin still
+    # holds stays (a shared store), but this folder no longer holds it
+    owned = writer.owned()
+    gone = sorted((owned - seen) | {f.path for f in report.failed if f.path in owned})
+    for doc_id in gone:
+        if writer.release(doc_id):
+            writer.delete(doc_id)
+            report.removed.append(doc_id)
     report.added.sort()
     report.updated.sort()
 
@@ -175,3 +208,69 @@ def _flush(pending: list[Plan], writer: StoreWriter, builder: Builder, report: I
         for plan, doc_rows in zip(plans, rows):
             writer.put(doc_rows)
             (report.updated if plan.doc.id in stored else report.added).append(plan.doc.id)
+
+
+def index_uploads(
+    settings: Settings, folder: Path, names: list[str], *, embedder: Embedder
+) -> tuple[IndexReport, SearchIndex]:
+    """Index uploaded files (staged in ``folder``) into a shared store, held by the upload origin.
+
+    Their text then lives in the store alone: every replica lists, answers and deletes them, none needs the
+    file, and no folder sync removes them. A name a folder holds is refused (change the file there).
+    """
+    started = time.perf_counter()
+    report = IndexReport()
+    params = chunking_params(settings)
+    with FileLock(_lock_path(settings)):
+        writer = open_writer(settings, manifest_header(embedder, params), rebuild=False, origin=origins.UPLOAD)
+        stored, others = writer.stored(), writer.others()
+        cache_dir = settings.index_dir / CACHE_DIR
+        with Builder(embedder, params, settings.batch_size, cache_dir) as builder:
+            pending: list[Plan] = []
+            for name in names:
+                try:
+                    folders = {origin for origin in others.get(name, ()) if origins.is_folder(origin)}
+                    if folders:
+                        raise loader.BadDocument(
+                            f"{name} is a document of {origins.describe(folders)}: change the file there"
+                        )
+                    sha = file_sha256(loader.check_source(folder, folder / name))
+                    if stored.get(name) == sha:
+                        writer.keep(name)
+                        report.unchanged.append(name)
+                    else:
+                        pending.append(
+                            builder.plan(loader.load_document(folder, folder / name, sha, settings=settings))
+                        )
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+                    reason = str(exc) if isinstance(exc, loader.BadDocument) else f"{type(exc).__name__}: {exc}"
+                    report.failed.append(Failure(name, reason))
+            _flush(pending, writer, builder, report, stored)
+        index = writer.commit()
+    report.written, report.embedded = writer.written, builder.embedded
+    report.seconds = time.perf_counter() - started
+    return report, index
+
+
+def remove_shared(settings: Settings, doc_id: str, *, embedder: Embedder) -> SearchIndex:
+    """Delete a document from a shared store for every replica: its rows and every origin's hold on it.
+
+    A document another replica's folder holds is refused (DocumentConflict): that folder would only put it
+    back; this replica's own file is the caller's to remove first.
+    """
+    with FileLock(_lock_path(settings)):
+        writer = open_writer(settings, manifest_header(embedder, chunking_params(settings)), rebuild=False)
+        if doc_id not in writer.stored():
+            raise DocumentNotFound(f"no document with id {doc_id!r}")
+        folders = {origin for origin in writer.others().get(doc_id, ()) if origins.is_folder(origin)}
+        if folders:
+            raise DocumentConflict(f"{doc_id} is a document of {origins.describe(folders)}: remove the file there")
+        writer.delete(doc_id)
+        return writer.commit()
+
+
+def _lock_path(settings: Settings) -> Path:
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return settings.index_dir / LOCK

@@ -7,6 +7,7 @@ counts, pymilvus opens connections) just to name a type.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,24 +62,40 @@ class DocRows:
 class StoreWriter(Protocol):
     """How the indexer changes a store. It decides what changes; a writer only applies it.
 
-    Calls arrive as: ``stored()`` once, then ``keep``/``put``/``delete`` per document, then ``commit()``.
+    Calls arrive as: ``stored()`` once, then ``keep``/``put``/``release``/``delete`` per document, then
+    ``commit()``. A writer writes for one origin (qa.origins): the local store has one, its seeds folder;
+    a shared store (Milvus) records which origins hold each document, so that a folder sync removes only
+    what its own folder held and never an upload or another replica's document.
     A writer raises ``qa.errors.StoreUnavailable`` when the store itself fails (never for one document):
     the indexer then stops the whole build, so nothing is reported failed or deleted because of it.
     """
 
     rebuilt: bool  # nothing usable was stored before (or a rebuild was asked): every document is new
+    carried: Sequence[Document]  # documents with no file (a shared store's uploads) read before a rebuild
     written: bool  # set by commit(): whether the store changed
 
     def stored(self) -> dict[str, str]:
         """Document id -> content hash of every document the store holds now."""
         ...
 
+    def owned(self) -> set[str]:
+        """The documents this writer's origin holds (the local store: every document)."""
+        ...
+
+    def others(self) -> dict[str, frozenset[str]]:
+        """Stored documents that other origins hold too, with those origins (the local store: none)."""
+        ...
+
     def keep(self, doc_id: str) -> None:
-        """The document is unchanged: keep its rows as they are."""
+        """The document is unchanged: keep its rows as they are (this origin holds it)."""
         ...
 
     def put(self, rows: DocRows) -> None:
         """Add the document, or replace every row of its previous version."""
+        ...
+
+    def release(self, doc_id: str) -> bool:
+        """This origin no longer holds the document; True when no origin does (then it is deleted)."""
         ...
 
     def delete(self, doc_id: str) -> None:

@@ -293,6 +293,18 @@ class FaissWriter:
             return {}
         return {meta["id"]: meta["sha256"] for meta in self.previous.manifest["documents"].values()}
 
+    carried: tuple[()] = ()  # every document of a local store has its file in the seeds folder
+
+    def owned(self) -> set[str]:
+        """The seeds folder is the one origin of a local store: it holds every document."""
+        return set(self.stored())
+
+    def others(self) -> dict[str, frozenset[str]]:
+        return {}
+
+    def release(self, doc_id: str) -> bool:
+        return True
+
     def keep(self, doc_id: str) -> None:
         assert self.previous is not None
         self._rows[doc_id] = self.previous.document_rows(doc_id)

@@ -1,6 +1,6 @@
 """Milvus as the scale-out store (``QA_STORE=milvus``): the same SearchIndex the answerer reads, no local state.
 
-Three collections per ``QA_MILVUS_COLLECTION`` prefix, all with strong consistency (a read sees every
+Four collections per ``QA_MILVUS_COLLECTION`` prefix, all with strong consistency (a read sees every
 write acknowledged before it):
 
 - ``<name>_chunks``: one row per chunk: the chunk vector (HNSW, inner product) and its document id,
@@ -9,10 +9,15 @@ write acknowledged before it):
   holding ``[sentence alone, sentence in context]`` (Milvus 2.3 allows one vector field per collection);
 - ``<name>_documents``: document texts in parts (a VARCHAR holds at most 65,535 bytes) with the page
   starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
-  with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS).
+  with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS; the header is
+  written before any row, so rows of an interrupted rebuild are never taken for another model's);
+- ``<name>_holders``: which origins hold each document (an upload, or a folder on a named host: qa.origins),
+  one row per (origin, document), so replicas over one Milvus never remove what they did not add.
 
-Writes go document by document (delete the old rows, insert the new), so a crash leaves every other
-document intact and the next ``qa index`` finishes the job. The same code serves a Milvus cluster by URI.
+Writes go document by document: a new version's rows are written beside the old ones, which are deleted only
+then (row ids carry the content hash), so a crash never leaves a document missing, only briefly doubled, and
+the next ``qa index`` finishes the job. Every VARCHAR is cut to its limit on a character boundary. The same
+code serves a Milvus cluster by URI.
 Every pymilvus and gRPC error surfaces as ``StoreUnavailable``: the store failed, not a document.
 """
 
@@ -32,9 +37,10 @@ from qa.models import Chunk, Document, Span
 from qa.stores.base import DocRows, Hit, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
-SCHEMA = 2  # 2: page starts in the documents collection
+SCHEMA = 3  # 2: page starts in the documents collection; 3: holders, content hashes on every row
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
+ID_MAX = 4096  # document ids, titles and origins
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
 HNSW = {"M": 32, "efConstruction": 128}  # as qa.vector_index's HNSW
 CONSISTENCY = "Strong"
@@ -46,10 +52,20 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _chunk_id(doc_id: str, sha256: str, row: int) -> int:
-    """Stable signed 64-bit id of a chunk, unique per document version."""
-    digest = hashlib.sha1(f"{doc_id}\x00{sha256}\x00{row}".encode()).digest()
+def _row_id(*parts: object) -> int:
+    """Stable signed 64-bit id of a row, from its document, version and position."""
+    digest = hashlib.sha1("\x00".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _holder_id(origin: str, doc_id: str) -> str:
+    return hashlib.sha1(f"{origin}\x00{doc_id}".encode()).hexdigest()
+
+
+def fit(value: str, limit: int) -> str:
+    """``value`` cut to at most ``limit`` UTF-8 bytes, never inside a character (Milvus counts VARCHARs in bytes)."""
+    data = value.encode()
+    return value if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -95,6 +111,7 @@ class MilvusStore:
         self.chunks = f"{name}_chunks"
         self.sentences = f"{name}_sentences"
         self.documents = f"{name}_documents"
+        self.holders = f"{name}_holders"
 
     # -- schema ---------------------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -105,8 +122,9 @@ class MilvusStore:
             self.chunks: (
                 [
                     ("id", DataType.INT64, {"is_primary": True}),
-                    ("doc_id", DataType.VARCHAR, {"max_length": 4096}),
-                    ("title", DataType.VARCHAR, {"max_length": 4096}),
+                    ("doc_id", DataType.VARCHAR, {"max_length": ID_MAX}),
+                    ("sha256", DataType.VARCHAR, {"max_length": 64}),
+                    ("title", DataType.VARCHAR, {"max_length": ID_MAX}),
                     ("start", DataType.INT64, {}),
                     ("end", DataType.INT64, {}),
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
@@ -118,9 +136,10 @@ class MilvusStore:
             ),
             self.sentences: (
                 [
-                    ("id", DataType.INT64, {"is_primary": True, "auto_id": True}),
+                    ("id", DataType.INT64, {"is_primary": True}),
                     ("chunk_id", DataType.INT64, {}),
-                    ("doc_id", DataType.VARCHAR, {"max_length": 4096}),
+                    ("doc_id", DataType.VARCHAR, {"max_length": ID_MAX}),
+                    ("sha256", DataType.VARCHAR, {"max_length": 64}),
                     ("position", DataType.INT64, {}),
                     ("start", DataType.INT64, {}),
                     ("end", DataType.INT64, {}),
@@ -131,13 +150,22 @@ class MilvusStore:
             ),
             self.documents: (
                 [
-                    ("id", DataType.VARCHAR, {"is_primary": True, "max_length": 4200}),
-                    ("doc_id", DataType.VARCHAR, {"max_length": 4096}),
+                    ("id", DataType.VARCHAR, {"is_primary": True, "max_length": ID_MAX + 32}),
+                    ("doc_id", DataType.VARCHAR, {"max_length": ID_MAX}),
                     ("part", DataType.INT64, {}),
-                    ("title", DataType.VARCHAR, {"max_length": 4096}),
+                    ("title", DataType.VARCHAR, {"max_length": ID_MAX}),
                     ("sha256", DataType.VARCHAR, {"max_length": 64}),
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
                     ("pages", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),  # JSON: page starts in this part
+                    ("vector", DataType.FLOAT_VECTOR, {"dim": 2}),  # Milvus requires one vector field
+                ],
+                ("FLAT", {}),
+            ),
+            self.holders: (
+                [
+                    ("id", DataType.VARCHAR, {"is_primary": True, "max_length": 40}),  # sha1 of origin and doc id
+                    ("doc_id", DataType.VARCHAR, {"max_length": ID_MAX}),
+                    ("origin", DataType.VARCHAR, {"max_length": ID_MAX}),
                     ("vector", DataType.FLOAT_VECTOR, {"dim": 2}),  # Milvus requires one vector field
                 ],
                 ("FLAT", {}),
@@ -151,10 +179,19 @@ class MilvusStore:
                 schema.add_field(field_name, dtype, **kwargs)
             index_params = self.client.prepare_index_params()
             index_params.add_index(field_name="vector", index_type=index_type, metric_type="IP", params=params)
-            self.client.create_collection(name, schema=schema, index_params=index_params, consistency_level=CONSISTENCY)
+            try:
+                self.client.create_collection(
+                    name, schema=schema, index_params=index_params, consistency_level=CONSISTENCY
+                )
+            except StoreUnavailable:
+                if not self.client.has_collection(name):  # else another writer created it meanwhile
+                    raise
+
+    def has_documents(self) -> bool:
+        return self.client.has_collection(self.documents) and bool(self.document_hashes())
 
     def drop(self) -> None:
-        for name in (self.chunks, self.sentences, self.documents):
+        for name in (self.chunks, self.sentences, self.documents, self.holders):
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
 
@@ -175,27 +212,56 @@ class MilvusStore:
         )
         return {row["doc_id"]: row["sha256"] for row in rows}
 
+    def held_by(self, doc_id: str | None = None) -> dict[str, set[str]]:
+        """Document id -> the origins that hold it (of one document when ``doc_id`` is given)."""
+        expr = f"doc_id == {_quote(doc_id)}" if doc_id is not None else 'id != ""'
+        found: dict[str, set[str]] = {}
+        for row in self.client.query(self.holders, filter=expr, output_fields=["doc_id", "origin"]):
+            found.setdefault(row["doc_id"], set()).add(row["origin"])
+        return found
+
+    def documents_held_by(self, origin: str) -> list[Document]:
+        """The documents an origin holds, read whole (texts, titles, pages), in id order."""
+        if not self.client.has_collection(self.holders):  # collections of an older schema
+            return []
+        index = MilvusIndex(self)
+        found = (index.document(doc_id) for doc_id, origins in sorted(self.held_by().items()) if origin in origins)
+        return [doc for doc in found if doc is not None]
+
+    def hold(self, doc_id: str, origin: str) -> None:
+        row = {"id": _holder_id(origin, doc_id), "doc_id": doc_id, "origin": fit(origin, ID_MAX)}
+        self.client.upsert(self.holders, [{**row, "vector": [0.0, 0.0]}])
+
+    def let_go(self, doc_id: str, origin: str) -> None:
+        self.client.delete(self.holders, filter=f"id == {_quote(_holder_id(origin, doc_id))}")
+
     # -- writes ---------------------------------------------------------------------------------------
-    def delete_document(self, doc_id: str) -> None:
+    def delete_document(self, doc_id: str, *, except_sha256: str | None = None) -> None:
+        """Every row of the document (and who held it), or only the rows of versions but ``except_sha256``."""
         expr = f"doc_id == {_quote(doc_id)}"
+        if except_sha256 is not None:
+            expr += f" and sha256 != {_quote(except_sha256)}"
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
+        if except_sha256 is None:  # last: rows nobody holds would never be removed by anyone
+            self.client.delete(self.holders, filter=f"doc_id == {_quote(doc_id)}")
 
     def write_document(self, rows: DocRows) -> None:
-        """Replace a document's rows: the old version's rows go first, then the new ones are inserted."""
+        """Write a document's rows beside its earlier version's, then delete those: never a moment without it."""
         doc = rows.doc
-        self.delete_document(doc.id)
+        title = fit(doc.title, ID_MAX)
         chunk_rows, sentence_rows = [], []
         for position, (start, end, first, last) in enumerate(rows.chunks):
-            chunk_id = _chunk_id(doc.id, doc.sha256, position)
+            chunk_id = _row_id(doc.id, doc.sha256, position)
             chunk_rows.append(
                 {
                     "id": chunk_id,
                     "doc_id": doc.id,
-                    "title": doc.title,
+                    "sha256": doc.sha256,
+                    "title": title,
                     "start": start,
                     "end": end,
-                    "text": doc.text[start:end],
+                    "text": fit(doc.text[start:end], VARCHAR_MAX),
                     "sparse": base64.b64encode(rows.sparse[position].astype(np.float32).tobytes()).decode(),
                     "vector": rows.vectors[position].tolist(),
                 }
@@ -205,12 +271,14 @@ class MilvusStore:
                 both = np.concatenate([rows.sentence_vectors[sentence], rows.context_vectors[sentence]])
                 sentence_rows.append(
                     {
+                        "id": _row_id(doc.id, doc.sha256, position, sentence),
                         "chunk_id": chunk_id,
                         "doc_id": doc.id,
+                        "sha256": doc.sha256,
                         "position": sentence - first,
                         "start": s,
                         "end": e,
-                        "text": doc.text[s:e],
+                        "text": fit(doc.text[s:e], VARCHAR_MAX),
                         "vector": both.tolist(),
                     }
                 )
@@ -220,7 +288,7 @@ class MilvusStore:
                 "id": f"{doc.id}\x00{part}",
                 "doc_id": doc.id,
                 "part": part,
-                "title": doc.title,
+                "title": title,
                 "sha256": doc.sha256,
                 "text": doc.text[at : at + TEXT_PART],
                 "pages": json.dumps([p for p in doc.pages if at <= p < at + TEXT_PART]),
@@ -228,46 +296,87 @@ class MilvusStore:
             }
             for part, at in enumerate(starts)
         ]
-        # the documents row goes last: it marks the document complete for the next incremental run
+        # upserts: the ids are the version's, so a write repeated after a crash replaces its own rows. The
+        # documents rows go last (part 0 carries the hash the next incremental run compares), then the
+        # earlier version's rows go
         for name, batch in ((self.chunks, chunk_rows), (self.sentences, sentence_rows)):
             for start in range(0, len(batch), 1000):
-                self.client.insert(name, batch[start : start + 1000])
-        self.client.insert(self.documents, document_rows)
+                self.client.upsert(name, batch[start : start + 1000])
+        self.client.upsert(self.documents, document_rows)
+        self.delete_document(doc.id, except_sha256=doc.sha256)
 
 
 class MilvusWriter:
-    """The StoreWriter of Milvus: each put or delete is written at once, document by document."""
+    """The StoreWriter of Milvus: each put or delete is written at once, document by document.
 
-    def __init__(self, milvus: MilvusStore, header: dict, rebuilt: bool) -> None:
+    Several writers (replicas, `qa index` runs on other hosts) share one Milvus; each writes for one origin
+    and holds the documents it put or kept, so a folder sync removes only what its own folder held.
+    """
+
+    def __init__(self, milvus: MilvusStore, header: dict, rebuilt: bool, origin: str) -> None:
         self.milvus = milvus
         self.header = header
+        self.origin = origin
         self.written = False
         self._stored = milvus.document_hashes()
+        self._holders = milvus.held_by()
+        self.carried: list[Document] = []
         self.rebuilt = rebuilt or not self._stored
 
     @classmethod
-    def open(cls, uri: str, name: str, header: dict, *, rebuild: bool) -> MilvusWriter:
-        """Collections built with another embedder, chunking or schema are dropped first (a full rebuild)."""
+    def open(
+        cls, uri: str, name: str, header: dict, *, rebuild: bool, origin: str, carry: str | None = None
+    ) -> MilvusWriter:
+        """Collections built with another embedder, chunking or schema are dropped first (a full rebuild); the
+        documents that ``carry`` held are read before, into ``carried`` (uploads have no file to index again).
+
+        The header is written before any row: a rebuild that stops half-way leaves rows the header describes,
+        so a later run with yet another model rebuilds them too instead of keeping them as its own.
+        """
         header = dict(header, embedder=model_header(header["embedder"]), milvus_schema=SCHEMA)  # float rows here
         milvus = MilvusStore(uri, name, int(header["embedder"]["dim"]))
         stored = milvus.header()
         if stored is not None:  # a header written with an engine tag (#torch-bf16) reads as the model's identity
             stored = dict(stored, embedder=model_header(stored.get("embedder")))
-        rebuilt = rebuild or (stored is not None and stored != header)
+        fresh = stored is None and not milvus.has_documents()  # nothing to drop: writers may start side by side
+        rebuilt = rebuild or (stored != header and not fresh)
+        carried = milvus.documents_held_by(carry) if rebuilt and carry else []
         if rebuilt:
             milvus.drop()
         milvus.ensure()
-        return cls(milvus, header, rebuilt)
+        if rebuilt or fresh:
+            milvus.set_header(header)
+        writer = cls(milvus, header, rebuilt, origin)
+        writer.carried = carried
+        return writer
 
     def stored(self) -> dict[str, str]:
         return dict(self._stored)
 
+    def owned(self) -> set[str]:
+        return {doc_id for doc_id, origins in self._holders.items() if self.origin in origins}
+
+    def others(self) -> dict[str, frozenset[str]]:
+        """Documents held by other origins (only those whose rows are stored), with those origins."""
+        return {
+            doc_id: frozenset(origins - {self.origin})
+            for doc_id, origins in self._holders.items()
+            if origins - {self.origin} and doc_id in self._stored
+        }
+
     def keep(self, doc_id: str) -> None:
-        """Nothing to do: the document's rows stay where they are."""
+        """The rows stay as they are; this origin holds the document from now on (another may have put it)."""
+        if self.origin not in self._holders.get(doc_id, set()):
+            self.milvus.hold(doc_id, self.origin)
 
     def put(self, rows: DocRows) -> None:
+        self.milvus.hold(rows.doc.id, self.origin)  # first: rows nobody holds would never be removed
         self.milvus.write_document(rows)
         self.written = True
+
+    def release(self, doc_id: str) -> bool:
+        self.milvus.let_go(doc_id, self.origin)
+        return not self.milvus.held_by(doc_id)
 
     def delete(self, doc_id: str) -> None:
         self.milvus.delete_document(doc_id)
@@ -295,6 +404,13 @@ class MilvusIndex:
     @property
     def num_chunks(self) -> int:
         return self._count(self.milvus.chunks)
+
+    def document_ids(self) -> list[str]:
+        return sorted(self.milvus.document_hashes())
+
+    def holders(self, doc_id: str) -> frozenset[str]:
+        """The origins that hold a document (qa.origins): an upload, folders of replicas."""
+        return frozenset(self.milvus.held_by(doc_id).get(doc_id, set()))
 
     def document(self, doc_id: str) -> Document | None:
         if doc_id == META_ID:
