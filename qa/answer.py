@@ -14,6 +14,7 @@ import numpy as np
 from qa import answerability, languages, small_talk
 from qa.answerability import Candidate
 from qa.config import Settings
+from qa.conversation import follow_up_text
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
@@ -24,7 +25,6 @@ from qa.parts import query_parts
 from qa.stores.base import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
-FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
 EXCLUDED_EXTRA = 16  # more chunks searched per left-out document, so enough others remain
 # The answerability model reads how the top passage stands out from passages of other documents; with fewer
 # documents among the candidates (the seed: one article) there is nothing to stand out from, and the single
@@ -155,10 +155,11 @@ class Answerer:
     ) -> Answer:
         """Retrieve, score each passage by itself and by its best sentence, highlight, cite, decide.
 
-        With a chat history the question is also read after the previous user turn, since a follow-up such
-        as "where is that command based?" names nothing by itself. A passage takes that reading's score only
-        less a margin (``follow_up_margin``), so an unrelated earlier turn cannot pull a question that stands
-        alone away from its own passage. The answering sentence is always chosen for the question itself.
+        In a chat, a question that leans on the previous user turn (``qa.conversation``: "where is it based?"
+        names nothing by itself) is also read after that turn, and a passage takes that reading's score less a
+        margin (``follow_up_margin``); any other question is read alone, exactly as if asked first, so the
+        conversation can neither pull it to the last question's passage nor rescue it from "not found". The
+        answering sentence is always chosen for the question itself.
         ``exclude_documents`` leaves documents out of the search, as if they were not indexed (`qa eval`
         asks every question once more without its own paragraph to measure the no-answer decision).
         """
@@ -269,19 +270,6 @@ class Answerer:
     def _score(self, passage: float, sentence: float) -> float:
         """A passage's retrieval score: its own cosine blended with its best sentence's."""
         return (1 - self.sentence_weight) * passage + self.sentence_weight * sentence
-
-
-def follow_up_text(question: str, history: Sequence[Turn], max_chars: int = FOLLOW_UP_CHARS) -> str | None:
-    """The question read after the chat's previous user turn, or None when there is none.
-
-    Only the latest user turn counts (older ones are usually about something else by then), and not the
-    assistant's reply: that reply is a passage of the corpus, and reading it in would pull every next
-    question back to the passage already shown.
-    """
-    previous = next((t.content.strip() for t in reversed(history) if t.role == "user" and t.content.strip()), None)
-    if previous is None:
-        return None
-    return f"{previous[-max_chars:]} {question}"
 
 
 def _ms(started: float) -> float:
