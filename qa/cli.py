@@ -215,7 +215,7 @@ def eval_(
             result: dict = (
                 evaluate_conversation(
                     settings, eval_set, top_k=top_k, progress=progress, workdir=workdir, announce=announce,
-                    follow_ups=follow_ups or FOLLOW_UPS,
+                    follow_ups=follow_ups or FOLLOW_UPS, pool=load_eval_set(questions, contexts).questions,
                 )
                 if conversation
                 else evaluate(

@@ -69,11 +69,11 @@ def previous_turns(questions: Sequence[Question]) -> dict[str, list[str | None]]
     }
 
 
-def load_follow_ups(path: Path, eval_set: EvalSet) -> list[tuple[str, Question]]:
-    """(previous question's text, follow-up) pairs whose questions are both in ``eval_set``."""
+def load_follow_ups(path: Path, questions: Sequence[Question]) -> list[tuple[str, Question]]:
+    """(previous question's text, follow-up) pairs whose XQuAD questions are both among ``questions``."""
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))["follow_ups"]
-        by_id = {q.id: q for q in eval_set.questions}
+        by_id = {q.id: q for q in questions}
         pairs = []
         for row in rows:
             target, after = by_id.get(row["id"]), by_id.get(row["after"])
@@ -143,8 +143,11 @@ def evaluate_conversation(
     workdir: Path | None = None,
     announce: Callable[[str], None] | None = None,
     follow_ups: Path = FOLLOW_UPS,
+    pool: Sequence[Question] | None = None,
 ) -> dict[str, object]:
-    """Index the paragraphs as ``qa eval`` does and ask every question alone and in the conversations above."""
-    pairs = load_follow_ups(follow_ups, eval_set)
+    """Index the paragraphs as ``qa eval`` does and ask every question alone and in the conversations above.
+
+    ``pool``: the questions the follow-ups are paired from (all of the file's, where ``--limit`` cut the set)."""
+    pairs = load_follow_ups(follow_ups, eval_set.questions if pool is None else pool)
     with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce) as (answerer, _seconds):
         return ask_in_conversations(answerer, eval_set, pairs, top_k=top_k, progress=progress)
