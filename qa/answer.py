@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa import answerability, languages, small_talk
+from qa import answerability, confidence, languages, small_talk
 from qa.answerability import Candidate
 from qa.config import Settings
 from qa.conversation import follow_up_text
@@ -58,6 +58,7 @@ class Reply:
     signals: dict[str, float] = field(default_factory=dict)  # qa.answerability.features of the top passage
     ranked: list[Candidate] = field(default_factory=list)  # the passages the signals describe, best first
     query: np.ndarray | None = None  # the question's vector (bench/fit_answerability.py tries terms on it)
+    margin: float = 0.0  # the top passage's sentence margin (qa.confidence)
 
 
 class Answerer:
@@ -185,17 +186,20 @@ class Answerer:
         ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}
+        margin = confidence.sentence_margin(ranked[0].hit, queries[0]) if ranked else 0.0
         if not ranked:
-            confidence, no_answer = 0.0, True
+            probability, no_answer, sure = 0.0, True, None
         elif self.min_score is not None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
-            confidence = ranked[0].score
-            no_answer = confidence < self.fallback_min_score
+            probability = ranked[0].score
+            no_answer = probability < self.fallback_min_score
+            sure = confidence.level_by_score(probability, self.fallback_min_score, margin)
         else:  # how the top passage stands out from the others (qa.answerability)
             signals = answerability.features(
                 question, ranked, sparse_queries[0] if sparse_queries is not None else None
             )
-            confidence = self.decision.probability(signals)
-            no_answer = confidence < self.decision.threshold
+            probability = self.decision.probability(signals)
+            no_answer = probability < self.decision.threshold
+            sure = confidence.level(probability, margin)
         answer = Answer(
             question=question,
             answer="" if no_answer else citations[0].highlight.text,
@@ -203,8 +207,9 @@ class Answerer:
             no_answer=no_answer,
             took_ms=_ms(started),
             no_answer_reason="not_found" if no_answer else None,
+            confidence=None if no_answer else sure,
         )
-        return Reply(answer, confidence, signals, ranked if signals else [], queries[0])
+        return Reply(answer, probability, signals, ranked if signals else [], queries[0], margin)
 
     def _encode(self, readings: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
         """Dense and latent-term vectors of the readings, kept for the last ``ENCODED`` questions."""

@@ -36,6 +36,10 @@ KEYS = (
     "recall@5",
     "mrr@10",
     "answer_in_highlight@1",
+    "highlight_chars",
+    "passage_chars",
+    "confident_share",
+    "confident_precision",
     "answered_right",
     "answered_unanswerable",
     "no_answer_auc",
@@ -82,6 +86,9 @@ class Judged:
     left_out_flagged: bool = True
     left_out_confidence: float = 0.0
     took_ms: float = 0.0  # the question's own ask (not the left-out one)
+    passage_chars: int = 0  # length of the top citation's passage
+    confident: bool = False  # answered with confidence "high"
+    margin: float = 0.0  # the top passage's sentence margin (qa.confidence)
 
 
 def _squad(path: Path) -> list[tuple[int, dict]]:
@@ -134,6 +141,27 @@ def metrics(judged: Sequence[Judged]) -> dict[str, float]:
         "recall@5": sum(1 <= r <= 5 for r in ranks) / n,
         "mrr@10": sum(1 / r for r in ranks if 1 <= r <= 10) / n,
         "answer_in_highlight@1": sum(in_highlight) / n,
+    }
+
+
+def holds_answer(judged: Judged) -> bool:
+    """The top document is the question's and its highlight holds an answer text."""
+    return judged.documents[:1] == [judged.question.doc_id] and any(
+        text in judged.top_highlight for text in judged.question.answers
+    )
+
+
+def confidence_metrics(judged: Sequence[Judged]) -> dict[str, float]:
+    """Mean length of the top highlight and of its passage, in characters (a longer highlight holds the answer
+    more often without helping anyone), the share of questions answered with high confidence, and how often
+    those answers' highlights hold the answer."""
+    cited = [j for j in judged if j.top_highlight]
+    confident = [j for j in judged if j.confident]
+    return {
+        "highlight_chars": sum(len(j.top_highlight) for j in cited) / len(cited) if cited else 0.0,
+        "passage_chars": sum(j.passage_chars for j in cited) / len(cited) if cited else 0.0,
+        "confident_share": len(confident) / len(judged) if judged else 0.0,
+        "confident_precision": sum(map(holds_answer, confident)) / len(confident) if confident else 0.0,
     }
 
 
@@ -232,6 +260,9 @@ def judge(answerer: Answerer, question: Question, turns: Sequence[Turn] = (), to
         left_out.answer.no_answer,
         left_out.confidence,
         took_ms,
+        len(answer.citations[0].text) if answer.citations else 0,
+        answer.confidence == "high",
+        reply.margin,
     )
 
 
@@ -264,6 +295,7 @@ def evaluate(
     result: dict[str, float | int] = {"questions": total}
     result.update({key: round(value, 4) for key, value in metrics(judged).items()})
     result.update({key: round(value, 4) for key, value in no_answer_metrics(judged).items()})
+    result.update({key: round(value, 4) for key, value in confidence_metrics(judged).items()})
     result["index_seconds"] = round(index_seconds, 2)
     times = [j.took_ms for j in judged]
     result["median_ms"] = round(float(np.median(times)), 2)

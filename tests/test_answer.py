@@ -156,3 +156,13 @@ def test_hindi_and_thai_passages_are_highlighted_by_their_sentence(
     answer = valdoria[language].ask(question, 1)
     assert answer.citations[0].highlight.text == sentence
     assert answer.answer == sentence
+
+
+def test_an_answer_says_how_sure_it_is(seed_answerer: Answerer, seed_index) -> None:
+    sure = seed_answerer.ask(JAPAN_QUESTION)
+    assert sure.confidence == "high"
+    assert seed_answerer.ask("Who won the football World Cup final in 2018?").confidence is None  # not found
+    # the seed is one document, so the single cut on the top score decides: just above it, the answer is unsure
+    barely = Answerer(seed_answerer.embedder, seed_index, min_score=sure.citations[0].score - 0.02)
+    unsure = barely.ask(JAPAN_QUESTION)
+    assert not unsure.no_answer and unsure.answer == sure.answer and unsure.confidence == "low"
