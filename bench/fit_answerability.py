@@ -9,7 +9,9 @@ fitted on the other languages' other articles. Both matter: every language holds
 so a model that learns the questions themselves looks good when only the language is held out (the "pair"
 below did: 0.920 against the signals' 0.900; with the articles held out too, 0.886). Then it is fitted on
 everything; the threshold flags at most ``--flag-right`` of the right top answers. With ``--write`` the
-weights, threshold and provenance go to qa/data/answerability.json.
+weights, threshold, provenance and what the model is fitted for (the embedder, without its engine tag, and the
+signal sources its features read) go to qa/data/answerability.json; an answerer with another embedder, or with
+the latent terms off, decides by the calibrated single cut instead.
 
 The pair, printed for comparison and never shipped: the question's e5 columns times the top answering
 sentence's, and times that sentence's lead over the other candidates' sentences (2 x 384 columns).
@@ -40,7 +42,7 @@ from qa import answerability, store
 from qa.answer import Answerer, Reply
 from qa.answerability import Candidate
 from qa.config import Settings
-from qa.embedding import Embedder, make_embedder, sparse_encoder
+from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder
 from qa.eval import auc, load_eval_set
 from qa.parts import query_parts
 
@@ -305,7 +307,11 @@ def main() -> None:
             "threshold_rule": f"flags {args.flag_right:.1%} of the right top answers of all languages together",
             "per_language": per_lang,
         }
-        shipped = replace(model, threshold=threshold, provenance=provenance).to_json()
+        # what the model applies to: the answerer falls back to the calibrated cut for any other embedder, or
+        # where a signal source it weighs (the latent terms) is off; "checked_on" (other embedders measured to
+        # hold, docs/quality.md) starts empty, since a new fit is checked on nothing else
+        fitted_for = {"embedder": base_name(embedder.name), "signals": tuple(answerability.signals_needed(names))}
+        shipped = replace(model, threshold=threshold, provenance=provenance, **fitted_for).to_json()
         answerability.MODEL_PATH.write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {answerability.MODEL_PATH}")
 

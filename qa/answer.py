@@ -61,6 +61,32 @@ class Reply:
     margin: float = 0.0  # the top passage's sentence margin (qa.confidence)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """Which no-answer decision an answerer runs, for `qa eval` to report (questions whose candidates come from
+    fewer than ``MIN_DOCUMENTS`` documents take the cut whatever the rule)."""
+
+    kind: str  # "model" (qa.answerability's fitted model) or "cut" (a single cut on the top score)
+    threshold: float  # the model's probability threshold, or the cut on the score
+    why: str
+
+
+def _decision(
+    embedder_name: str, min_score: float | None, cut: float, *, has_terms: bool
+) -> tuple[answerability.Model | None, Rule]:
+    """The fitted model where it applies (no QA_MIN_SCORE, the embedder and the signals it was fitted for), else
+    the single cut: a model fed zeros for signals it was fitted on flags answered questions (0.90 -> 0.12)."""
+    if min_score is not None:
+        return None, Rule("cut", min_score, f"a single cut on the top score at {min_score} (QA_MIN_SCORE)")
+    model = answerability.load_model()
+    unfit = model.unfit_for(embedder_name, [answerability.LATENT_TERMS] if has_terms else [])
+    if unfit is None:
+        why = f"the no-answer model {answerability.MODEL_PATH.name} (threshold {model.threshold:.4f})"
+        return model, Rule("model", model.threshold, why)
+    what = f"the cut calibrated for this embedder, {cut:.2f}" if cut else "no cut (none calibrated for this embedder)"
+    return None, Rule("cut", cut, f"{what}: {unfit}")
+
+
 class Answerer:
     """Holds the model and the live index; ``swap`` replaces the index atomically while serving."""
 
@@ -82,13 +108,15 @@ class Answerer:
         self.fallback_min_score = (
             CALIBRATED_MIN_SCORE.get(base_name(embedder.name), 0.0) if min_score is None else min_score
         )
-        self.decision = answerability.load_model()
+        self._encode_sparse = sparse_encoder(embedder) if sparse_weight else None
+        self.decision, self.rule = _decision(
+            embedder.name, min_score, self.fallback_min_score, has_terms=self._encode_sparse is not None
+        )
         self._encoded: OrderedDict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
         self.number_bonus = number_bonus
         self.sparse_weight = sparse_weight
-        self._encode_sparse = sparse_encoder(embedder) if sparse_weight else None
         self._index = index
         self._problem = problem  # why there is no index (e.g. IndexCorrupt), reported instead of "empty"
         self._lock = threading.Lock()
@@ -189,7 +217,7 @@ class Answerer:
         margin = confidence.sentence_margin(ranked[0].hit, queries[0]) if ranked else 0.0
         if not ranked:
             probability, no_answer, sure = 0.0, True, None
-        elif self.min_score is not None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
+        elif self.decision is None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
             probability = ranked[0].score
             no_answer = probability < self.fallback_min_score
             sure = confidence.level_by_score(probability, self.fallback_min_score, margin)

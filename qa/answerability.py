@@ -11,6 +11,12 @@ survive translation: "as of 2010?" against a passage of 2014). A logistic model 
 ``qa/data/answerability.json``, fitted by bench/fit_answerability.py on XQuAD, provenance inside) gives
 the probability that the top passage answers; below the file's threshold the answer is "not found".
 
+The model applies only to what it was fitted for (``Model.unfit_for``): the embedder whose scores it read
+(or one it was checked on since, with figures in docs/quality.md) and the signals it weighs. With
+``QA_SPARSE_WEIGHT=0`` or a model without a sparse head the latent-term signals read zero where the fit saw
+values (the town's clearly answered question fell from 0.90 to 0.15), so there the answerer falls back to
+the calibrated single cut instead.
+
 What is not here: a term on the question's and the answering sentence's vectors themselves (their product,
 column by column, with learned weights). It raised the dev set's AUC to 0.93-0.98, but with each XQuAD
 article's questions kept out of the fit it scored lower than the signals alone (0.886 against 0.900): it
@@ -20,12 +26,14 @@ learned XQuAD's questions, not what answering looks like (docs/quality.md, "The 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from qa.embedding import base_name
 from qa.kinds import kind_met, question_kind
 from qa.models import Span
 from qa.numerals import numerals
@@ -74,6 +82,20 @@ FEATURES = (
     "agree",  # share of the signals (passage cosine, best sentence, latent terms) whose best is the top too
     "numbers_missing",  # share of the question's numbers (and Roman numerals) the top passage lacks; 0 without
 )
+
+
+LATENT_TERMS = "latent_terms"  # a signal source: the question's and the passages' sparse-head terms
+SOURCES = {LATENT_TERMS: "latent terms (e5's sparse head; off with QA_SPARSE_WEIGHT=0 or an embedder without one)"}
+# The features that read latent terms; "agree" counts the latent-term ranking among its three when there is one
+NEEDS = dict.fromkeys(
+    ("terms_lead", "terms_rank", "terms_z", "terms_margin", "coverage", "coverage_lead", "coverage_margin", "agree"),
+    LATENT_TERMS,
+)
+
+
+def signals_needed(names: Sequence[str]) -> list[str]:
+    """The signal sources a model over these features reads (e.g. ``["latent_terms"]``)."""
+    return sorted({NEEDS[name] for name in names if name in NEEDS})
 
 
 def coverage(query: np.ndarray | None, passages: list[np.ndarray | None]) -> np.ndarray:
@@ -150,6 +172,20 @@ class Model:
     bias: float
     threshold: float  # below this probability: "not found"
     provenance: dict
+    # the embedder (its name without the engine tag) whose scores the fit read; "" where the file does not say
+    embedder: str = ""
+    checked_on: tuple[str, ...] = ()  # other embedders it was measured to hold for (a refit starts with none)
+    signals: tuple[str, ...] = field(default=())  # signal sources the features need (``signals_needed``)
+
+    def unfit_for(self, embedder_name: str, available: Sequence[str]) -> str | None:
+        """Why this model does not apply to an answerer with this embedder and these signal sources; None if it does."""
+        name = base_name(embedder_name)
+        if self.embedder and name != self.embedder and name not in self.checked_on:
+            return f"the no-answer model was fitted for the embedder {self.embedder}, not {name}"
+        missing = [SOURCES.get(source, source) for source in self.signals if source not in available]
+        if missing:
+            return f"the no-answer model reads {', '.join(missing)}, which this configuration does not compute"
+        return None
 
     def probability(self, values: dict[str, float]) -> float:
         return float(self.probabilities(np.array([[values[name] for name in self.features]]))[0])
@@ -167,11 +203,22 @@ class Model:
             "weights": self.weights.round(6).tolist(),
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 4),
+            "fitted_for": {
+                "embedder": self.embedder,
+                "checked_on": list(self.checked_on),
+                "signals": list(self.signals),
+            },
             "provenance": self.provenance,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> Model:
+        """A file without ``fitted_for`` (written before it existed) is read as fitted for its provenance's
+        embedder and the signals its features need."""
+        provenance = dict(data.get("provenance", {}))
+        fitted = data.get("fitted_for") or {}
+        embedder = fitted.get("embedder", base_name(provenance.get("embedder_name", "")))
+        signals = fitted.get("signals", signals_needed(data["features"]))
         return cls(
             features=tuple(data["features"]),
             mean=np.array(data["mean"], np.float64),
@@ -179,7 +226,10 @@ class Model:
             weights=np.array(data["weights"], np.float64),
             bias=float(data["bias"]),
             threshold=float(data["threshold"]),
-            provenance=dict(data.get("provenance", {})),
+            provenance=provenance,
+            embedder=embedder,
+            checked_on=tuple(fitted.get("checked_on", ())),
+            signals=tuple(signals),
         )
 
 

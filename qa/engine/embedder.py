@@ -36,6 +36,7 @@ class TorchE5Embedder:
         self._engine = TorchE5(device, precision)
         self.dim = self._engine.dim
         self.late_chunking = late_chunking
+        self.engine = f"torch-{self._engine.precision}"  # what runs e5, for /healthz and the benches
         self.one_pass = True  # qa.parts: a chunk's vector, latent terms and sentence vectors from one pass
         self.name = f"{NAME}#torch-{self._engine.precision}" + ("-late" if late_chunking else "")
         # questions in the passages' precision unless told otherwise (QA_QUERY_PRECISION): int8 questions over
