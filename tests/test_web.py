@@ -754,6 +754,6 @@ def test_a_low_confidence_answer_reads_possibly_with_its_passages(
             expect(answer.locator(".citation .passage")).to_have_count(5)
             expect(answer.locator(".citation .passage").first).to_be_visible()
             expect(answer.locator(".citation").first.locator("mark")).to_contain_text(JAPAN_ANSWER)
-            expect(tab.page.locator("#announcer")).to_contain_text(f"Possibly: {JAPAN_ANSWER}")
+            expect(tab.page.locator("#announcer")).to_contain_text(re.compile(rf"^Possibly: .*{JAPAN_ANSWER}"))
         finally:
             tab.close()
