@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa import answerability, languages, small_talk
+from qa import answerability, confidence, languages, small_talk
 from qa.answerability import Candidate
 from qa.config import Settings
+from qa.conversation import follow_up_text
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
 from qa.highlight import best_sentence, is_negated
@@ -24,7 +25,6 @@ from qa.parts import query_parts
 from qa.stores.base import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
-FOLLOW_UP_CHARS = 400  # of the previous user turn read before a follow-up question
 EXCLUDED_EXTRA = 16  # more chunks searched per left-out document, so enough others remain
 # The answerability model reads how the top passage stands out from passages of other documents; with fewer
 # documents among the candidates (the seed: one article) there is nothing to stand out from, and the single
@@ -58,6 +58,7 @@ class Reply:
     signals: dict[str, float] = field(default_factory=dict)  # qa.answerability.features of the top passage
     ranked: list[Candidate] = field(default_factory=list)  # the passages the signals describe, best first
     query: np.ndarray | None = None  # the question's vector (bench/fit_answerability.py tries terms on it)
+    margin: float = 0.0  # the top passage's sentence margin (qa.confidence)
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,11 @@ class Answerer:
     ) -> Answer:
         """Retrieve, score each passage by itself and by its best sentence, highlight, cite, decide.
 
-        With a chat history the question is also read after the previous user turn, since a follow-up such
-        as "where is that command based?" names nothing by itself. A passage takes that reading's score only
-        less a margin (``follow_up_margin``), so an unrelated earlier turn cannot pull a question that stands
-        alone away from its own passage. The answering sentence is always chosen for the question itself.
+        In a chat, a question that leans on the previous user turn (``qa.conversation``: "where is it based?"
+        names nothing by itself) is also read after that turn, and a passage takes that reading's score less a
+        margin (``follow_up_margin``); any other question is read alone, exactly as if asked first, so the
+        conversation can neither pull it to the last question's passage nor rescue it from "not found". The
+        answering sentence is always chosen for the question itself.
         ``exclude_documents`` leaves documents out of the search, as if they were not indexed (`qa eval`
         asks every question once more without its own paragraph to measure the no-answer decision).
         """
@@ -212,17 +214,20 @@ class Answerer:
         ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}
+        margin = confidence.sentence_margin(ranked[0].hit, queries[0]) if ranked else 0.0
         if not ranked:
-            confidence, no_answer = 0.0, True
+            probability, no_answer, sure = 0.0, True, None
         elif self.decision is None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
-            confidence = ranked[0].score
-            no_answer = confidence < self.fallback_min_score
+            probability = ranked[0].score
+            no_answer = probability < self.fallback_min_score
+            sure = confidence.level_by_score(probability, self.fallback_min_score, margin)
         else:  # how the top passage stands out from the others (qa.answerability)
             signals = answerability.features(
                 question, ranked, sparse_queries[0] if sparse_queries is not None else None
             )
-            confidence = self.decision.probability(signals)
-            no_answer = confidence < self.decision.threshold
+            probability = self.decision.probability(signals)
+            no_answer = probability < self.decision.threshold
+            sure = confidence.level(probability, margin)
         answer = Answer(
             question=question,
             answer="" if no_answer else citations[0].highlight.text,
@@ -230,8 +235,9 @@ class Answerer:
             no_answer=no_answer,
             took_ms=_ms(started),
             no_answer_reason="not_found" if no_answer else None,
+            confidence=None if no_answer else sure,
         )
-        return Reply(answer, confidence, signals, ranked if signals else [], queries[0])
+        return Reply(answer, probability, signals, ranked if signals else [], queries[0], margin)
 
     def _encode(self, readings: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
         """Dense and latent-term vectors of the readings, kept for the last ``ENCODED`` questions."""
@@ -297,19 +303,6 @@ class Answerer:
     def _score(self, passage: float, sentence: float) -> float:
         """A passage's retrieval score: its own cosine blended with its best sentence's."""
         return (1 - self.sentence_weight) * passage + self.sentence_weight * sentence
-
-
-def follow_up_text(question: str, history: Sequence[Turn], max_chars: int = FOLLOW_UP_CHARS) -> str | None:
-    """The question read after the chat's previous user turn, or None when there is none.
-
-    Only the latest user turn counts (older ones are usually about something else by then), and not the
-    assistant's reply: that reply is a passage of the corpus, and reading it in would pull every next
-    question back to the passage already shown.
-    """
-    previous = next((t.content.strip() for t in reversed(history) if t.role == "user" and t.content.strip()), None)
-    if previous is None:
-        return None
-    return f"{previous[-max_chars:]} {question}"
 
 
 def _ms(started: float) -> float:

@@ -176,6 +176,15 @@ def eval_(
         Path | None, typer.Option("--workdir", help="Keep the paragraphs' index here, so a rerun embeds nothing.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+    conversation: Annotated[
+        bool,
+        typer.Option(
+            "--conversation", help="Ask every question alone and inside chats (after other questions), and follow-ups."
+        ),
+    ] = False,
+    follow_ups: Annotated[
+        Path | None, typer.Option("--follow-ups", help="Follow-up file for --conversation (default: the bundled set).")
+    ] = None,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Measure retrieval and highlighting on SQuAD/XQuAD files through the service's own pipeline.
@@ -186,6 +195,7 @@ def eval_(
     import json
 
     from qa.eval import evaluate, load_eval_set
+    from qa.eval_conversation import FOLLOW_UPS, evaluate_conversation
 
     settings = _settings(None, None, embedder)
     try:
@@ -205,20 +215,41 @@ def eval_(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            result = evaluate(
-                settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir,
-                announce=lambda line: err.print(line, highlight=False, markup=False),
+            def announce(line: str) -> None:
+                err.print(line, highlight=False, markup=False)
+
+            result: dict = (
+                evaluate_conversation(
+                    settings, eval_set, top_k=top_k, progress=progress, workdir=workdir, announce=announce,
+                    follow_ups=follow_ups or FOLLOW_UPS, pool=load_eval_set(questions, contexts).questions,
+                )
+                if conversation
+                else evaluate(
+                    settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir,
+                    announce=announce,
+                )
             )  # fmt: skip
     except QAError as exc:
         raise _fail(exc) from None
     if as_json:
         print(json.dumps(result))
         return
+    if "decision" in result:  # which no-answer decision the figures are of, on one line
+        note = result.pop("decision_note")
+        result["decision"] = f"{result['decision']}: {note}"
+    for key, value in _flat(result):
+        out.print(f"{key:>22}  {value}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _flat(result: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested figures (``--conversation``) as dotted keys, one per line."""
+    rows: list[tuple[str, object]] = []
     for key, value in result.items():
-        if key == "decision":  # which no-answer decision the figures are of, on one line
-            value = f"{value}: {result['decision_note']}"
-        if key != "decision_note":
-            out.print(f"{key:>22}  {value}", highlight=False, markup=False, soft_wrap=True)
+        if isinstance(value, dict):
+            rows.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
 
 
 @app.command()

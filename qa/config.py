@@ -59,8 +59,9 @@ class Settings(BaseSettings):
         0.05,
         ge=0.0,
         le=1.0,
-        description="How much better a passage must match the question read after the previous turn than the "
-        "question alone before the chat history decides (protects questions that stand alone).",
+        description="How much better a passage must match a follow-up read after the previous turn than the "
+        "follow-up alone before the chat history decides (a question that stands alone is read alone: "
+        "qa/conversation.py).",
     )
     number_bonus: float = Field(
         0.02,

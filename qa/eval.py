@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,10 @@ KEYS = (
     "recall@5",
     "mrr@10",
     "answer_in_highlight@1",
+    "highlight_chars",
+    "passage_chars",
+    "confident_share",
+    "confident_precision",
     "answered_right",
     "answered_unanswerable",
     "no_answer_auc",
@@ -62,6 +67,7 @@ class Question:
     text: str
     doc_id: str  # the paragraph (document) of the contexts file that answers it
     answers: tuple[str, ...]  # answer texts from the contexts file
+    article: int = 0  # the contexts file's article (XQuAD: one Wikipedia page, several paragraphs)
 
 
 @dataclass(frozen=True)
@@ -86,13 +92,18 @@ class Judged:
     left_out_text: str = ""
     left_out_flagged: bool = True
     left_out_confidence: float = 0.0
+    took_ms: float = 0.0  # the question's own ask (not the left-out one)
+    passage_chars: int = 0  # length of the top citation's passage
+    confident: bool = False  # answered with confidence "high"
+    margin: float = 0.0  # the top passage's sentence margin (qa.confidence)
 
 
-def _squad(path: Path) -> list[dict]:
+def _squad(path: Path) -> list[tuple[int, dict]]:
+    """Every paragraph of a SQuAD-format file with the number of its article."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
         articles = data["data"]
-        return [p for article in articles for p in article["paragraphs"]]
+        return [(number, p) for number, article in enumerate(articles) for p in article["paragraphs"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EvalDataError(f"{path} is not a readable SQuAD-format file ({type(exc).__name__}: {exc})") from exc
 
@@ -100,19 +111,19 @@ def _squad(path: Path) -> list[dict]:
 def load_eval_set(questions_path: Path, contexts_path: Path, limit: int | None = None) -> EvalSet:
     """Paragraphs of the contexts file and the questions of the questions file that pair with them by id."""
     paragraphs: dict[str, str] = {}
-    answers_by_id: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for row, paragraph in enumerate(_squad(contexts_path)):
+    answers_by_id: dict[str, tuple[str, tuple[str, ...], int]] = {}
+    for row, (article, paragraph) in enumerate(_squad(contexts_path)):
         doc_id = f"p{row:04d}.txt"
         paragraphs[doc_id] = paragraph["context"]
         for qa in paragraph.get("qas", []):
             answers = tuple(a["text"] for a in qa.get("answers", []) if a.get("text"))
-            answers_by_id[qa["id"]] = (doc_id, answers)
+            answers_by_id[qa["id"]] = (doc_id, answers, article)
     questions = []
-    for paragraph in _squad(questions_path):
+    for _article, paragraph in _squad(questions_path):
         for qa in paragraph.get("qas", []):
             if qa["id"] in answers_by_id and qa.get("question", "").strip():
-                doc_id, answers = answers_by_id[qa["id"]]
-                questions.append(Question(qa["id"], qa["question"].strip(), doc_id, answers))
+                doc_id, answers, article = answers_by_id[qa["id"]]
+                questions.append(Question(qa["id"], qa["question"].strip(), doc_id, answers, article))
     if not questions:
         raise EvalDataError(f"no question id of {questions_path} appears in {contexts_path}")
     return EvalSet(paragraphs, questions[:limit] if limit else questions)
@@ -137,6 +148,27 @@ def metrics(judged: Sequence[Judged]) -> dict[str, float]:
         "recall@5": sum(1 <= r <= 5 for r in ranks) / n,
         "mrr@10": sum(1 / r for r in ranks if 1 <= r <= 10) / n,
         "answer_in_highlight@1": sum(in_highlight) / n,
+    }
+
+
+def holds_answer(judged: Judged) -> bool:
+    """The top document is the question's and its highlight holds an answer text."""
+    return judged.documents[:1] == [judged.question.doc_id] and any(
+        text in judged.top_highlight for text in judged.question.answers
+    )
+
+
+def confidence_metrics(judged: Sequence[Judged]) -> dict[str, float]:
+    """Mean length of the top highlight and of its passage, in characters (a longer highlight holds the answer
+    more often without helping anyone), the share of questions answered with high confidence, and how often
+    those answers' highlights hold the answer."""
+    cited = [j for j in judged if j.top_highlight]
+    confident = [j for j in judged if j.confident]
+    return {
+        "highlight_chars": sum(len(j.top_highlight) for j in cited) / len(cited) if cited else 0.0,
+        "passage_chars": sum(j.passage_chars for j in cited) / len(cited) if cited else 0.0,
+        "confident_share": len(confident) / len(judged) if judged else 0.0,
+        "confident_precision": sum(map(holds_answer, confident)) / len(confident) if confident else 0.0,
     }
 
 
@@ -170,25 +202,19 @@ def no_answer_metrics(judged: Sequence[Judged]) -> dict[str, float]:
     }
 
 
-def evaluate(
+@contextmanager
+def indexed(
     settings: Settings,
     eval_set: EvalSet,
     *,
-    top_k: int = 10,
     progress: Progress | None = None,
-    history: str | None = None,
     workdir: Path | None = None,
     announce: Callable[[str], None] | None = None,
-) -> dict[str, float | int | str]:
-    """Index the paragraphs in a temporary folder, ask every question, and return the report (``KEYS``).
-
-    ``history``, when given, is sent as an earlier user turn with every question: the questions do not
-    depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
-    ``decision`` says which no-answer decision ran ("model" or "cut"), ``decision_note`` what and why.
-    ``workdir``, when given, keeps the paragraphs and their index there instead of a temporary folder, so a
-    second run over the same files re-embeds nothing (the indexer is incremental); it must be new, empty, or
-    made by an earlier run (``MARKER``), else WorkdirRefused. The paragraphs always go to a FAISS index of
-    their own, never to the configured store (``announce`` is told where).
+) -> Iterator[tuple[Answerer, float]]:
+    """The paragraphs indexed in a temporary folder (or ``workdir``), and an answerer over them with the seconds
+    the build took. A kept ``workdir`` re-embeds nothing on a second run (the indexer is incremental); it must be
+    new, empty, or made by an earlier run (``MARKER``), else WorkdirRefused. The
+    paragraphs always go to a FAISS index of their own, never to the configured store (``announce`` is told where).
     """
     from qa.indexer import build_index
 
@@ -220,38 +246,69 @@ def evaluate(
         if data is None or report.failed:
             failed = ", ".join(f"{f.path}: {f.reason}" for f in report.failed)
             raise EvalDataError(f"the paragraphs could not all be indexed ({failed or 'empty index'})")
-        answerer = Answerer.from_settings(local, data)
+        yield Answerer.from_settings(local, data), index_seconds
+
+
+def judge(answerer: Answerer, question: Question, turns: Sequence[Turn] = (), top_k: int = 10) -> Judged:
+    """Ask ``question`` (after ``turns``), and once more with its own paragraph left out of the search."""
+    # more passages than documents wanted: several passages of one paragraph count once
+    started = time.perf_counter()
+    reply = answerer.reply(question.text, top_k * 3, turns)
+    took_ms = (time.perf_counter() - started) * 1000
+    answer = reply.answer
+    top = answer.citations[0].highlight.text if answer.citations else ""
+    # the same question with its paragraph left out of the search (its vectors are reused)
+    left_out = answerer.reply(question.text, top_k * 3, turns, exclude_documents={question.doc_id})
+    other = left_out.answer.citations[0].text if left_out.answer.citations else ""
+    return Judged(
+        question,
+        distinct_documents(answer)[:top_k],
+        top,
+        answer.no_answer,
+        reply.confidence,
+        other,
+        left_out.answer.no_answer,
+        left_out.confidence,
+        took_ms,
+        len(answer.citations[0].text) if answer.citations else 0,
+        answer.confidence == "high",
+        reply.margin,
+    )
+
+
+def evaluate(
+    settings: Settings,
+    eval_set: EvalSet,
+    *,
+    top_k: int = 10,
+    progress: Progress | None = None,
+    history: str | None = None,
+    workdir: Path | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> dict[str, float | int | str]:
+    """Index the paragraphs (``indexed``), ask every question, and return the report (``KEYS``).
+
+    ``history``, when given, is sent as an earlier user turn with every question: the questions do not
+    depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
+    ``decision`` says which no-answer decision ran ("model" or "cut"), ``decision_note`` what and why.
+    """
+    with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce) as (
+        answerer,
+        index_seconds,
+    ):
         turns = [Turn("user", history)] if history else []
-        judged, times = [], []
+        judged = []
         total = len(eval_set.questions)
         for done, question in enumerate(eval_set.questions, 1):
-            started = time.perf_counter()
-            # more passages than documents wanted: several passages of one paragraph count once
-            reply = answerer.reply(question.text, top_k * 3, turns)
-            times.append((time.perf_counter() - started) * 1000)
-            answer = reply.answer
-            top = answer.citations[0].highlight.text if answer.citations else ""
-            # the same question with its paragraph left out of the search (its vectors are reused)
-            left_out = answerer.reply(question.text, top_k * 3, turns, exclude_documents={question.doc_id})
-            other = left_out.answer.citations[0].text if left_out.answer.citations else ""
-            judged.append(
-                Judged(
-                    question,
-                    distinct_documents(answer)[:top_k],
-                    top,
-                    answer.no_answer,
-                    reply.confidence,
-                    other,
-                    left_out.answer.no_answer,
-                    left_out.confidence,
-                )
-            )
+            judged.append(judge(answerer, question, turns, top_k))
             if progress:
                 progress("asking", done, total)
     result: dict[str, float | int | str] = {"questions": total}
     result.update({key: round(value, 4) for key, value in metrics(judged).items()})
     result.update({key: round(value, 4) for key, value in no_answer_metrics(judged).items()})
+    result.update({key: round(value, 4) for key, value in confidence_metrics(judged).items()})
     result["index_seconds"] = round(index_seconds, 2)
+    times = [j.took_ms for j in judged]
     result["median_ms"] = round(float(np.median(times)), 2)
     result["p95_ms"] = round(float(np.percentile(times, 95)), 2)
     result["decision"], result["decision_note"] = answerer.rule.kind, answerer.rule.why

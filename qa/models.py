@@ -73,3 +73,4 @@ class Answer:
     no_answer: bool = False
     took_ms: float = 0.0
     no_answer_reason: str | None = None  # "small_talk", "not_found", or None when answered
+    confidence: str | None = None  # "high" or "low" for an answer (qa.confidence), None with no_answer

@@ -83,6 +83,11 @@ class AskResponse(BaseModel):
     no_answer_reason: Literal["small_talk", "not_found"] | None = Field(
         None, description="Why there is no answer: small talk, or nothing in the corpus matched; null when answered."
     )
+    confidence: Literal["high", "low"] | None = Field(
+        None,
+        description="How sure the answer is: 'high' where its highlight usually holds the answer (at least 90% on "
+        "the development corpora), 'low' where it may be the wrong sentence or passage; null with no_answer.",
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:

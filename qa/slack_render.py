@@ -19,6 +19,7 @@ TITLE_LIMIT = 150
 ELLIPSIS = "…"
 NO_ANSWER = "I could not find an answer to that in the documents."
 CLOSEST = " The closest passages:"
+POSSIBLY = "Possibly: "  # a low-confidence answer (qa.confidence): the line may be the wrong sentence
 SMALL_TALK_TITLES = 3  # document titles named when a greeting is answered with what qa can be asked about
 _JOINERS = {"\u200d", "\u034f"}  # zero-width joiner, combining grapheme joiner: both glue their neighbours
 
@@ -172,7 +173,7 @@ def _headline(answer: Answer, corpus: Corpus | None) -> str:
         return small_talk_text(answer.question, corpus)
     if answer.no_answer or not answer.answer:
         return NO_ANSWER + (CLOSEST if answer.citations else "")
-    return answer.answer
+    return POSSIBLY + answer.answer if answer.confidence == "low" else answer.answer
 
 
 def _cited(answer: Answer) -> list[Citation]:

@@ -6,7 +6,7 @@ import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, answerer_over
 
 from qa import store
-from qa.answer import Answerer, follow_up_text
+from qa.answer import Answerer
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.models import Turn
@@ -40,12 +40,34 @@ def test_unrelated_history_does_not_change_a_standalone_answer(seed_answerer: An
     assert with_history.answer == alone.answer
 
 
-def test_follow_up_text_uses_only_the_latest_exchange() -> None:
-    history = [Turn("user", "old topic"), Turn("assistant", "old answer"), *JAPAN_CHAT]
-    text = follow_up_text("where is that command based?", history)
-    assert text == f"{JAPAN_QUESTION} where is that command based?"
-    assert follow_up_text("anything?", []) is None
-    assert follow_up_text("anything?", [Turn("assistant", "hello")]) is None
+@pytest.mark.parametrize("question", ["What is the capital of France?", "How tall is Mount Everest?"])
+def test_an_off_corpus_question_after_an_on_topic_one_is_still_not_found(
+    seed_answerer: Answerer, question: str
+) -> None:
+    # read after the Japan question, both once scored like it and were answered with the Hawaii sentence
+    assert seed_answerer.ask(question).no_answer_reason == "not_found"
+    after = seed_answerer.ask(question, history=JAPAN_CHAT)
+    assert after.no_answer and after.no_answer_reason == "not_found" and after.answer == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        ("Who did Kihara meet before the talks?", "Кихара встретился со своим южнокорейским коллегой Шин Вон Сиком"),
+        # read after the Japan question it was answered with «На встрече министры договорились…»
+        ("When did the ministers meet?", None),
+    ],
+)
+def test_a_question_complete_alone_is_answered_as_when_asked_alone(
+    seed_answerer: Answerer, question: str, sentence: str | None
+) -> None:
+    alone = seed_answerer.ask(question)
+    after = seed_answerer.ask(question, history=JAPAN_CHAT)
+    assert sentence is None or sentence in alone.answer
+    assert after.answer == alone.answer and not after.no_answer
+    assert [(c.document, c.start, c.highlight.start) for c in after.citations] == [
+        (c.document, c.start, c.highlight.start) for c in alone.citations
+    ]
 
 
 def test_unrelated_question_is_flagged_no_answer_with_citations(seed_answerer: Answerer) -> None:
@@ -136,3 +158,13 @@ def test_hindi_and_thai_passages_are_highlighted_by_their_sentence(
     answer = valdoria[language].ask(question, 1)
     assert answer.citations[0].highlight.text == sentence
     assert answer.answer == sentence
+
+
+def test_an_answer_says_how_sure_it_is(seed_answerer: Answerer, seed_index) -> None:
+    sure = seed_answerer.ask(JAPAN_QUESTION)
+    assert sure.confidence == "high"
+    assert seed_answerer.ask("Who won the football World Cup final in 2018?").confidence is None  # not found
+    # the seed is one document, so the single cut on the top score decides: just above it, the answer is unsure
+    barely = Answerer(seed_answerer.embedder, seed_index, min_score=sure.citations[0].score - 0.02)
+    unsure = barely.ask(JAPAN_QUESTION)
+    assert not unsure.no_answer and unsure.answer == sure.answer and unsure.confidence == "low"

@@ -103,6 +103,11 @@ def test_citations_carry_page_and_answers_their_no_answer_reason(client: httpx.C
     assert all(citation["page"] is None for citation in answered["citations"])  # the seed is a .txt
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert schema["AskResponse"]["properties"]["no_answer_reason"]["anyOf"][0]["enum"] == ["small_talk", "not_found"]
+    assert schema["AskResponse"]["properties"]["confidence"]["anyOf"][0]["enum"] == ["high", "low"]
+    # an answer says how sure it is; "not found" is no answer to be sure of
+    assert answered["confidence"] in ("high", "low")
+    missing = client.post("/ask", json={"question": "Who won the football World Cup final in 2018?"}).json()
+    assert missing["no_answer_reason"] == "not_found" and missing["confidence"] is None
     assert "page" in schema["CitationOut"]["properties"]
 
 

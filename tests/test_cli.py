@@ -57,7 +57,7 @@ def test_index_then_ask(env: dict[str, str]) -> None:
     assert not any(line.startswith("[3] ") for line in lines)
 
     body = json.loads(qa("ask", "кто командует войсками США в Японии?", "--json", "-k", "1", env=env).stdout)
-    assert set(body) == {"question", "answer", "no_answer", "no_answer_reason", "citations", "took_ms"}
+    assert set(body) == {"question", "answer", "no_answer", "no_answer_reason", "citations", "took_ms", "confidence"}
     assert body["answer"] in JAPAN_ANSWERS and len(body["citations"]) == 1
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from qa import store
 from qa.cli import app
 from qa.eval import KEYS, Judged, Question, auc, load_eval_set, metrics, no_answer_metrics
+from qa.eval_conversation import CONDITIONS, OFF_CORPUS, previous_turns
 
 DATA = ROOT / "tests" / "data"
 QUESTIONS, CONTEXTS = DATA / "tiny.en.json", DATA / "tiny.de.json"
@@ -160,3 +161,41 @@ def test_qa_eval_reuses_a_workdir_it_created(tmp_path) -> None:
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout.splitlines()[-1])["recall@1"] == 1.0
     assert (workdir / "index" / store.CURRENT).read_text() == built  # nothing changed, no generation written
+
+
+def test_conversation_partners_are_same_article_other_article_and_off_corpus() -> None:
+    questions = [
+        Question(f"q{i}", f"question {i}?", "p.txt", ("x",), article) for i, article in enumerate([0, 0, 0, 1])
+    ]
+    turns = previous_turns(questions)
+    assert turns["alone"] == [None] * 4
+    # the question before it in its article; an article's first takes the next; a lone article has no partner
+    assert turns["same_article"] == ["question 1?", "question 0?", "question 1?", None]
+    assert [t and int(t.split()[1][0]) for t in turns["other_article"]] == [3, 3, 3, 1]
+    assert turns["after_off_corpus"] == list(OFF_CORPUS[:4])
+
+
+def test_qa_eval_conversation_reports_each_chat_and_the_follow_ups() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"PYTHONPATH": str(ROOT)}
+    command = ["eval", "--questions", str(QUESTIONS), "--contexts", str(CONTEXTS), "--json", "--conversation"]
+    run = subprocess.run(
+        [sys.executable, "-m", "qa", *command, "--follow-ups", str(DATA / "tiny.follow_ups.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert list(result) == ["questions", *CONDITIONS, "off_corpus", "follow_ups"]
+    # complete questions are read alone whatever was asked before them: the same figures in every chat
+    for condition in CONDITIONS:
+        assert result[condition]["read_after"] == 0.0
+        assert result[condition]["recall@1"] == result["alone"]["recall@1"] == 1.0
+    assert result["off_corpus"]["questions"] == len(OFF_CORPUS)
+    assert result["off_corpus"]["flagged_after_on_topic"] == result["off_corpus"]["flagged_alone"]
+    # "Into which sea does it flow?" after "How long is the Rhine?" is read after it and found; the follow-up
+    # whose question id is not in the contexts is left out
+    follow_ups = result["follow_ups"]
+    assert follow_ups["questions"] == 1
+    assert follow_ups["in_conversation"]["read_after"] == 1.0 and follow_ups["in_conversation"]["recall@1"] == 1.0

@@ -9,6 +9,7 @@ from qa.slack_render import (
     ELLIPSIS,
     MAX_BLOCKS,
     NO_ANSWER,
+    POSSIBLY,
     SECTION_LIMIT,
     Corpus,
     clip,
@@ -59,6 +60,17 @@ def test_answer_then_citations_with_links() -> None:
     no_link = render_blocks(answer, None)
     assert no_link[2]["text"]["text"] == f"*Talks*\n>{sentence}"
     assert render_text(answer).splitlines() == [sentence, f"1. Talks: {sentence}", "2. Talks: Other."]
+
+
+def test_a_low_confidence_answer_says_possibly_in_its_first_line() -> None:
+    sentence = "Это первые двусторонние переговоры министров обороны Японии и Кореи за последние 15 лет."
+    cited = [_citation(1, sentence), _citation(2, "Other.")]
+    low = Answer("When did the ministers meet?", sentence, cited, confidence="low")
+    assert render_blocks(low)[0]["text"]["text"] == f"{POSSIBLY}{sentence}"
+    assert render_text(low).splitlines()[0] == f"{POSSIBLY}{sentence}"
+    assert render_text(low).splitlines()[1] == f"1. Talks: {sentence}"  # the citation itself is unchanged
+    high = Answer("When did the ministers meet?", sentence, cited, confidence="high")
+    assert render_blocks(high)[0]["text"]["text"] == sentence and render_text(high).splitlines()[0] == sentence
 
 
 def test_mrkdwn_control_characters_are_escaped() -> None:

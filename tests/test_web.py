@@ -177,6 +177,7 @@ def test_japan_question_cites_the_indo_pacific_command(chat: Chat) -> None:
     expect(first.locator(".title")).to_have_text("Us japan security talks")
     expect(first.locator("mark")).to_contain_text(JAPAN_ANSWER)
     expect(first.locator(".passage")).to_contain_text("командующий войсками США в Японии")
+    expect(answer.locator(".possibly")).to_have_count(0)  # a sure answer reads as one
     expect(answer.locator(".citation .badge")).to_have_text([f"[{n}]" for n in range(1, 6)])
     expect(chat.page.locator("#send")).to_be_enabled()
     expect(chat.page.locator("#announcer")).to_contain_text(JAPAN_ANSWER)  # the aria-live region
@@ -786,3 +787,25 @@ def test_header_shows_indexing_progress_then_the_corpus(browser: Browser, tmp_pa
                 tab.close()
     finally:
         embedder.release.set()
+
+
+def test_a_low_confidence_answer_reads_possibly_with_its_passages(
+    browser: Browser, web_settings: Settings, web_index, default_embedder, web_answerer: Answerer
+) -> None:
+    # the seed is one document: its single cut on the top score decides, and an answer barely above it is unsure
+    score = web_answerer.ask(JAPAN_QUESTION).citations[0].score
+    unsure = Answerer(default_embedder, web_index, min_score=score - 0.02)
+    assert unsure.ask(JAPAN_QUESTION).confidence == "low"
+    with LiveServer(create_app(web_settings, answerer=unsure)) as server:
+        tab = Chat(browser, server.url)
+        try:
+            answer = tab.ask(JAPAN_QUESTION)
+            expect(answer).to_have_class(re.compile(r"\bis-low-confidence\b"))
+            expect(answer.locator(".answer-text .possibly")).to_contain_text("Possibly:")
+            expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+            expect(answer.locator(".citation .passage")).to_have_count(5)
+            expect(answer.locator(".citation .passage").first).to_be_visible()
+            expect(answer.locator(".citation").first.locator("mark")).to_contain_text(JAPAN_ANSWER)
+            expect(tab.page.locator("#announcer")).to_contain_text(re.compile(rf"^Possibly: .*{JAPAN_ANSWER}"))
+        finally:
+            tab.close()

@@ -188,6 +188,7 @@ function renderSmallTalk(reply) {
 
 function renderAnswer(body) {
   const count = body.citations.length;
+  const low = !body.no_answer && body.confidence === "low";
   const head = body.no_answer
     ? el(
         "div",
@@ -202,6 +203,8 @@ function renderAnswer(body) {
     : el(
         "p",
         { className: "answer-text" },
+        // a low-confidence answer (qa/confidence.py) may be the wrong sentence: say so, the passages show the rest
+        low ? el("span", { className: "possibly", text: "Possibly:\u00a0" }) : null,
         body.answer,
         // a no-break space keeps the [1] on the sentence's last line
         count ? el("span", { className: "ref", text: "\u00a0[1]", "aria-hidden": "true" }) : null,
@@ -209,7 +212,7 @@ function renderAnswer(body) {
   const seconds = (body.took_ms / 1000).toFixed(2);
   return el(
     "li",
-    { className: `msg assistant${body.no_answer ? " is-no-answer" : ""}` },
+    { className: `msg assistant${body.no_answer ? " is-no-answer" : ""}${low ? " is-low-confidence" : ""}` },
     el(
       "article",
       { className: "card", "aria-label": body.no_answer ? "No answer found" : "Answer" },
@@ -300,7 +303,8 @@ async function ask(raw) {
       { role: "assistant", content: body.no_answer ? NO_ANSWER_TURN : body.answer },
     );
     const sources = plural(body.citations.length, "source", "sources");
-    announce(body.no_answer ? `No answer found. ${sources} listed.` : `Answer: ${body.answer} (${sources})`);
+    const said = body.confidence === "low" ? "Possibly" : "Answer";
+    announce(body.no_answer ? `No answer found. ${sources} listed.` : `${said}: ${body.answer} (${sources})`);
     if (ui.corpus.dataset.state !== "ok") loadHealth();
   } catch (err) {
     pending.replaceWith(renderError(err, question, userItem));
