@@ -79,13 +79,9 @@ def open_writer(settings: Settings, header: dict[str, Any], *, rebuild: bool, li
         from qa.stores.milvus import MilvusWriter
 
         return MilvusWriter.open(settings.milvus_uri, settings.milvus_collection, header, rebuild=rebuild)
-    from qa import centering
     from qa.stores.local import FaissWriter
 
-    # rows corrected for each chunk's language (issue 14; a one-language corpus is left as it is)
-    return FaissWriter.open(
-        settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live, transform=centering.transform
-    )
+    return FaissWriter.open(settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live)
 
 
 def build_index(

@@ -8,11 +8,15 @@ counts, pymilvus opens connections) just to name a type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from qa import languages as langs
 from qa.models import Chunk, Document, Span
+
+if TYPE_CHECKING:
+    from qa.centering import Stats
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,16 @@ class Hit:
     context_vectors: np.ndarray  # (len(sentences), dim): each sentence read after a denial before it, else alone
     sparse: np.ndarray | None = None  # (2 * SPARSE_K,): the chunk's latent terms (qa.embedding.sparse_scores)
     pages: tuple[int, ...] = ()  # the document's page start offsets (Document.pages), for Citation.page
+    language: str = ""  # the chunk's language as stored ("" unknown): which correction qa.ranking applies
+    vector: np.ndarray | None = None  # (dim,): the chunk vector as embedded, which qa.ranking corrects
 
 
 class SearchIndex(Protocol):
-    """What the answerer reads; implemented by the local FAISS generation and by Milvus."""
+    """What the answerer reads; implemented by the local FAISS generation and by Milvus.
+
+    A store returns rows as embedded and their raw inner products with the query; the language correction
+    is applied once, for every store, by the ranking stage (qa.ranking), from the statistics the store keeps.
+    """
 
     @property
     def num_documents(self) -> int: ...
@@ -40,7 +50,13 @@ class SearchIndex(Protocol):
 
     def document(self, doc_id: str) -> Document | None: ...
 
-    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]: ...
+    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
+        """The k rows of the highest raw inner product, best first; only rows of ``language`` when given."""
+        ...
+
+    def language_stats(self) -> Stats | None:
+        """Per-language sums and counts of the stored chunk vectors, current with every write (None: not kept)."""
+        ...
 
 
 @dataclass
@@ -55,6 +71,13 @@ class DocRows:
     context_vectors: np.ndarray  # (len(sentences), dim): each sentence after a denial before it, else alone
     sparse: np.ndarray  # (len(chunks), 2 * SPARSE_K) latent terms (ids then weights), or (len(chunks), 0)
     languages: tuple[str, ...] = ()  # each chunk's language when already known ("" unknown); () detects anew
+
+
+def chunk_languages(rows: DocRows) -> tuple[str, ...]:
+    """Each chunk's language ("" unknown), as every store records it: known ones kept, the others detected."""
+    if rows.languages:
+        return rows.languages
+    return tuple(langs.detect(rows.doc.text[s:e]) or "" for s, e, _, _ in rows.chunks)
 
 
 class StoreWriter(Protocol):

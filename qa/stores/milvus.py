@@ -9,7 +9,9 @@ write acknowledged before it):
   holding ``[sentence alone, sentence in context]`` (Milvus 2.3 allows one vector field per collection);
 - ``<name>_documents``: document texts in parts (a VARCHAR holds at most 65,535 bytes) with the page
   starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
-  with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS).
+  with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS); and one row
+  per language (``part`` -1) with the sum and count of its chunk vectors, updated with every put and
+  delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does FAISS's.
 
 Writes go document by document (delete the old rows, insert the new), so a crash leaves every other
 document intact and the next ``qa index`` finishes the job. The same code serves a Milvus cluster by URI.
@@ -26,13 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from qa.centering import Stats
 from qa.embedding import SPARSE_K
 from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
-from qa.stores.base import DocRows, Hit, model_header
+from qa.stores.base import DocRows, Hit, chunk_languages, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
-SCHEMA = 2  # 2: page starts in the documents collection
+STATS_ID = "\x00centering"  # doc_id of the per-language statistics rows (part STATS_PART, id STATS_ID + language)
+STATS_PART = -1  # never 0: every "part == 0" query (hashes, counts) leaves them out
+SCHEMA = 3  # 2: page starts in the documents collection; 3: each chunk's language and per-language statistics
+LANGUAGE_MAX = 32
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
@@ -112,6 +118,7 @@ class MilvusStore:
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
                     # latent terms, base64 float32 (Milvus 2.3 has no sparse vectors and one vector field)
                     ("sparse", DataType.VARCHAR, {"max_length": SPARSE_MAX}),
+                    ("language", DataType.VARCHAR, {"max_length": LANGUAGE_MAX}),  # qa.stores.base.chunk_languages
                     ("vector", DataType.FLOAT_VECTOR, {"dim": self.dim}),
                 ],
                 ("HNSW", HNSW),
@@ -175,8 +182,74 @@ class MilvusStore:
         )
         return {row["doc_id"]: row["sha256"] for row in rows}
 
+    # -- language statistics ----------------------------------------------------------------------------
+    def language_stats(self) -> Stats:
+        """The per-language sums and counts of every chunk vector stored (qa.centering.Stats)."""
+        stats = Stats(dim=self.dim)
+        for row in self.client.query(self.documents, filter=f"part == {STATS_PART}", output_fields=["text"]):
+            entry = json.loads(row["text"])
+            stats.sums[entry["language"]] = np.frombuffer(base64.b64decode(entry["sum"]), np.float64).copy()
+            stats.counts[entry["language"]] = int(entry["count"])
+        return stats
+
+    def _stored_vectors(self, doc_id: str) -> tuple[np.ndarray, list[str]]:
+        """A document's chunk vectors and languages as stored (what its removal takes off the statistics)."""
+        rows = self.client.query(
+            self.chunks, filter=f"doc_id == {_quote(doc_id)}", output_fields=["vector", "language"]
+        )
+        vectors = np.array([row["vector"] for row in rows], np.float64).reshape(-1, self.dim)
+        return vectors, [row["language"] for row in rows]
+
+    def _update_stats(self, removed: tuple[np.ndarray, list[str]], added: tuple[np.ndarray, list[str]]) -> None:
+        """Take a document's old rows off the statistics and count its new ones in, language by language."""
+        if not removed[1] and not added[1]:
+            return
+        stats = self.language_stats()
+        stats.remove(*removed)
+        stats.add(*added)
+        touched = set(removed[1]) | set(added[1])
+        gone = [lang for lang in touched if lang not in stats.counts]
+        if gone:
+            ids = ", ".join(_quote(STATS_ID + lang) for lang in gone)
+            self.client.delete(self.documents, filter=f"id in [{ids}]")
+        kept = [lang for lang in touched if lang in stats.counts]
+        if kept:
+            self.client.upsert(self.documents, [self._stats_row(lang, stats) for lang in kept])
+
+    def _stats_row(self, language: str, stats: Stats) -> dict[str, Any]:
+        entry = {
+            "language": language,
+            "count": stats.counts[language],
+            "sum": base64.b64encode(np.asarray(stats.sums[language], np.float64).tobytes()).decode(),
+        }
+        return {"id": STATS_ID + language, "doc_id": STATS_ID, "part": STATS_PART, "title": "", "sha256": "",
+                "text": json.dumps(entry), "pages": "[]", "vector": [0.0, 0.0]}  # fmt: skip
+
+    def check_stats(self) -> None:
+        """Recount the statistics from every stored chunk when their count disagrees with the chunks' (a write
+        that crashed between its rows and its statistics), so the correction never drifts for good."""
+        stats = self.language_stats()
+        stored = self.client.query(self.chunks, filter="", output_fields=["count(*)"])
+        if stats.total == (int(stored[0]["count(*)"]) if stored else 0):
+            return
+        fresh = Stats(dim=self.dim)
+        iterator = self.client.query_iterator(
+            self.chunks, batch_size=1000, filter="", output_fields=["vector", "language"]
+        )
+        while batch := iterator.next():
+            fresh.add(np.array([row["vector"] for row in batch], np.float64), [row["language"] for row in batch])
+        iterator.close()
+        self.client.delete(self.documents, filter=f"part == {STATS_PART}")
+        if fresh.counts:
+            self.client.upsert(self.documents, [self._stats_row(lang, fresh) for lang in fresh.counts])
+
     # -- writes ---------------------------------------------------------------------------------------
     def delete_document(self, doc_id: str) -> None:
+        removed = self._stored_vectors(doc_id)
+        self._delete_rows(doc_id)
+        self._update_stats(removed, (np.empty((0, self.dim)), []))
+
+    def _delete_rows(self, doc_id: str) -> None:
         expr = f"doc_id == {_quote(doc_id)}"
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
@@ -184,7 +257,9 @@ class MilvusStore:
     def write_document(self, rows: DocRows) -> None:
         """Replace a document's rows: the old version's rows go first, then the new ones are inserted."""
         doc = rows.doc
-        self.delete_document(doc.id)
+        removed = self._stored_vectors(doc.id)
+        self._delete_rows(doc.id)
+        languages = chunk_languages(rows)
         chunk_rows, sentence_rows = [], []
         for position, (start, end, first, last) in enumerate(rows.chunks):
             chunk_id = _chunk_id(doc.id, doc.sha256, position)
@@ -197,6 +272,7 @@ class MilvusStore:
                     "end": end,
                     "text": doc.text[start:end],
                     "sparse": base64.b64encode(rows.sparse[position].astype(np.float32).tobytes()).decode(),
+                    "language": languages[position],
                     "vector": rows.vectors[position].tolist(),
                 }
             )
@@ -233,6 +309,7 @@ class MilvusStore:
             for start in range(0, len(batch), 1000):
                 self.client.insert(name, batch[start : start + 1000])
         self.client.insert(self.documents, document_rows)
+        self._update_stats(removed, (np.asarray(rows.vectors, np.float64).reshape(-1, self.dim), list(languages)))
 
 
 class MilvusWriter:
@@ -272,6 +349,7 @@ class MilvusWriter:
         self.written = True
 
     def commit(self) -> MilvusIndex:
+        self.milvus.check_stats()
         self.milvus.set_header(self.header)
         return MilvusIndex(self.milvus)
 
@@ -295,7 +373,7 @@ class MilvusIndex:
         return self._count(self.milvus.chunks)
 
     def document(self, doc_id: str) -> Document | None:
-        if doc_id == META_ID:
+        if doc_id in (META_ID, STATS_ID):
             return None
         rows = self._document_rows([doc_id], ["part", "title", "sha256", "text", "pages"]).get(doc_id)
         if not rows:
@@ -312,12 +390,18 @@ class MilvusIndex:
             rows.sort(key=lambda row: row["part"])
         return found
 
-    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
+    def language_stats(self) -> Stats:
+        """Read at every search (one small query): a write through another replica counts at once."""
+        return self.milvus.language_stats()
+
+    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
+        """The k chunks of the highest raw inner product (of one language if given); qa.ranking corrects them."""
         results = self.milvus.client.search(
             self.milvus.chunks,
             data=[np.asarray(query, dtype=np.float32).tolist()],
+            filter="" if language is None else f"language == {_quote(language)}",
             limit=k,
-            output_fields=["doc_id", "title", "start", "end", "text", "sparse"],
+            output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
         )[0]
         if not results:
@@ -349,6 +433,8 @@ class MilvusIndex:
                     context_vectors=np.ascontiguousarray(both[:, dim:]),
                     sparse=sparse if len(sparse) else None,
                     pages=pages.get(entity["doc_id"], ()),
+                    language=entity["language"],
+                    vector=np.asarray(entity["vector"], np.float32),
                 )
             )
         return hits
