@@ -172,8 +172,17 @@ def eval_(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
     embedder: EmbedderOpt = None,
+    store: Annotated[
+        str, typer.Option("--store", help="faiss | milvus: the store eval builds its own index in.")
+    ] = "faiss",
+    milvus_uri: Annotated[
+        str | None, typer.Option("--milvus-uri", help="Milvus server for --store milvus [env QA_MILVUS_URI].")
+    ] = None,
 ) -> None:
     """Measure retrieval and highlighting on SQuAD/XQuAD files through the service's own pipeline.
+
+    With --store milvus the paragraphs go to a collection of eval's own on that server (a fresh name, dropped
+    afterwards), never to QA_MILVUS_COLLECTION.
 
     Example: qa eval --questions ../shared/data/xquad/xquad.en.json --contexts ../shared/data/xquad/xquad.de.json
     """
@@ -182,6 +191,9 @@ def eval_(
     from qa.eval import evaluate, load_eval_set
 
     settings = _settings(None, None, embedder)
+    if store not in ("faiss", "milvus"):
+        raise typer.BadParameter(f"{store!r}: choose faiss or milvus", param_hint="--store")
+    uri = (milvus_uri or settings.milvus_uri) if store == "milvus" else None
     try:
         eval_set = load_eval_set(questions, contexts, limit)
         with Progress(
@@ -201,7 +213,7 @@ def eval_(
 
             result = evaluate(
                 settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir,
-                announce=lambda line: err.print(line, highlight=False, markup=False),
+                announce=lambda line: err.print(line, highlight=False, markup=False), milvus_uri=uri,
             )  # fmt: skip
     except QAError as exc:
         raise _fail(exc) from None

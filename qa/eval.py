@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,7 @@ def evaluate(
     history: str | None = None,
     workdir: Path | None = None,
     announce: Callable[[str], None] | None = None,
+    milvus_uri: str | None = None,
 ) -> dict[str, float | int]:
     """Index the paragraphs in a temporary folder, ask every question, and return the report (``KEYS``).
 
@@ -179,10 +181,10 @@ def evaluate(
     depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
     ``workdir``, when given, keeps the paragraphs and their index there instead of a temporary folder, so a
     second run over the same files re-embeds nothing (the indexer is incremental). The paragraphs always go
-    to a FAISS index of their own, never to the configured store (``announce`` is told where).
+    to a FAISS index of their own, never to the configured store (``announce`` is told where); with
+    ``milvus_uri``, to a Milvus collection of their own there instead (a fresh name, dropped afterwards), so
+    the same figures are measured on that store.
     """
-    from qa.indexer import build_index
-
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         base = workdir or Path(tmp)
         seeds = base / "seeds"
@@ -195,48 +197,65 @@ def evaluate(
             path = seeds / doc_id
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 path.write_text(text, encoding="utf-8")
-        local = eval_settings(settings, seeds, base / "index")
+        local = eval_settings(settings, seeds, base / "index", milvus_uri)
         if announce:
-            announce(
-                f"qa eval indexes into its own FAISS index in {local.index_dir} "
-                f"(the configured {settings.store} store is not touched)"
+            where = (
+                f"Milvus at {local.milvus_uri}, collection {local.milvus_collection} (dropped afterwards)"
+                if milvus_uri
+                else f"FAISS index in {local.index_dir}"
             )
+            announce(f"qa eval indexes into its own {where} (the configured {settings.store} store is not touched)")
+        try:
+            return _evaluate(local, eval_set, top_k, progress, history)
+        finally:
+            if milvus_uri:
+                from qa.stores.milvus import drop_collections
+
+                drop_collections(local.milvus_uri, local.milvus_collection)
+
+
+def _evaluate(
+    local: Settings, eval_set: EvalSet, top_k: int, progress: Progress | None, history: str | None
+) -> dict[str, float | int]:
+    """Index the written paragraphs into eval's own store, ask every question, and return the report."""
+    from qa.indexer import build_index
+
+    started = time.perf_counter()
+    report, data = build_index(
+        local, progress=(lambda _id, done, total: progress("indexing", done, total)) if progress else None
+    )
+    index_seconds = time.perf_counter() - started
+    if data is None or report.failed:
+        failed = ", ".join(f"{f.path}: {f.reason}" for f in report.failed)
+        raise EvalDataError(f"the paragraphs could not all be indexed ({failed or 'empty index'})")
+    answerer = Answerer.from_settings(local, data)
+    turns = [Turn("user", history)] if history else []
+    judged, times = [], []
+    total = len(eval_set.questions)
+    for done, question in enumerate(eval_set.questions, 1):
         started = time.perf_counter()
-        report, data = build_index(
-            local, progress=(lambda _id, done, total: progress("indexing", done, total)) if progress else None
-        )
-        index_seconds = time.perf_counter() - started
-        if data is None or report.failed:
-            failed = ", ".join(f"{f.path}: {f.reason}" for f in report.failed)
-            raise EvalDataError(f"the paragraphs could not all be indexed ({failed or 'empty index'})")
-        answerer = Answerer.from_settings(local, data)
-        turns = [Turn("user", history)] if history else []
-        judged, times = [], []
-        total = len(eval_set.questions)
-        for done, question in enumerate(eval_set.questions, 1):
-            started = time.perf_counter()
-            # more passages than documents wanted: several passages of one paragraph count once
-            reply = answerer.reply(question.text, top_k * 3, turns)
-            times.append((time.perf_counter() - started) * 1000)
-            answer = reply.answer
-            top = answer.citations[0].highlight.text if answer.citations else ""
-            # the same question with its paragraph left out of the search (its vectors are reused)
-            left_out = answerer.reply(question.text, top_k * 3, turns, exclude_documents={question.doc_id})
-            other = left_out.answer.citations[0].text if left_out.answer.citations else ""
-            judged.append(
-                Judged(
-                    question,
-                    distinct_documents(answer)[:top_k],
-                    top,
-                    answer.no_answer,
-                    reply.confidence,
-                    other,
-                    left_out.answer.no_answer,
-                    left_out.confidence,
-                )
+        # more passages than documents wanted: several passages of one paragraph count once
+        reply = answerer.reply(question.text, top_k * 3, turns)
+        times.append((time.perf_counter() - started) * 1000)
+        answer = reply.answer
+        top = answer.citations[0].highlight.text if answer.citations else ""
+        # the same question with its paragraph left out of the search (its vectors are reused)
+        left_out = answerer.reply(question.text, top_k * 3, turns, exclude_documents={question.doc_id})
+        other = left_out.answer.citations[0].text if left_out.answer.citations else ""
+        judged.append(
+            Judged(
+                question,
+                distinct_documents(answer)[:top_k],
+                top,
+                answer.no_answer,
+                reply.confidence,
+                other,
+                left_out.answer.no_answer,
+                left_out.confidence,
             )
-            if progress:
-                progress("asking", done, total)
+        )
+        if progress:
+            progress("asking", done, total)
     result: dict[str, float | int] = {"questions": total}
     result.update({key: round(value, 4) for key, value in metrics(judged).items()})
     result.update({key: round(value, 4) for key, value in no_answer_metrics(judged).items()})
@@ -246,7 +265,14 @@ def evaluate(
     return {key: result[key] for key in KEYS}
 
 
-def eval_settings(settings: Settings, seeds_dir: Path, index_dir: Path) -> Settings:
-    """The configured pipeline, with a FAISS store of eval's own: eval never reads or writes the configured
-    store (with ``QA_STORE=milvus`` it once deleted every real document as "removed")."""
-    return settings.model_copy(update={"seeds_dir": seeds_dir, "index_dir": index_dir, "store": "faiss"})
+def eval_settings(settings: Settings, seeds_dir: Path, index_dir: Path, milvus_uri: str | None = None) -> Settings:
+    """The configured pipeline, with a store of eval's own: eval never reads or writes the configured store
+    (with ``QA_STORE=milvus`` it once deleted every real document as "removed"). A FAISS index in
+    ``index_dir``, or with ``milvus_uri`` a collection named afresh, never the configured one."""
+    update: dict[str, object] = {"seeds_dir": seeds_dir, "index_dir": index_dir, "store": "faiss"}
+    if milvus_uri:
+        collection = settings.milvus_collection
+        while collection == settings.milvus_collection:
+            collection = f"qa_eval_{uuid.uuid4().hex[:12]}"
+        update.update(store="milvus", milvus_uri=milvus_uri, milvus_collection=collection)
+    return settings.model_copy(update=update)

@@ -440,6 +440,11 @@ class MilvusIndex:
         return hits
 
 
+def drop_collections(uri: str, name: str) -> None:
+    """Drop the collections of ``name`` (`qa eval --store milvus` drops the one it made)."""
+    MilvusStore(uri, name, 0).drop()
+
+
 def open_index(uri: str, name: str, dim: int) -> MilvusIndex:
     """The live Milvus index for serving (collections are created empty when missing)."""
     milvus = MilvusStore(uri, name, dim)
