@@ -224,8 +224,11 @@ class BlockingIndex:
         self._wait()
         return self.inner.document(doc_id)
 
-    def search_hits(self, query, k):
-        return self.inner.search_hits(query, k)
+    def search_hits(self, query, k, language=None):
+        return self.inner.search_hits(query, k, language)
+
+    def language_stats(self):
+        return self.inner.language_stats()
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/documents/us-japan-security-talks.txt"])

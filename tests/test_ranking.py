@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from conftest import ROOT
-from test_centering import CORPUS, QUESTION
+from test_centering import CORPUS, DESIGNER, QUESTION
 
 from qa import centering, ranking, store
 from qa.answer import Answerer
@@ -27,6 +27,19 @@ from qa.stores.faiss import IndexData
 from qa.stores.milvus import MilvusIndex, MilvusStore
 
 DATA = ROOT / "tests" / "data"
+# test_centering's corpus with three more English paragraphs about the bridge, none saying who designed it: asked
+# which engineer did, the Russian paragraph (which names her) leads by 0.009 corrected and falls to third, 0.012
+# behind the English one, uncorrected, as Milvus ranked it before it kept statistics
+BRIDGE = {
+    **CORPUS,
+    "en-bridge-tolls.txt": "Tolls on the harbour bridge of Valdoria were abolished last year. Drivers had paid two "
+    "euros for each crossing since the bridge opened, and the city now covers its upkeep from the port's revenue.",
+    "en-bridge-lights.txt": "At night the harbour bridge is lit in blue and gold. The lamps along its 900-metre deck "
+    "were replaced with LEDs in 2019, halving the electricity bill of the bridge.",
+    "en-bridge-race.txt": "Every September thousands of runners cross the harbour bridge in the city half marathon. "
+    "The bridge is closed to cars for the morning, and trams run on a reduced timetable.",
+}
+MINORITY = "Which engineer designed the bridge of Valdoria?"
 
 
 def _write(seeds: Path, files: dict[str, str]) -> None:
@@ -87,12 +100,15 @@ def test_the_corrected_top_k_is_exactly_what_corrected_rows_would_rank(
 def test_milvus_ranks_a_mixed_language_corpus_as_faiss_does(
     tmp_path: Path, default_embedder: Embedder, milvus_uri: str
 ) -> None:
-    faiss, milvus = _both(tmp_path, CORPUS, default_embedder, milvus_uri)
+    faiss, milvus = _both(tmp_path, BRIDGE, default_embedder, milvus_uri)
     on_faiss = Answerer.from_settings(faiss, store.load(faiss.index_dir))
     _, milvus_index = build_index(milvus, embedder=default_embedder)
     on_milvus = Answerer.from_settings(milvus, milvus_index)
-    assert _counts(milvus_index) == _counts(on_faiss.index) == {"en": 8, "ru": 8}
-    for question in (QUESTION, "How long is the harbour bridge?", "Когда откроется больница?"):
+    assert _counts(milvus_index) == _counts(on_faiss.index) == {"en": 11, "ru": 8}
+    for answerer in (on_faiss, on_milvus):  # the passage in the minority language answers on both stores
+        answer = answerer.ask(MINORITY, 3)
+        assert answer.citations[0].document == "ru-bridge.txt" and DESIGNER in answer.answer
+    for question in (MINORITY, QUESTION, "How long is the harbour bridge?", "Когда откроется больница?"):
         a, b = on_faiss.ask(question, 5), on_milvus.ask(question, 5)
         assert [c.document for c in a.citations] == [c.document for c in b.citations]
         # FAISS holds 8-bit codes, Milvus float32 rows: scores agree to the codes' precision
