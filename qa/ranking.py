@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from qa import centering
-from qa.stores.base import Hit, SearchIndex
+from qa.stores.base import Hit, Scored, SearchIndex
 
 DEPTH = 2  # rows per group and passage wanted: 1 missed part of the corrected top 30 for 6 of 298 XQuAD questions
 NORM_MARGIN = 0.02  # how much smaller than any fetched row's an unseen row's corrected norm is assumed to be
@@ -37,28 +37,39 @@ def search(index: SearchIndex, query: np.ndarray, k: int) -> list[Hit]:
     if not offsets or k <= 0:
         return index.search_hits(query, k)
     query = np.asarray(query, np.float32)
-    shifts = {lang: float(query @ offset.astype(np.float32)) for lang, offset in offsets.items()}
-    found: dict[tuple[str, int], Hit] = {}
+    offsets32 = {lang: offset.astype(np.float32) for lang, offset in offsets.items()}
+    shifts = {lang: float(query @ offset) for lang, offset in offsets32.items()}
+    found: dict[int, Scored] = {}
     floors: dict[str, float] = {lang: 1.0 for lang in offsets}  # the smallest corrected norm seen per language
     depth: dict[str | None, int] = {group: DEPTH * k for group in (None, *sorted(offsets))}
     for _ in range(MAX_ROUNDS):
         last: dict[str | None, float] = {}
         for group, wanted in depth.items():
-            hits = index.search_hits(query, wanted, language=group)
-            for hit in hits:
-                key = (hit.chunk.doc_id, hit.chunk.start)
-                if key not in found:
-                    found[key], norm = correct(hit, query, offsets)
-                    if hit.language in floors:
-                        floors[hit.language] = min(floors[hit.language], norm)
-            if len(hits) == wanted:  # not exhausted: rows below the last one are unseen
-                last[group] = hits[-1].score
-        scores = sorted((hit.score for hit in found.values()), reverse=True)
+            rows = index.search_rows(query, wanted, language=group)
+            for row in rows:
+                if row.id not in found:
+                    found[row.id], norm = _rescored(row, query, offsets32)
+                    if row.language in floors:
+                        floors[row.language] = min(floors[row.language], norm)
+            if len(rows) == wanted:  # not exhausted: rows below the last one are unseen
+                last[group] = rows[-1].score
+        scores = sorted((row.score for row in found.values()), reverse=True)
         kth = scores[k - 1] if len(scores) >= k else -np.inf
         depth = {group: 2 * depth[group] for group, s in last.items() if _bound(s, group, shifts, floors) > kth}
         if not depth:
             break
-    return sorted(found.values(), key=lambda hit: -hit.score)[:k]
+    best = sorted(found.values(), key=lambda row: -row.score)[:k]
+    return [correct(hit, offsets32) for hit in index.hits(best)]
+
+
+def _rescored(row: Scored, query: np.ndarray, offsets: dict[str, np.ndarray]) -> tuple[Scored, float]:
+    """The row with its corrected score, and the norm of its shifted vector (1 for a language left as is)."""
+    offset = offsets.get(row.language)
+    if offset is None or not row.vector.any():  # a zero row (nothing was embedded) stays zero, as centering's
+        return row, 1.0
+    shifted = row.vector - offset
+    norm = float(np.linalg.norm(shifted))
+    return replace(row, score=float(shifted @ query) / norm if norm > 0 else 0.0), norm
 
 
 def _bound(raw: float, group: str | None, shifts: dict[str, float], floors: dict[str, float]) -> float:
@@ -69,17 +80,14 @@ def _bound(raw: float, group: str | None, shifts: dict[str, float], floors: dict
     return top / max(floors[group] - NORM_MARGIN, 1e-3) if top > 0 else top / 2  # |v - o| <= 2 for unit rows
 
 
-def correct(hit: Hit, query: np.ndarray, offsets: dict[str, np.ndarray]) -> tuple[Hit, float]:
-    """The hit as its language's corrected rows score it (a language without an offset is left as stored),
-    and the norm of its shifted row."""
+def correct(hit: Hit, offsets: dict[str, np.ndarray]) -> Hit:
+    """A kept hit's sentence and context rows moved by its language's offset, as its chunk row was (its score
+    is already the corrected one: ``hits`` gives each hit its row's score)."""
     offset = offsets.get(hit.language)
-    if offset is None or hit.vector is None:
-        return hit, 1.0
-    row = centering.corrected(hit.vector[None, :], offset)[0]
-    norm = float(np.linalg.norm(hit.vector - offset.astype(np.float32)))
+    if offset is None:
+        return hit
     return replace(
         hit,
-        score=float(row @ query),
         sentence_vectors=centering.corrected(hit.sentence_vectors, offset),
         context_vectors=centering.corrected(hit.context_vectors, offset),
-    ), norm
+    )

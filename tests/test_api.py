@@ -227,6 +227,12 @@ class BlockingIndex:
     def search_hits(self, query, k, language=None):
         return self.inner.search_hits(query, k, language)
 
+    def search_rows(self, query, k, language=None):
+        return self.inner.search_rows(query, k, language)
+
+    def hits(self, rows):
+        return self.inner.hits(rows)
+
     def language_stats(self):
         return self.inner.language_stats()
 

@@ -35,6 +35,17 @@ class Hit:
     vector: np.ndarray | None = None  # (dim,): the chunk vector as embedded, which qa.ranking corrects
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A searched chunk before it is read: what the ranking stage needs to correct its score, no more."""
+
+    id: int  # unique among the store's chunks
+    score: float  # raw inner product with the query
+    language: str  # "" unknown
+    vector: np.ndarray  # (dim,): the chunk vector as embedded
+    ref: Any = None  # the store's own handle, to read the hit with (``SearchIndex.hits``)
+
+
 class SearchIndex(Protocol):
     """What the answerer reads; implemented by the local FAISS generation and by Milvus.
 
@@ -52,6 +63,15 @@ class SearchIndex(Protocol):
 
     def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
         """The k rows of the highest raw inner product, best first; only rows of ``language`` when given."""
+        ...
+
+    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+        """As ``search_hits``, without reading the chunks' texts and sentences (the ranking stage reads only
+        the k it keeps of the candidates it corrects)."""
+        ...
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        """The chunks of ``rows``, in their order, each with its row's score."""
         ...
 
     def language_stats(self) -> Stats | None:

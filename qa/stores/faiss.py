@@ -39,7 +39,7 @@ from qa import centering, vector_index
 from qa.models import Chunk, Document, Span
 from qa.stores import rows as enc
 from qa.stores.arrayfile import ArrayFile
-from qa.stores.base import DocRows, Hit, chunk_languages
+from qa.stores.base import DocRows, Hit, Scored, chunk_languages
 
 ARRAYS = (
     "texts", "doc_bytes", "chunks", "chunk_bytes", "chunk_languages", "sentences", "sentence_rows", "contexts",
@@ -119,6 +119,19 @@ class IndexData:
         """The k chunks closest to one query vector as embedded, best first (qa.ranking corrects them)."""
         scores, rows = self.search(query[None, :], k, language)
         return [self.hit(int(row), float(score)) for score, row in zip(scores[0], rows[0]) if row >= 0]
+
+    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+        scores, rows = self.search(query[None, :], k, language)
+        found = rows[0][rows[0] >= 0]
+        vectors = self.raw_chunk_vectors(found)
+        table, codes = self.manifest["languages"], self.arrays["chunk_languages"]
+        return [
+            Scored(int(row), float(score), table[int(codes[row])], vector, int(row))
+            for row, score, vector in zip(found, scores[0], vectors)
+        ]
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        return [self.hit(int(row.ref), row.score) for row in rows]
 
     def language_stats(self) -> centering.Stats | None:
         """The rows' per-language statistics, written with the generation (None: a generation without them)."""

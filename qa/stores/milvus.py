@@ -32,7 +32,7 @@ from qa.centering import Stats
 from qa.embedding import SPARSE_K
 from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
-from qa.stores.base import DocRows, Hit, chunk_languages, model_header
+from qa.stores.base import DocRows, Hit, Scored, chunk_languages, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
 STATS_ID = "\x00centering"  # doc_id of the per-language statistics rows (part STATS_PART, id STATS_ID + language)
@@ -396,6 +396,10 @@ class MilvusIndex:
 
     def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
         """The k chunks of the highest raw inner product (of one language if given); qa.ranking corrects them."""
+        return self.hits(self.search_rows(query, k, language))
+
+    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+        """One search round trip: the chunks' own fields come with it, their sentences only with ``hits``."""
         results = self.milvus.client.search(
             self.milvus.chunks,
             data=[np.asarray(query, dtype=np.float32).tolist()],
@@ -404,37 +408,49 @@ class MilvusIndex:
             output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
         )[0]
-        if not results:
+        return [
+            Scored(
+                hit["id"],
+                float(hit["distance"]),
+                hit["entity"]["language"],
+                np.asarray(hit["entity"]["vector"], np.float32),
+                hit["entity"],
+            )  # fmt: skip
+            for hit in results
+        ]
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        if not rows:
             return []
-        ids = [hit["id"] for hit in results]
+        ids = [row.id for row in rows]
         sentences: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for row in self.milvus.client.query(
+        for found in self.milvus.client.query(
             self.milvus.sentences,
             filter=f"chunk_id in {ids}",
             output_fields=["chunk_id", "position", "start", "end", "text", "vector"],
         ):
-            sentences[row["chunk_id"]].append(row)
-        documents = self._document_rows(sorted({hit["entity"]["doc_id"] for hit in results}), ["part", "pages"])
-        pages = {d: tuple(p for row in rows for p in json.loads(row["pages"])) for d, rows in documents.items()}
+            sentences[found["chunk_id"]].append(found)
+        documents = self._document_rows(sorted({row.ref["doc_id"] for row in rows}), ["part", "pages"])
+        pages = {d: tuple(p for part in parts for p in json.loads(part["pages"])) for d, parts in documents.items()}
         dim = self.milvus.dim
         hits = []
-        for hit in results:
-            entity = hit["entity"]
-            rows = sorted(sentences[hit["id"]], key=lambda row: row["position"])
-            both = np.array([row["vector"] for row in rows], dtype=np.float32).reshape(-1, 2 * dim)
+        for row in rows:
+            entity = row.ref
+            spans = sorted(sentences[row.id], key=lambda found: found["position"])
+            both = np.array([found["vector"] for found in spans], dtype=np.float32).reshape(-1, 2 * dim)
             sparse = np.frombuffer(base64.b64decode(entity["sparse"]), dtype=np.float32)
             hits.append(
                 Hit(
-                    score=float(hit["distance"]),
+                    score=row.score,
                     chunk=Chunk(entity["doc_id"], int(entity["start"]), int(entity["end"]), entity["text"]),
                     title=entity["title"],
-                    sentences=[Span(int(r["start"]), int(r["end"]), r["text"]) for r in rows],
+                    sentences=[Span(int(r["start"]), int(r["end"]), r["text"]) for r in spans],
                     sentence_vectors=np.ascontiguousarray(both[:, :dim]),
                     context_vectors=np.ascontiguousarray(both[:, dim:]),
                     sparse=sparse if len(sparse) else None,
                     pages=pages.get(entity["doc_id"], ()),
-                    language=entity["language"],
-                    vector=np.asarray(entity["vector"], np.float32),
+                    language=row.language,
+                    vector=row.vector,
                 )
             )
         return hits
