@@ -13,7 +13,8 @@ search's list; ``|v - o|`` spreads little within a language (XQuAD's mixed corpu
 0.941-0.974), so the bound takes the smallest norm seen among the language's fetched rows less
 ``NORM_MARGIN``. On that corpus this finds exactly what every row corrected by brute force ranks
 (tests/test_ranking.py checks the same on a small corpus). A one-language corpus has no offsets: the
-store's own top k is returned untouched.
+store's own top k is returned untouched. Candidates arrive as scored rows (``search_rows``: id, raw score,
+language, vector); only the k kept are read whole (``hits``), texts, sentences and all.
 """
 
 from __future__ import annotations
