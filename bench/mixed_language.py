@@ -87,7 +87,7 @@ def load_rows(name: str, workdir: Path, build: bool) -> Rows | None:
     data = store.load(index_dir, verify=False)
     chunks = np.asarray(data.arrays["chunks"])
     para = np.array([int(doc.id[1:5]) for doc in data.documents])  # qa.eval names paragraph N pNNNN.txt
-    rows = data.dense_rows()  # the rows as the model gave them (searched chunk rows are corrected: qa.centering)
+    rows = data.dense_rows()  # the rows as the model gave them (qa.ranking corrects hits as they are ranked)
     sentence_chunk = np.repeat(np.arange(len(chunks)), chunks[:, 4] - chunks[:, 3])
     documents = [data.documents[i] for i in range(len(data.documents))]
     texts = [documents[d].text[s:e] for d, s, e in chunks[:, :3]]

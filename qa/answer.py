@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa import answerability, confidence, languages, small_talk
+from qa import answerability, confidence, languages, ranking, small_talk
 from qa.answerability import Candidate
 from qa.config import Settings
 from qa.conversation import follow_up_text
@@ -274,7 +274,7 @@ class Answerer:
         best: dict[tuple[str, int], Candidate] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
-            hits = index.search_hits(query, k + EXCLUDED_EXTRA * len(exclude))
+            hits = ranking.search(index, query, k + EXCLUDED_EXTRA * len(exclude))
             if exclude:
                 hits = [hit for hit in hits if hit.chunk.doc_id not in exclude][:k]
             lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)

@@ -142,25 +142,13 @@ def apply(rows: np.ndarray, langs: Sequence[str | None], stats: Stats) -> np.nda
     return out / np.where(norms > 0, norms, 1.0)
 
 
-def transform(raw: np.ndarray, codes: np.ndarray, table: list[str]) -> tuple[np.ndarray, dict]:
-    """The local store's hook (qa.stores.faiss.Transform): the chunk rows to search and the statistics a
-    generation keeps (stats.json), from which sentence rows are corrected as they are read (``sentences``)."""
-    langs = [table[int(code)] for code in codes]
-    stats = fit(raw, langs)
-    return apply(raw, langs, stats), {"centering": json.loads(stats.to_json())}
-
-
-def stored_stats(stats: dict | None) -> Stats | None:
-    """A generation's statistics (None: written without the correction)."""
-    if not stats or "centering" not in stats:
-        return None
-    return Stats.from_json(json.dumps(stats["centering"]))
-
-
-def sentences(rows: np.ndarray, lang: str, stats: Stats | None) -> np.ndarray:
-    """A retrieved chunk's sentence rows corrected with its language's passage offset (measured as good as
-    separate sentence statistics: docs/quality.md), so the best sentence's half of a passage's score leans
-    no more to the question's language than the passage's own half."""
-    if stats is None or not len(rows):
-        return rows
-    return apply(rows, [lang] * len(rows), stats)
+def corrected(rows: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Rows of one language moved by its offset and renormalized, as ``apply`` moves them (float32, a copy):
+    how qa.ranking corrects a retrieved chunk and its sentences. The chunk's sentence rows take its passage
+    offset (measured as good as separate sentence statistics: docs/quality.md), so the best sentence's half
+    of a passage's score leans no more to the question's language than the passage's own half."""
+    out = np.array(rows, dtype=np.float32, copy=True)
+    moved = out.any(axis=1)  # a zero row (nothing was embedded) stays zero
+    out[moved] -= offset.astype(np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms > 0, norms, 1.0)

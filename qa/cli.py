@@ -186,8 +186,17 @@ def eval_(
         Path | None, typer.Option("--follow-ups", help="Follow-up file for --conversation (default: the bundled set).")
     ] = None,
     embedder: EmbedderOpt = None,
+    store: Annotated[
+        str, typer.Option("--store", help="faiss | milvus: the store eval builds its own index in.")
+    ] = "faiss",
+    milvus_uri: Annotated[
+        str | None, typer.Option("--milvus-uri", help="Milvus server for --store milvus [env QA_MILVUS_URI].")
+    ] = None,
 ) -> None:
     """Measure retrieval and highlighting on SQuAD/XQuAD files through the service's own pipeline.
+
+    With --store milvus the paragraphs go to a collection of eval's own on that server (a fresh name, dropped
+    afterwards), never to QA_MILVUS_COLLECTION.
 
     Example (XQuAD cloned into data/xquad, see the README): qa eval --questions data/xquad/xquad.en.json
     --contexts data/xquad/xquad.de.json
@@ -198,6 +207,9 @@ def eval_(
     from qa.eval_conversation import FOLLOW_UPS, evaluate_conversation
 
     settings = _settings(None, None, embedder)
+    if store not in ("faiss", "milvus"):
+        raise typer.BadParameter(f"{store!r}: choose faiss or milvus", param_hint="--store")
+    uri = (milvus_uri or settings.milvus_uri) if store == "milvus" else None
     try:
         eval_set = load_eval_set(questions, contexts, limit)
         with Progress(
@@ -222,11 +234,12 @@ def eval_(
                 evaluate_conversation(
                     settings, eval_set, top_k=top_k, progress=progress, workdir=workdir, announce=announce,
                     follow_ups=follow_ups or FOLLOW_UPS, pool=load_eval_set(questions, contexts).questions,
+                    milvus_uri=uri,
                 )
                 if conversation
                 else evaluate(
                     settings, eval_set, top_k=top_k, progress=progress, history=history, workdir=workdir,
-                    announce=announce,
+                    announce=announce, milvus_uri=uri,
                 )
             )  # fmt: skip
     except QAError as exc:

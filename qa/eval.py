@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -210,11 +211,14 @@ def indexed(
     progress: Progress | None = None,
     workdir: Path | None = None,
     announce: Callable[[str], None] | None = None,
+    milvus_uri: str | None = None,
 ) -> Iterator[tuple[Answerer, float]]:
     """The paragraphs indexed in a temporary folder (or ``workdir``), and an answerer over them with the seconds
     the build took. A kept ``workdir`` re-embeds nothing on a second run (the indexer is incremental); it must be
     new, empty, or made by an earlier run (``MARKER``), else WorkdirRefused. The
-    paragraphs always go to a FAISS index of their own, never to the configured store (``announce`` is told where).
+    paragraphs always go to a FAISS index of their own, never to the configured store (``announce`` is told where);
+    with ``milvus_uri``, to a Milvus collection of their own there instead (a fresh name, dropped afterwards), so
+    the same figures are measured on that store.
     """
     from qa.indexer import build_index
 
@@ -232,21 +236,29 @@ def indexed(
             path = seeds / doc_id
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 path.write_text(text, encoding="utf-8")
-        local = eval_settings(settings, seeds, base / "index")
+        local = eval_settings(settings, seeds, base / "index", milvus_uri)
         if announce:
-            announce(
-                f"qa eval indexes into its own FAISS index in {local.index_dir} "
-                f"(the configured {settings.store} store is not touched)"
+            where = (
+                f"Milvus at {local.milvus_uri}, collection {local.milvus_collection} (dropped afterwards)"
+                if milvus_uri
+                else f"FAISS index in {local.index_dir}"
             )
-        started = time.perf_counter()
-        report, data = build_index(
-            local, progress=(lambda _id, done, total: progress("indexing", done, total)) if progress else None
-        )
-        index_seconds = time.perf_counter() - started
-        if data is None or report.failed:
-            failed = ", ".join(f"{f.path}: {f.reason}" for f in report.failed)
-            raise EvalDataError(f"the paragraphs could not all be indexed ({failed or 'empty index'})")
-        yield Answerer.from_settings(local, data), index_seconds
+            announce(f"qa eval indexes into its own {where} (the configured {settings.store} store is not touched)")
+        try:
+            started = time.perf_counter()
+            report, data = build_index(
+                local, progress=(lambda _id, done, total: progress("indexing", done, total)) if progress else None
+            )
+            index_seconds = time.perf_counter() - started
+            if data is None or report.failed:
+                failed = ", ".join(f"{f.path}: {f.reason}" for f in report.failed)
+                raise EvalDataError(f"the paragraphs could not all be indexed ({failed or 'empty index'})")
+            yield Answerer.from_settings(local, data), index_seconds
+        finally:
+            if milvus_uri:
+                from qa.stores.milvus import drop_collections
+
+                drop_collections(local.milvus_uri, local.milvus_collection)
 
 
 def judge(answerer: Answerer, question: Question, turns: Sequence[Turn] = (), top_k: int = 10) -> Judged:
@@ -285,6 +297,7 @@ def evaluate(
     history: str | None = None,
     workdir: Path | None = None,
     announce: Callable[[str], None] | None = None,
+    milvus_uri: str | None = None,
 ) -> dict[str, float | int | str]:
     """Index the paragraphs (``indexed``), ask every question, and return the report (``KEYS``).
 
@@ -292,7 +305,7 @@ def evaluate(
     depend on it, so any drop in recall is what an unrelated chat history costs standalone questions.
     ``decision`` says which no-answer decision ran ("model" or "cut"), ``decision_note`` what and why.
     """
-    with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce) as (
+    with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce, milvus_uri=milvus_uri) as (
         answerer,
         index_seconds,
     ):
@@ -335,7 +348,14 @@ def claim_workdir(workdir: Path) -> None:
         raise WorkdirRefused(f"--workdir {workdir} cannot be used: {exc.strerror or exc}") from exc
 
 
-def eval_settings(settings: Settings, seeds_dir: Path, index_dir: Path) -> Settings:
-    """The configured pipeline, with a FAISS store of eval's own: eval never reads or writes the configured
-    store (with ``QA_STORE=milvus`` it once deleted every real document as "removed")."""
-    return settings.model_copy(update={"seeds_dir": seeds_dir, "index_dir": index_dir, "store": "faiss"})
+def eval_settings(settings: Settings, seeds_dir: Path, index_dir: Path, milvus_uri: str | None = None) -> Settings:
+    """The configured pipeline, with a store of eval's own: eval never reads or writes the configured store
+    (with ``QA_STORE=milvus`` it once deleted every real document as "removed"). A FAISS index in
+    ``index_dir``, or with ``milvus_uri`` a collection named afresh, never the configured one."""
+    update: dict[str, object] = {"seeds_dir": seeds_dir, "index_dir": index_dir, "store": "faiss"}
+    if milvus_uri:
+        collection = settings.milvus_collection
+        while collection == settings.milvus_collection:
+            collection = f"qa_eval_{uuid.uuid4().hex[:12]}"
+        update.update(store="milvus", milvus_uri=milvus_uri, milvus_collection=collection)
+    return settings.model_copy(update=update)

@@ -144,10 +144,14 @@ def evaluate_conversation(
     announce: Callable[[str], None] | None = None,
     follow_ups: Path = FOLLOW_UPS,
     pool: Sequence[Question] | None = None,
+    milvus_uri: str | None = None,
 ) -> dict[str, object]:
     """Index the paragraphs as ``qa eval`` does and ask every question alone and in the conversations above.
 
     ``pool``: the questions the follow-ups are paired from (all of the file's, where ``--limit`` cut the set)."""
     pairs = load_follow_ups(follow_ups, eval_set.questions if pool is None else pool)
-    with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce) as (answerer, _seconds):
+    with indexed(settings, eval_set, progress=progress, workdir=workdir, announce=announce, milvus_uri=milvus_uri) as (
+        answerer,
+        _seconds,
+    ):
         return ask_in_conversations(answerer, eval_set, pairs, top_k=top_k, progress=progress)

@@ -94,13 +94,9 @@ def open_writer(
             origin=origin or origins.folder(settings),
             carry=origins.UPLOAD,
         )
-    from qa import centering
     from qa.stores.local import FaissWriter
 
-    # rows corrected for each chunk's language (issue 14; a one-language corpus is left as it is)
-    return FaissWriter.open(
-        settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live, transform=centering.transform
-    )
+    return FaissWriter.open(settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live)
 
 
 def build_index(

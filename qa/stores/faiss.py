@@ -18,14 +18,17 @@ Arrays of a generation (FORMAT 5, see qa.stores.rows for the encodings)::
     sparse_ptr, sparse_ids (uint16), sparse_weights (uint8)    latent terms of each chunk, CSR
     chunk_rows       float16 (n, dim)    only for approximate index kinds: the searched vectors, to re-score
                                          candidates (a flat index holds them itself, as 8-bit codes)
-    raw_chunks       int8 (n, dim)       only when a transform changed the searched vectors: the vectors as
-                                         embedded, for the next generation to transform again
+
+FAISS holds the chunk vectors as embedded (FORMAT 6); the generation's ``stats`` are the per-language sums
+and counts of those rows (qa.centering.Stats, stats.json), from which the ranking stage (qa.ranking)
+corrects every hit for its language, as it does Milvus's.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, overload
@@ -33,16 +36,12 @@ from typing import Any, overload
 import numpy as np
 
 from qa import centering, vector_index
-from qa import languages as langs
 from qa.byte_offsets import utf8_offsets
 from qa.models import Chunk, Document, Span
 from qa.stores import rows as enc
 from qa.stores.arrayfile import ArrayFile
-from qa.stores.base import DocRows, Hit
+from qa.stores.base import DocRows, Hit, Scored, chunk_languages
 
-# (raw rows, per-row language codes, generation's language table) -> the rows FAISS searches, and the
-# small statistics the transform computed (saved as stats.json, listed in the manifest); None: identity
-Transform = Callable[[np.ndarray, np.ndarray, list[str]], tuple[np.ndarray, dict[str, Any] | None]]
 ARRAYS = (
     "texts", "doc_bytes", "chunks", "chunk_bytes", "chunk_languages", "sentences", "sentence_rows", "contexts",
     "context_rows", "sparse_ptr", "sparse_ids", "sparse_weights",
@@ -82,12 +81,13 @@ class IndexData:
     arrays: dict[str, np.ndarray | ArrayFile]  # ArrayFile: read by slices (qa.stores.local.READ_BY_SLICE)
     index: Any
     by_id: dict[str, int] = field(default_factory=dict)
-    stats: dict[str, Any] | None = None  # the transform's statistics (stats.json), None without one
+    stats: dict[str, Any] | None = None  # stats.json: {"centering": the rows' per-language sums and counts}
 
     def __post_init__(self) -> None:
         self.documents = Documents(list(self.manifest["documents"].values()), self.arrays["texts"],
                                    self.arrays["doc_bytes"])  # fmt: skip
         self.by_id = {meta["id"]: row for row, meta in enumerate(self.manifest["documents"].values())}
+        self._rows_by_language: dict[str, np.ndarray] = {}
         vector_index.configure(self.index, self.search_info)
 
     @property
@@ -110,15 +110,49 @@ class IndexData:
         row = self.by_id.get(doc_id)
         return None if row is None else self.documents[row]
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k chunk rows by inner product (cosine: all vectors are normalized)."""
+    def search(self, queries: np.ndarray, k: int, language: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk rows by inner product (cosine: all vectors are normalized), of one language if given."""
         # approximate kinds re-score their candidates against the stored rows (read by pread once loaded)
-        return vector_index.search(self.index, self.search_info, self.arrays.get("chunk_rows"), queries, k)
+        rows = None if language is None else self._language_rows(language)
+        return vector_index.search(self.index, self.search_info, self.arrays.get("chunk_rows"), queries, k, rows)
 
-    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
-        """The k chunks closest to one query vector, best first."""
-        scores, rows = self.search(query[None, :], k)
+    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
+        """The k chunks closest to one query vector as embedded, best first (qa.ranking corrects them)."""
+        scores, rows = self.search(query[None, :], k, language)
         return [self.hit(int(row), float(score)) for score, row in zip(scores[0], rows[0]) if row >= 0]
+
+    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+        scores, rows = self.search(query[None, :], k, language)
+        found = rows[0][rows[0] >= 0]
+        vectors = self.raw_chunk_vectors(found)
+        table, codes = self.manifest["languages"], self.arrays["chunk_languages"]
+        return [
+            Scored(int(row), float(score), table[int(codes[row])], vector, int(row))
+            for row, score, vector in zip(found, scores[0], vectors)
+        ]
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        return [self.hit(int(row.ref), row.score) for row in rows]
+
+    def language_stats(self) -> centering.Stats | None:
+        """The rows' per-language statistics, written with the generation (None: a generation without them)."""
+        return self._stats
+
+    @cached_property
+    def _stats(self) -> centering.Stats | None:
+        if not self.stats or "centering" not in self.stats:
+            return None
+        return centering.Stats.from_json(json.dumps(self.stats["centering"]))
+
+    def _language_rows(self, language: str) -> np.ndarray:
+        """The chunk rows of one language (cached per language: a handful per corpus)."""
+        rows = self._rows_by_language.get(language)
+        if rows is None:
+            table = self.manifest["languages"]
+            codes = np.asarray(self.arrays["chunk_languages"])
+            rows = np.flatnonzero(codes == table.index(language)) if language in table else np.empty(0, np.int64)
+            self._rows_by_language[language] = rows
+        return rows
 
     def hit(self, row: int, score: float) -> Hit:
         a = self.arrays
@@ -128,25 +162,18 @@ class IndexData:
         meta = self.documents.meta(doc_row)
         spans = [Span(int(s), int(e), text[int(s) - start : int(e) - start]) for s, e in a["sentences"][first:last]]
         alone = enc.decode_rows(a["sentence_rows"][first:last], self.dim)
-        contexts = self._contexts(first, last, alone)
-        if self.correction is not None:  # sentences take their chunk's language correction (qa.centering)
-            language = self.manifest["languages"][int(a["chunk_languages"][row])]
-            alone = centering.sentences(alone, language, self.correction)
-            contexts = centering.sentences(contexts, language, self.correction)
         return Hit(
             score=score,
             chunk=Chunk(meta["id"], start, end, text),
             title=meta["title"],
             sentences=spans,
             sentence_vectors=alone,
-            context_vectors=contexts,
+            context_vectors=self._contexts(first, last, alone),
             sparse=self._sparse(row),
             pages=tuple(meta.get("pages", ())),
+            language=self.manifest["languages"][int(a["chunk_languages"][row])],
+            vector=self.raw_chunk_vectors(np.array([row]))[0],
         )
-
-    @cached_property
-    def correction(self) -> centering.Stats | None:
-        return centering.stored_stats(self.stats)
 
     def _contexts(self, first: int, last: int, alone: np.ndarray) -> np.ndarray:
         refs = np.asarray(self.arrays["contexts"][first:last])
@@ -164,11 +191,9 @@ class IndexData:
         return enc.decode_sparse(a["sparse_ptr"], a["sparse_ids"], a["sparse_weights"], row)
 
     def raw_chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
-        """Chunk vectors as embedded (before any transform): from ``raw_chunks``, or decoded from the index."""
-        for name in ("raw_chunks", "chunk_rows"):
-            if name in self.arrays:
-                picked = self.arrays[name][rows]
-                return enc.decode_rows(picked) if picked.dtype == np.int8 else np.asarray(picked, dtype=np.float32)
+        """Chunk vectors as embedded: the approximate kinds' float16 rows, or decoded from a flat index."""
+        if "chunk_rows" in self.arrays:
+            return np.asarray(self.arrays["chunk_rows"][rows], dtype=np.float32)
         return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, self.dim))
 
     def document_rows(self, doc_id: str) -> DocRows:
@@ -221,12 +246,11 @@ class IndexData:
 
 
 def _language_codes(documents: list[DocRows]) -> tuple[np.ndarray, list[str]]:
-    """Each chunk's language (qa.languages.detect), as small codes into a table kept in the manifest."""
+    """Each chunk's language (qa.stores.base.chunk_languages), as small codes into a table kept in the manifest."""
     table = [""]
     codes = []
     for rows in documents:
-        known = rows.languages or tuple(langs.detect(rows.doc.text[s:e]) or "" for s, e, _, _ in rows.chunks)
-        for language in known:
+        for language in chunk_languages(rows):
             if language not in table:
                 table.append(language)
             codes.append(table.index(language))
@@ -234,15 +258,10 @@ def _language_codes(documents: list[DocRows]) -> tuple[np.ndarray, list[str]]:
 
 
 def assemble(
-    header: dict[str, Any],
-    documents: list[DocRows],
-    index_kind: str = "auto",
-    *,
-    transform: Transform | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray], Any, dict[str, Any] | None]:
+    header: dict[str, Any], documents: list[DocRows], index_kind: str = "auto"
+) -> tuple[dict[str, Any], dict[str, np.ndarray], Any, dict[str, Any]]:
     """A new generation from documents' rows (in the order given): manifest, arrays, FAISS index and the
-    transform's statistics. ``transform`` is where the searched vectors may differ from the embedded ones
-    (identity when None)."""
+    rows' per-language statistics (stats.json), which the ranking stage corrects hits with."""
     dim = int(header["embedder"]["dim"])
     fine = header["embedder"].get("fine")
     texts = [r.doc.text.encode("utf-8") for r in documents]
@@ -268,11 +287,10 @@ def assemble(
         parts = [getattr(r, name) for r in documents if len(getattr(r, name))]
         return np.vstack(parts).astype(np.float32) if parts else np.empty((0, width), np.float32)
 
-    raw = stack("vectors")
+    raw = np.ascontiguousarray(stack("vectors"), np.float32)
     languages, table = _language_codes(documents)
-    searched, stats = transform(raw, languages, table) if transform is not None else (raw, None)
-    searched = np.ascontiguousarray(searched, np.float32)
-    index, info = vector_index.build(searched, index_kind)
+    stats = {"centering": json.loads(centering.fit(raw, [table[int(c)] for c in languages]).to_json())}
+    index, info = vector_index.build(raw, index_kind)
     ptr, ids, weights = enc.encode_sparse(stack("sparse", header["embedder"]["sparse"]))
     arrays = {
         "texts": np.frombuffer(b"".join(texts), np.uint8),
@@ -289,13 +307,7 @@ def assemble(
         "sparse_weights": weights,
     }
     if info["kind"] != "flat":
-        arrays["chunk_rows"] = searched.astype(np.float16)
-    if transform is not None and not np.array_equal(searched, raw):
-        # kept apart only when the transform moved something: a one-language corpus, which the centering
-        # leaves as embedded, reads its raw rows back from the index; int8 as sentence rows are (float16 for
-        # another model's rows beyond their range): they are only transformed again and quantized
-        fits = max(float(raw.max(initial=0.0)), -float(raw.min(initial=0.0))) <= enc.ROW_RANGE
-        arrays["raw_chunks"] = enc.encode_rows(raw) if fits else raw.astype(np.float16)
+        arrays["chunk_rows"] = raw.astype(np.float16)
     manifest = dict(
         header,
         documents={

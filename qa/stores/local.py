@@ -3,9 +3,9 @@
 Layout of ``index_dir``::
 
     CURRENT            name of the live generation (replaced atomically with os.replace)
-    gen-<id>/          one complete, immutable generation (FORMAT 5: the arrays of qa.stores.faiss)
+    gen-<id>/          one complete, immutable generation (FORMAT 6: the arrays of qa.stores.faiss)
         manifest.json  format, embedder, dim, chunking, documents, languages, search index, per-file
-                       checksums (and ``stats``: the file a transform's statistics are in, if any)
+                       checksums, and ``stats``: the file the rows' per-language statistics are in
         <array>.npy ... memory-mapped while serving; index.faiss memory-mapped too
         verified       written after the first full checksum pass (see ``load``)
     .lock              held by the one build at a time (qa.indexer)
@@ -37,11 +37,12 @@ from qa.errors import IndexCorrupt, IndexMissing, IndexOutdated
 from qa.hashing import file_sha256
 from qa.stores.arrayfile import ArrayFile
 from qa.stores.base import DocRows, model_header
-from qa.stores.faiss import ARRAYS, IndexData, Transform, assemble
+from qa.stores.faiss import ARRAYS, IndexData, assemble
 
 log = logging.getLogger(__name__)
-FORMAT = 5  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
-# latent-term weights, 8-bit flat codes; 5: 4-bit sentence columns after the fine ones (qa.stores.rows)
+FORMAT = 6  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
+# latent-term weights, 8-bit flat codes; 5: 4-bit sentence columns after the fine ones (qa.stores.rows); 6: FAISS
+# holds the rows as embedded, the language correction is the ranking stage's (qa.ranking), for every store
 STATS = "stats.json"
 # the large arrays a question reads a few rows of (a hit's slices, an approximate index's candidates): read
 # with pread, so scattered reads leave no mapped pages behind (qa.stores.arrayfile); the rest stay mapped
@@ -120,7 +121,7 @@ def _open_array(path: Path, by_slice: bool) -> np.ndarray | ArrayFile:
 def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
     """Nothing read into memory: the arrays a hit slices read by pread, the others and the FAISS index
     memory-mapped, so the generation costs page cache, not process memory."""
-    optional = [name for name in ("chunk_rows", "raw_chunks") if f"{name}.npy" in manifest.get("files", {})]
+    optional = [name for name in ("chunk_rows",) if f"{name}.npy" in manifest.get("files", {})]
     names = [*ARRAYS, *optional]
     try:
         arrays = {name: _open_array(gen / f"{name}.npy", name in READ_BY_SLICE) for name in names}
@@ -256,13 +257,11 @@ class FaissWriter:
         header: dict[str, Any],
         previous: IndexData | None,
         index_kind: str,
-        transform: Transform | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.header = header
         self.previous = previous
         self.index_kind = index_kind
-        self.transform = transform
         self.rebuilt = previous is None
         self.written = False
         self._rows: dict[str, DocRows] = {}
@@ -277,16 +276,14 @@ class FaissWriter:
         *,
         rebuild: bool,
         live: Any = None,
-        transform: Transform | None = None,
     ) -> FaissWriter:
         """``live``: the generation a running server holds; when built the same way it is the previous one
-        (no second load and checksum pass). ``transform``: how the searched chunk vectors derive from the
-        embedded ones (qa.stores.faiss.Transform; identity when None)."""
+        (no second load and checksum pass)."""
         previous = None
         if not rebuild:
             previous = live if isinstance(live, IndexData) and _compatible(live.manifest, header) else None
             previous = previous or _load_compatible(index_dir, header)
-        return cls(index_dir, header, previous, index_kind, transform)
+        return cls(index_dir, header, previous, index_kind)
 
     def stored(self) -> dict[str, str]:
         if self.previous is None:
@@ -321,7 +318,7 @@ class FaissWriter:
         if self.previous is not None and not self._changed:
             return self.previous
         documents = [self._rows[doc_id] for doc_id in sorted(self._rows)]
-        manifest, *parts = assemble(self.header, documents, self.index_kind, transform=self.transform)
+        manifest, *parts = assemble(self.header, documents, self.index_kind)
         _stamp_indexed_at(manifest, self.previous)
         gen = save(self.index_dir, manifest, *parts)
         self.written = True

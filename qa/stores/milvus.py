@@ -10,7 +10,9 @@ write acknowledged before it):
 - ``<name>_documents``: document texts in parts (a VARCHAR holds at most 65,535 bytes) with the page
   starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
   with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS; the header is
-  written before any row, so rows of an interrupted rebuild are never taken for another model's);
+  written before any row, so rows of an interrupted rebuild are never taken for another model's); and one row
+  per language (``part`` -1) with the sum and count of its chunk vectors, updated with every put and
+  delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does FAISS's;
 - ``<name>_holders``: which origins hold each document (an upload, or a folder on a named host: qa.origins),
   one row per (origin, document), so replicas over one Milvus never remove what they did not add.
 
@@ -31,13 +33,19 @@ from typing import Any
 
 import numpy as np
 
+from qa.centering import Stats
 from qa.embedding import SPARSE_K
 from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
-from qa.stores.base import DocRows, Hit, model_header
+from qa.stores.base import DocRows, Hit, Scored, chunk_languages, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
-SCHEMA = 3  # 2: page starts in the documents collection; 3: holders, content hashes on every row
+STATS_ID = "\x00centering"  # doc_id of the per-language statistics rows (part STATS_PART, id STATS_ID + language)
+STATS_PART = -1  # never 0: every "part == 0" query (hashes, counts) leaves them out
+# 2: page starts in the documents collection; 3: holders, content hashes on every row, each chunk's language and
+# per-language statistics
+SCHEMA = 3
+LANGUAGE_MAX = 32
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
 ID_MAX = 4096  # document ids, titles and origins
@@ -130,6 +138,7 @@ class MilvusStore:
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
                     # latent terms, base64 float32 (Milvus 2.3 has no sparse vectors and one vector field)
                     ("sparse", DataType.VARCHAR, {"max_length": SPARSE_MAX}),
+                    ("language", DataType.VARCHAR, {"max_length": LANGUAGE_MAX}),  # qa.stores.base.chunk_languages
                     ("vector", DataType.FLOAT_VECTOR, {"dim": self.dim}),
                 ],
                 ("HNSW", HNSW),
@@ -235,14 +244,76 @@ class MilvusStore:
     def let_go(self, doc_id: str, origin: str) -> None:
         self.client.delete(self.holders, filter=f"id == {_quote(_holder_id(origin, doc_id))}")
 
+    # -- language statistics ----------------------------------------------------------------------------
+    def language_stats(self) -> Stats:
+        """The per-language sums and counts of every chunk vector stored (qa.centering.Stats)."""
+        stats = Stats(dim=self.dim)
+        for row in self.client.query(self.documents, filter=f"part == {STATS_PART}", output_fields=["text"]):
+            entry = json.loads(row["text"])
+            stats.sums[entry["language"]] = np.frombuffer(base64.b64decode(entry["sum"]), np.float64).copy()
+            stats.counts[entry["language"]] = int(entry["count"])
+        return stats
+
+    def _stored_vectors(self, expr: str) -> tuple[np.ndarray, list[str]]:
+        """Chunk vectors and languages as stored, of the rows ``expr`` selects (what their removal takes off)."""
+        rows = self.client.query(self.chunks, filter=expr, output_fields=["vector", "language"])
+        vectors = np.array([row["vector"] for row in rows], np.float64).reshape(-1, self.dim)
+        return vectors, [row["language"] for row in rows]
+
+    def _update_stats(self, removed: tuple[np.ndarray, list[str]], added: tuple[np.ndarray, list[str]]) -> None:
+        """Take a document's old rows off the statistics and count its new ones in, language by language."""
+        if not removed[1] and not added[1]:
+            return
+        stats = self.language_stats()
+        stats.remove(*removed)
+        stats.add(*added)
+        touched = set(removed[1]) | set(added[1])
+        gone = [lang for lang in touched if lang not in stats.counts]
+        if gone:
+            ids = ", ".join(_quote(STATS_ID + lang) for lang in gone)
+            self.client.delete(self.documents, filter=f"id in [{ids}]")
+        kept = [lang for lang in touched if lang in stats.counts]
+        if kept:
+            self.client.upsert(self.documents, [self._stats_row(lang, stats) for lang in kept])
+
+    def _stats_row(self, language: str, stats: Stats) -> dict[str, Any]:
+        entry = {
+            "language": language,
+            "count": stats.counts[language],
+            "sum": base64.b64encode(np.asarray(stats.sums[language], np.float64).tobytes()).decode(),
+        }
+        return {"id": STATS_ID + language, "doc_id": STATS_ID, "part": STATS_PART, "title": "", "sha256": "",
+                "text": json.dumps(entry), "pages": "[]", "vector": [0.0, 0.0]}  # fmt: skip
+
+    def check_stats(self) -> None:
+        """Recount the statistics from every stored chunk when their count disagrees with the chunks' (a write
+        that crashed between its rows and its statistics), so the correction never drifts for good."""
+        stats = self.language_stats()
+        stored = self.client.query(self.chunks, filter="", output_fields=["count(*)"])
+        if stats.total == (int(stored[0]["count(*)"]) if stored else 0):
+            return
+        fresh = Stats(dim=self.dim)
+        iterator = self.client.query_iterator(
+            self.chunks, batch_size=1000, filter="", output_fields=["vector", "language"]
+        )
+        while batch := iterator.next():
+            fresh.add(np.array([row["vector"] for row in batch], np.float64), [row["language"] for row in batch])
+        iterator.close()
+        self.client.delete(self.documents, filter=f"part == {STATS_PART}")
+        if fresh.counts:
+            self.client.upsert(self.documents, [self._stats_row(lang, fresh) for lang in fresh.counts])
+
     # -- writes ---------------------------------------------------------------------------------------
     def delete_document(self, doc_id: str, *, except_sha256: str | None = None) -> None:
-        """Every row of the document (and who held it), or only the rows of versions but ``except_sha256``."""
+        """Every row of the document (and who held it), or only the rows of versions but ``except_sha256``;
+        the language statistics lose what the deleted chunk rows had added."""
         expr = f"doc_id == {_quote(doc_id)}"
         if except_sha256 is not None:
             expr += f" and sha256 != {_quote(except_sha256)}"
+        removed = self._stored_vectors(expr)
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
+        self._update_stats(removed, (np.empty((0, self.dim)), []))
         if except_sha256 is None:  # last: rows nobody holds would never be removed by anyone
             self.client.delete(self.holders, filter=f"doc_id == {_quote(doc_id)}")
 
@@ -250,6 +321,7 @@ class MilvusStore:
         """Write a document's rows beside its earlier version's, then delete those: never a moment without it."""
         doc = rows.doc
         title = fit(doc.title, ID_MAX)
+        languages = chunk_languages(rows)
         chunk_rows, sentence_rows = [], []
         for position, (start, end, first, last) in enumerate(rows.chunks):
             chunk_id = _row_id(doc.id, doc.sha256, position)
@@ -263,6 +335,7 @@ class MilvusStore:
                     "end": end,
                     "text": fit(doc.text[start:end], VARCHAR_MAX),
                     "sparse": base64.b64encode(rows.sparse[position].astype(np.float32).tobytes()).decode(),
+                    "language": languages[position],
                     "vector": rows.vectors[position].tolist(),
                 }
             )
@@ -303,6 +376,9 @@ class MilvusStore:
             for start in range(0, len(batch), 1000):
                 self.client.upsert(name, batch[start : start + 1000])
         self.client.upsert(self.documents, document_rows)
+        self._update_stats(
+            (np.empty((0, self.dim)), []), (np.asarray(rows.vectors, np.float64).reshape(-1, self.dim), list(languages))
+        )
         self.delete_document(doc.id, except_sha256=doc.sha256)
 
 
@@ -383,6 +459,7 @@ class MilvusWriter:
         self.written = True
 
     def commit(self) -> MilvusIndex:
+        self.milvus.check_stats()
         self.milvus.set_header(self.header)
         return MilvusIndex(self.milvus)
 
@@ -413,7 +490,7 @@ class MilvusIndex:
         return frozenset(self.milvus.held_by(doc_id).get(doc_id, set()))
 
     def document(self, doc_id: str) -> Document | None:
-        if doc_id == META_ID:
+        if doc_id in (META_ID, STATS_ID):
             return None
         rows = self._document_rows([doc_id], ["part", "title", "sha256", "text", "pages"]).get(doc_id)
         if not rows:
@@ -430,46 +507,75 @@ class MilvusIndex:
             rows.sort(key=lambda row: row["part"])
         return found
 
-    def search_hits(self, query: np.ndarray, k: int) -> list[Hit]:
+    def language_stats(self) -> Stats:
+        """Read at every search (one small query): a write through another replica counts at once."""
+        return self.milvus.language_stats()
+
+    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
+        """The k chunks of the highest raw inner product (of one language if given); qa.ranking corrects them."""
+        return self.hits(self.search_rows(query, k, language))
+
+    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+        """One search round trip: the chunks' own fields come with it, their sentences only with ``hits``."""
         results = self.milvus.client.search(
             self.milvus.chunks,
             data=[np.asarray(query, dtype=np.float32).tolist()],
+            filter="" if language is None else f"language == {_quote(language)}",
             limit=k,
-            output_fields=["doc_id", "title", "start", "end", "text", "sparse"],
+            output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
         )[0]
-        if not results:
+        return [
+            Scored(
+                hit["id"],
+                float(hit["distance"]),
+                hit["entity"]["language"],
+                np.asarray(hit["entity"]["vector"], np.float32),
+                hit["entity"],
+            )  # fmt: skip
+            for hit in results
+        ]
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        if not rows:
             return []
-        ids = [hit["id"] for hit in results]
+        ids = [row.id for row in rows]
         sentences: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for row in self.milvus.client.query(
+        for found in self.milvus.client.query(
             self.milvus.sentences,
             filter=f"chunk_id in {ids}",
             output_fields=["chunk_id", "position", "start", "end", "text", "vector"],
         ):
-            sentences[row["chunk_id"]].append(row)
-        documents = self._document_rows(sorted({hit["entity"]["doc_id"] for hit in results}), ["part", "pages"])
-        pages = {d: tuple(p for row in rows for p in json.loads(row["pages"])) for d, rows in documents.items()}
+            sentences[found["chunk_id"]].append(found)
+        documents = self._document_rows(sorted({row.ref["doc_id"] for row in rows}), ["part", "pages"])
+        pages = {d: tuple(p for part in parts for p in json.loads(part["pages"])) for d, parts in documents.items()}
         dim = self.milvus.dim
         hits = []
-        for hit in results:
-            entity = hit["entity"]
-            rows = sorted(sentences[hit["id"]], key=lambda row: row["position"])
-            both = np.array([row["vector"] for row in rows], dtype=np.float32).reshape(-1, 2 * dim)
+        for row in rows:
+            entity = row.ref
+            spans = sorted(sentences[row.id], key=lambda found: found["position"])
+            both = np.array([found["vector"] for found in spans], dtype=np.float32).reshape(-1, 2 * dim)
             sparse = np.frombuffer(base64.b64decode(entity["sparse"]), dtype=np.float32)
             hits.append(
                 Hit(
-                    score=float(hit["distance"]),
+                    score=row.score,
                     chunk=Chunk(entity["doc_id"], int(entity["start"]), int(entity["end"]), entity["text"]),
                     title=entity["title"],
-                    sentences=[Span(int(r["start"]), int(r["end"]), r["text"]) for r in rows],
+                    sentences=[Span(int(r["start"]), int(r["end"]), r["text"]) for r in spans],
                     sentence_vectors=np.ascontiguousarray(both[:, :dim]),
                     context_vectors=np.ascontiguousarray(both[:, dim:]),
                     sparse=sparse if len(sparse) else None,
                     pages=pages.get(entity["doc_id"], ()),
+                    language=row.language,
+                    vector=row.vector,
                 )
             )
         return hits
+
+
+def drop_collections(uri: str, name: str) -> None:
+    """Drop the collections of ``name`` (`qa eval --store milvus` drops the one it made)."""
+    MilvusStore(uri, name, 0).drop()
 
 
 def open_index(uri: str, name: str, dim: int) -> MilvusIndex:
