@@ -5,11 +5,11 @@
 The text: varied Russian sentences (2 bytes a letter in UTF-8) until it is MB MiB. It is chunked and split into
 sentences by the indexer's own code (qa.chunking, qa.sentences); the vectors are random (embedding 35 MiB takes
 hours and is not what is measured), DIM wide, with no latent terms. Timed: the local store's writer
-(qa.stores.local.FaissWriter with the language centering, as `qa index` opens it) putting the document and
-committing a generation; then a later build, where another document changes and the big one is kept (copied from
-the previous generation, not embedded). Before issue 22 every chunk's byte range re-encoded the text up to it:
-quadratic, about 67 s at 9 MiB and 29 min at 35 MiB. ``--old-mb N`` times that former computation on the first N
-MiB, for the comparison on the same machine.
+(qa.stores.local.FaissWriter, as `qa index` opens it; it detects each chunk's language for the ranking's
+correction) putting the document and committing a generation; then a later build, where another document changes
+and the big one is kept (copied from the previous generation, not embedded). Before issue 22 every chunk's byte
+range re-encoded the text up to it: quadratic, about 67 s at 9 MiB and 29 min at 35 MiB. ``--old-mb N`` times that
+former computation on the first N MiB, for the comparison on the same machine.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from _common import machine, peak_rss_mb
 
-from qa import centering
 from qa.byte_offsets import utf8_offsets
 from qa.chunking import ChunkingParams, chunk_document
 from qa.models import Document
@@ -99,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qa-large-text-") as tmp:
         index_dir = Path(tmp) / "index"
         started = time.perf_counter()
-        writer = FaissWriter.open(index_dir, header, "auto", rebuild=True, transform=centering.transform)
+        writer = FaissWriter.open(index_dir, header, "auto", rebuild=True)
         writer.put(rows)
         first = writer.commit()
         write = time.perf_counter() - started
@@ -110,7 +109,7 @@ def main() -> None:
         small_rows = DocRows(small, [(0, len(small.text), 0, 1)], [(0, len(small.text))], rows.vectors[:1],
                              rows.vectors[:1], rows.vectors[:1], np.empty((1, 0), np.float32))  # fmt: skip
         started = time.perf_counter()
-        writer = FaissWriter.open(index_dir, header, "auto", rebuild=False, live=first, transform=centering.transform)
+        writer = FaissWriter.open(index_dir, header, "auto", rebuild=False, live=first)
         writer.keep(doc.id)
         writer.put(small_rows)
         writer.commit()
