@@ -188,7 +188,8 @@ def test_eval_leaves_a_real_milvus_collection_as_it_was(tmp_path: Path, e5: Embe
 
 
 def test_milvus_going_away_mid_upload_keeps_the_earlier_version(tmp_path: Path, e5: Embedder, milvus_uri: str) -> None:
-    """The build fails (StoreUnavailable), and so does every lookup after it: the upload is undone all the same."""
+    """An upload replacing an earlier upload fails as Milvus goes away mid-embedding (StoreUnavailable, and so
+    does every lookup after it): 503 naming Milvus, and the earlier version is what Milvus still holds."""
     name = f"upl_{uuid.uuid4().hex[:8]}"
     settings = Settings(
         seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="e5", store="milvus",
@@ -198,11 +199,17 @@ def test_milvus_going_away_mid_upload_keeps_the_earlier_version(tmp_path: Path, 
     build_index(settings, embedder=e5)
     proxy = Proxy(milvus_uri)
     served = settings.model_copy(update={"milvus_uri": proxy.uri})
-    answerer = Answerer(Failing(e5, before=proxy.cut), open_index(proxy.uri, name, e5.dim))  # cut as it embeds
-    with LiveServer(create_app(served, answerer=answerer)) as server, httpx.Client(base_url=server.url) as http:
-        newer = FILES["a.txt"] + " It was painted white in 1990."
-        response = http.post("/documents", files=[("file", ("a.txt", newer.encode()))], timeout=300)
+    armed = threading.Event()
+    cut = Failing(e5, before=lambda: proxy.cut() if armed.is_set() else None)  # cut as the replacement embeds
+    earlier = "The harbour crane on Kelp Island lifts twelve tonnes."
+    with LiveServer(create_app(served, answerer=Answerer(cut, open_index(proxy.uri, name, e5.dim)))) as server:
+        with httpx.Client(base_url=server.url) as http:
+            first = http.post("/documents", files=[("file", ("d.txt", earlier.encode()))], timeout=300)
+            assert first.status_code == 201 and first.json()["documents"][0]["status"] == "indexed"
+            armed.set()
+            newer = earlier + " It was painted white in 1990."
+            response = http.post("/documents", files=[("file", ("d.txt", newer.encode()))], timeout=300)
     assert response.status_code == 503 and "Milvus at" in response.json()["detail"]
-    # before the fix: a.txt held the new, unindexed text and the earlier version was deleted with the staging
-    assert (settings.seeds_dir / "a.txt").read_text(encoding="utf-8") == FILES["a.txt"]
-    assert sorted(p.name for p in settings.seeds_dir.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    stored = open_index(milvus_uri, name, e5.dim).document("d.txt")
+    assert stored is not None and stored.text == earlier  # the earlier version, never none
+    assert sorted(p.name for p in settings.seeds_dir.iterdir()) == ["a.txt", "b.txt", "c.txt"]  # nothing placed
