@@ -7,6 +7,7 @@ Kept apart from qa.security (which reads headers) so the answerer, the library a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from qa import collections
 from qa.collections import Scope
@@ -30,3 +31,9 @@ class Caller:
 
 ADMIN = Caller("admin", read=None, write=None, admin=True)  # QA_API_KEY, the session token, the CLI
 ANONYMOUS_READER = Caller("anonymous", read=None)  # QA_ANONYMOUS_READ=1, or no key configured on loopback
+
+
+def caller_of(request: Any) -> Caller:
+    """The caller an auth dependency recorded on ``request.state.caller`` (qa.security); ADMIN when none did
+    (no keys configured: the single user on their own machine)."""
+    return getattr(request.state, "caller", None) or ADMIN
