@@ -71,7 +71,7 @@ def mount_slack(app: FastAPI, settings: Settings, slack: SlackSettings | None = 
         _add_routes(app, bolt, slack)
     if slack.socket:
         assert slack.app_token is not None
-        add_socket_mode(app, bolt, slack.app_token.get_secret_value())
+        add_socket_mode(app, bolt, slack.app_token.get_secret_value(), slack.socket_ping_interval)
     return True
 
 

@@ -30,6 +30,13 @@ class SlackSettings(BaseSettings):
         "ephemeral", description="Who sees /ask answers: the whole channel or only the asker."
     )
     max_citations: int = Field(3, ge=1, le=10, description="Citations shown under each answer.")
+    socket_ping_interval: float = Field(
+        10,
+        ge=1,
+        le=300,
+        description="Socket Mode: seconds between pings; a silently dropped socket is replaced "
+        "after about one interval.",
+    )
     history_messages: int = Field(10, ge=0, le=100, description="Earlier thread messages passed as chat history.")
 
     @property

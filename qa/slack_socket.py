@@ -19,11 +19,13 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 log = logging.getLogger(__name__)
-PING_INTERVAL = 10.0  # seconds between pings; a socket silent for 4 of them is replaced
 
 
-def add_socket_mode(app: FastAPI, bolt: AsyncApp, app_token: str, ping_interval: float = PING_INTERVAL) -> None:
-    """Run ``bolt`` over Socket Mode for the lifetime of ``app``, around whatever lifespan it already has."""
+def add_socket_mode(app: FastAPI, bolt: AsyncApp, app_token: str, ping_interval: float) -> None:
+    """Run ``bolt`` over Socket Mode for the lifetime of ``app``, around whatever lifespan it already has.
+
+    ``ping_interval``: seconds between the client's pings; a socket found closed is replaced at the next one.
+    """
     app.router.lifespan_context = _with_socket(app.router.lifespan_context, bolt, app_token, ping_interval)
 
 
