@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWERS, JAPAN_QUESTION, LiveServer
+import yaml
+from conftest import JAPAN_ANSWERS, JAPAN_QUESTION, ROOT, LiveServer
 from slack_socket_standin import SocketStandIn
 from slack_standin import (
     APP_TOKEN,
@@ -187,3 +189,16 @@ def test_a_socket_mode_that_cannot_work_stops_start_up(
     with pytest.raises(BadSlackSetting, match=message) as raised:
         create_app(seed_settings)
     assert "not-an-app-token" not in str(raised.value)  # a token is never echoed
+
+
+def test_the_socket_mode_manifest_is_the_http_one_without_urls() -> None:
+    http = yaml.safe_load((ROOT / "slack" / "manifest.yml").read_text())
+    socket = yaml.safe_load((ROOT / "slack" / "manifest-socket.yml").read_text())
+    assert socket["settings"]["socket_mode_enabled"] is True and http["settings"]["socket_mode_enabled"] is False
+    assert "http" not in json.dumps(socket)  # no request URL anywhere: Slack reaches qa over the socket
+    (command,) = socket["features"]["slash_commands"]
+    assert command == {key: value for key, value in http["features"]["slash_commands"][0].items() if key != "url"}
+    assert socket["settings"]["event_subscriptions"] == {
+        key: value for key, value in http["settings"]["event_subscriptions"].items() if key != "request_url"
+    }
+    assert socket["oauth_config"] == http["oauth_config"]
