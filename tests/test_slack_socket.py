@@ -65,7 +65,7 @@ def socket_env(env: pytest.MonkeyPatch, fake: FakeSlack) -> None:
     env.setenv("SLACK_BOT_TOKEN", TOKEN)
     env.setenv("SLACK_API_URL", f"{fake.url}/api/")
     env.setenv("SLACK_COMMAND_VISIBILITY", "in_channel")
-    env.setenv("SLACK_SOCKET_PING_INTERVAL", "2")  # a silent drop is noticed at the next ping
+    env.setenv("SLACK_SOCKET_PING_INTERVAL", "3")  # a silent drop is noticed at the next ping
 
 
 @pytest.fixture(scope="module")
