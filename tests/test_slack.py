@@ -106,6 +106,7 @@ def test_mention_is_answered_in_its_thread(
     assert sections[1].startswith(f"*<{PUBLIC_URL}/#doc=us-japan-security-talks.txt&amp;start=")
     assert sections[1].endswith(f"|{title}>*\n>{sections[0]}")  # the citation quotes the highlight
     assert posted["text"].startswith(sections[0])
+    assert answerer.scopes[-1] == (JAPAN_QUESTION, None)  # no SLACK_CHANNEL_COLLECTIONS: every collection
 
 
 def test_direct_message_in_russian_is_answered(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
