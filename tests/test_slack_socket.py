@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import yaml
-from conftest import JAPAN_ANSWERS, JAPAN_QUESTION, ROOT, LiveServer
+from conftest import JAPAN_ANSWERS, JAPAN_QUESTION, ROOT, LiveServer, free_port
 from slack_socket_standin import SocketStandIn
 from slack_standin import (
     APP_TOKEN,
@@ -202,3 +203,21 @@ def test_the_socket_mode_manifest_is_the_http_one_without_urls() -> None:
         key: value for key, value in http["settings"]["event_subscriptions"].items() if key != "request_url"
     }
     assert socket["oauth_config"] == http["oauth_config"]
+
+
+def test_an_unreachable_slack_holds_up_neither_start_nor_stop(
+    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", f"http://127.0.0.1:{free_port()}/api/")  # nothing listens there
+    monkeypatch.setenv("SLACK_SOCKET_PING_INTERVAL", "1")
+    app = create_app(seed_settings, answerer=seed_answerer)
+    server = LiveServer(app)
+    with server, httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post("/ask", json={"question": JAPAN_QUESTION}).json()["answer"] in JAPAN_ANSWERS
+        deadline = time.monotonic() + 30
+        while "Failed to connect" not in caplog.text and time.monotonic() < deadline:  # the client says why
+            time.sleep(0.05)
+        assert "Failed to connect" in caplog.text and "Retrying" in caplog.text
+    assert not server.thread.is_alive()  # stopped within LiveServer's 10 s, the retrying client closed
