@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+import synthetic_corpus
 from conftest import LiveServer
 
-from qa import store
+from qa import ranking, store
 from qa.access import Caller
 from qa.answer import Answerer
 from qa.api import create_app
@@ -182,3 +183,31 @@ def test_a_reader_of_one_collection_never_sees_another(tiny_settings: Settings, 
         }
     assert (reader_base / "seeds" / "eng" / "deploy.txt").is_file()
     assert (reader_base / "seeds" / "hr" / "holidays.txt").is_file()
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf-sq8", "hnsw"])
+def test_a_small_collection_in_a_large_corpus_gets_the_top_k_it_gets_alone(tmp_path: Path, kind: str) -> None:
+    """20 documents in ``small`` among 3,000 others (12,080 rows): each search inside ``small`` ranks exactly as
+    a store holding ``small`` alone, where the corpus's own top 30 holds too few of its rows to post-filter."""
+    small = synthetic_corpus.documents("small/", 20, 4, seed=1)
+    others = [
+        *synthetic_corpus.documents("", 1000, 4, seed=2),
+        *synthetic_corpus.documents("big/", 1000, 4, seed=3),
+        *synthetic_corpus.documents("zoo/", 1000, 4, seed=4, languages=("fr", "en")),
+    ]
+    everything = sorted([*small, *others], key=lambda rows: rows.doc.id)
+    store.save(tmp_path / "all", *store.assemble(synthetic_corpus.HEADER, everything, kind))
+    store.save(tmp_path / "alone", *store.assemble(synthetic_corpus.HEADER, small))
+    corpus, alone = store.load(tmp_path / "all"), store.load(tmp_path / "alone")
+    assert corpus.manifest["search_index"]["kind"] == kind and corpus.num_chunks == 12_080
+    scope = frozenset({"small"})
+    drowned = 0
+    for query in synthetic_corpus.queries(20, seed=5):
+        inside = ranking.search(corpus, query, 10, scope)
+        expected = ranking.search(alone, query, 10)
+        assert [(h.chunk.doc_id, h.chunk.start) for h in inside] == [(h.chunk.doc_id, h.chunk.start) for h in expected]
+        assert [h.score for h in inside] == pytest.approx([h.score for h in expected], abs=2e-3)
+        everywhere = ranking.search(corpus, query, 30)
+        drowned += sum(h.chunk.doc_id.startswith("small/") for h in everywhere) < 10
+    assert drowned == 20  # post-filtering the corpus's top 30 would have left fewer than 10 every time
+    assert ranking.search(corpus, synthetic_corpus.queries(1, seed=6)[0], 10, frozenset({"nothing"})) == []

@@ -548,7 +548,7 @@ class MilvusIndex:
                 self.milvus.documents, filter=expr, output_fields=["doc_id", "title", "page_count"],
                 offset=offset, limit=limit,
             )  # fmt: skip
-            rows.sort(key=lambda row: row["id"])
+            rows.sort(key=lambda row: row["doc_id"])
         else:  # past Milvus's query window (offset + limit <= 16,384): the scope's ids, then the page's rows
             ids = sorted(row["doc_id"] for row in self.milvus.client.query(
                 self.milvus.documents, filter=expr, output_fields=["doc_id"]))[offset : offset + limit]  # fmt: skip
