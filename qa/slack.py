@@ -22,7 +22,7 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 
-from qa import collections, slack_scopes
+from qa import slack_scopes
 from qa.answer import Answerer
 from qa.collections import Scope
 from qa.config import Settings
@@ -39,13 +39,12 @@ from qa.slack_socket import add_socket_mode
 log = logging.getLogger(__name__)
 USAGE = "Ask me about the documents, for example `/ask who commands US troops in Japan?`"
 MENTION_USAGE = "Ask me a question about the documents after the mention, for example: who commands US troops in Japan?"
-CORPUS_PAGE = 500  # documents listed at a time while counting what a scoped small-talk reply may name
 
 
 class Pages(Protocol):
     """What the listeners need of the document library (qa.library, qa.shared_library): its pages."""
 
-    def page(self, offset: int, limit: int) -> tuple[list[Summary], int]: ...
+    def page(self, offset: int, limit: int, collections: Scope = None) -> tuple[list[Summary], int]: ...
 
 
 def mount_slack(app: FastAPI, settings: Settings, slack: SlackSettings | None = None) -> bool:
@@ -246,18 +245,8 @@ async def corpus_of(library: Pages | None, answer: Answer, scope: Scope = None) 
 
 
 def _corpus(library: Pages, scope: Scope) -> Corpus:
-    if scope is None:
-        summaries, total = library.page(0, SMALL_TALK_TITLES)
-        return Corpus(total, [summary.title for summary in summaries])
-    count, titles, offset = 0, [], 0
-    while True:
-        summaries, total = library.page(offset, CORPUS_PAGE)
-        inside = [summary for summary in summaries if collections.contains(scope, summary.id)]
-        count += len(inside)
-        titles += [summary.title for summary in inside][: SMALL_TALK_TITLES - len(titles)]
-        offset += CORPUS_PAGE
-        if offset >= total or not summaries:
-            return Corpus(count, titles)
+    summaries, total = library.page(0, SMALL_TALK_TITLES, scope)
+    return Corpus(total, [summary.title for summary in summaries])
 
 
 def _from_bot(event: dict[str, Any], context: AsyncBoltContext) -> bool:
