@@ -72,13 +72,38 @@ def seed_answerer(seed_settings: Settings, seed_index: IndexData) -> Answerer:
     return Answerer.from_settings(seed_settings, seed_index)
 
 
-class LiveServer:
-    """A real uvicorn server on 127.0.0.1 in a thread, so tests speak real HTTP to the ASGI app."""
+class AsOwner:
+    """The test client plays the person at the machine, who holds the session token `qa serve` printed: a
+    request with no ``Authorization`` carries it while the app has no key configured. With keys configured,
+    or a header of its own, a request goes as sent (qa.auth decides, as in production)."""
 
-    def __init__(self, app, port: int | None = None) -> None:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        auth = getattr(getattr(self.app, "state", None), "auth", None)
+        if (
+            scope["type"] == "http"
+            and auth is not None
+            and all(name != b"authorization" for name, _ in scope["headers"])
+            and not auth.keys_configured()
+        ):
+            token = f"Bearer {auth.session_token}".encode()
+            scope = {**scope, "headers": [*scope["headers"], (b"authorization", token)]}
+        await self.app(scope, receive, send)
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a thread, so tests speak real HTTP to the ASGI app.
+
+    ``owner``: requests without a key act as the machine's owner (AsOwner); False sends them as they are.
+    """
+
+    def __init__(self, app, port: int | None = None, *, owner: bool = True) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        served = AsOwner(app) if owner else app
+        self.server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
