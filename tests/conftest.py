@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -134,6 +135,12 @@ def index_files(base: Path, files: dict[str, str], embedder: Embedder) -> Settin
 def answerer_over(base: Path, files: dict[str, str], embedder: Embedder) -> Answerer:
     """An answerer over an index of ``files``, loaded as the service loads it."""
     return Answerer(embedder, store.load(index_files(base, files, embedder).index_dir))
+
+
+def session_token_in(output: str) -> str | None:
+    """The session token in `qa serve`'s start-up output (``http://127.0.0.1:PORT/#token=…``), once printed."""
+    found = re.search(r"/#token=([A-Za-z0-9_-]+)", output)
+    return found.group(1) if found else None
 
 
 def free_port() -> int:
