@@ -17,7 +17,7 @@ from starlette.routing import Match
 
 from qa import __version__, security, staging, store
 from qa.answer import Answerer
-from qa.auth import Auth, admin_guard, change_guard, read_guard
+from qa.auth import Auth, admin_guard, change_guard, document_optional_keys, read_guard
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
 from qa.embedding import engine_of, torch_fallback
@@ -127,6 +127,7 @@ def create_app(
     mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
+    document_optional_keys(app)  # last: every route is in place
     return app
 
 

@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
+from typing import Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
@@ -102,3 +106,23 @@ async def admin_guard(request: Request, caller: Caller = Depends(read_guard)) ->
             return caller
         raise unauthorized(f"this needs an admin key: send 'Authorization: Bearer <key>' ({KEY_SOURCES})")
     raise HTTPException(403, f"key {caller.name!r} is not an admin key (`qa keys add NAME --admin`)")
+
+
+def document_optional_keys(app: FastAPI) -> None:
+    """Say in the OpenAPI schema which routes a caller without a key may use (``security: [{HTTPBearer}, {}]``).
+
+    Reads need a key only once one exists (or never, with QA_ANONYMOUS_READ), so for them the key is optional
+    in the schema; changes (uploads, deletions, re-index) need one always, so for them it stays required.
+    """
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not _uses(route.dependant, read_guard):
+            continue
+        changes = _uses(route.dependant, change_guard) or (
+            _uses(route.dependant, admin_guard) and not route.methods <= SAFE_METHODS
+        )
+        if not changes:
+            route.openapi_extra = {**(route.openapi_extra or {}), "security": [{}]}  # FastAPI appends it
+
+
+def _uses(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _uses(sub, call) for sub in dependant.dependencies)
