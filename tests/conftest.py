@@ -81,6 +81,9 @@ class AsOwner:
     def __init__(self, app) -> None:
         self.app = app
 
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)  # transparent: tests reach the app's state through uvicorn's config
+
     async def __call__(self, scope, receive, send) -> None:
         auth = getattr(getattr(self.app, "state", None), "auth", None)
         if (
