@@ -31,6 +31,7 @@ PROXIED = {"Host": "127.0.0.1:8000"}  # nginx's default upstream request: from 1
 GUARDED = [
     ("POST", "/ask"),
     ("GET", "/documents"),
+    ("GET", "/collections"),
     ("GET", "/documents/harbour.txt"),
     ("POST", "/documents"),
     ("DELETE", "/documents/harbour.txt"),
@@ -160,7 +161,7 @@ def test_a_key_without_write_scope_may_read_but_not_write(keyed: dict) -> None:
     assert _call(keyed["url"], "GET", "/documents/harbour.txt", reader).status_code == 200
     for method, path in [("POST", "/documents"), ("DELETE", "/documents/harbour.txt")]:
         refused = _call(keyed["url"], method, path, reader)
-        assert refused.status_code == 403 and "no write scope" in refused.json()["detail"]
+        assert refused.status_code == 403 and "may not change the collection 'default'" in refused.json()["detail"]
     assert (keyed["seeds"] / "harbour.txt").exists() and not (keyed["seeds"] / "ferry.txt").exists()
 
 
