@@ -276,3 +276,10 @@ def test_a_damaged_key_file_locks_the_service_instead_of_opening_it(
     with LiveServer(app, owner=False) as server:
         response = _call(server.url, "GET", "/documents")
         assert response.status_code == 503 and "keys.json is malformed" in response.json()["detail"]
+
+
+def test_qa_serve_with_a_damaged_key_file_refuses_to_start_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text("{not json", encoding="utf-8")
+    refused = _qa("serve", "--port", str(free_port()), "--index-dir", str(tmp_path))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "keys.json" in " ".join(refused.stderr.split())
