@@ -19,6 +19,7 @@ from qa import __version__, security, staging, store
 from qa import collections as colls
 from qa.access import caller_of
 from qa.answer import Answerer
+from qa.auth import Auth, admin_guard, change_guard, document_optional_keys, read_guard
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
 from qa.embedding import engine_of, torch_fallback
@@ -91,9 +92,17 @@ def _fallback(settings: Settings, answerer: Answerer) -> str | None:
 
 
 def create_app(
-    settings: Settings | None = None, *, answerer: Answerer | None = None, index_on_start: bool = False
+    settings: Settings | None = None,
+    *,
+    answerer: Answerer | None = None,
+    index_on_start: bool = False,
+    session_token: str | None = None,
 ) -> FastAPI:
-    """The service. ``index_on_start`` (``qa serve``) brings the index up to date in the background."""
+    """The service. ``index_on_start`` (``qa serve``) brings the index up to date in the background.
+
+    ``session_token``: an admin key valid for this app only (``qa serve`` prints it); a fresh random one when
+    not given, on ``app.state.auth.session_token``.
+    """
     settings = settings or get_settings()
     app = FastAPI(
         title="qa",
@@ -106,18 +115,21 @@ def create_app(
     app.state.watcher = None
     app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
     app.state.library = _library(settings, app)
+    app.state.auth = Auth(settings, session_token)
     _install_error_handlers(app)
     # before any body is read; CORS and headers wrap even its 413
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     security.install(app, settings)
-    # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
-    guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
-    write = [Depends(security.write_guard(settings))]
-    _add_core_routes(app, settings, guarded, write)
+    # who is asking (qa.auth): once any key exists, everything but /healthz, the docs and the web page needs one
+    guarded = [Depends(read_guard)]
+    same_site = [Depends(security.write_guard(settings))]
+    write = [*same_site, Depends(change_guard)]
+    _add_core_routes(app, settings, guarded, same_site)
     add_document_routes(app, guarded, write)
     mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
+    document_optional_keys(app)  # last: every route is in place
     return app
 
 
@@ -157,7 +169,7 @@ def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], A
     return lifespan
 
 
-def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write: list[Any]) -> None:
+def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], same_site: list[Any]) -> None:
     """/ask, /healthz and /admin/reindex, on the app itself (the 405 handler matches the app's own routes)."""
 
     @app.post(
@@ -192,14 +204,8 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
 
     admin_errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ErrorOut},
-        403: {"model": ErrorOut, "description": "No QA_API_KEY and not on loopback, or a cross-site write."},
+        403: {"model": ErrorOut, "description": "A key that is not an admin key, or a cross-site write."},
     }
-
-    def admin_reader(request: Request) -> None:
-        """With a key, the key decides (the guard); without one, only this machine may look."""
-        host = request.client.host if request.client else None
-        if not settings.api_key and not security.is_loopback(host):
-            raise StarletteHTTPException(403, f"re-index state from {host} needs QA_API_KEY set on the server")
 
     @app.post(
         "/admin/reindex",
@@ -207,7 +213,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         status_code=202,
         responses=admin_errors,
         summary="Rebuild the index from the seeds folder in the background",
-        dependencies=[*guarded, *write],
+        dependencies=[Depends(admin_guard), *same_site],
     )
     async def reindex(request: Request) -> ReindexOut:
         reindexer: Reindexer = request.app.state.reindexer
@@ -219,7 +225,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         response_model=ReindexOut,
         responses=admin_errors,
         summary="State of the background re-index, with progress file by file",
-        dependencies=[*guarded, Depends(admin_reader)],
+        dependencies=[Depends(admin_guard)],
     )
     async def reindex_status(request: Request) -> ReindexOut:
         return ReindexOut(**request.app.state.reindexer.status())

@@ -15,12 +15,14 @@ from rich.text import Text
 
 from qa.config import Settings
 from qa.errors import QAError
+from qa.keys_cli import keys_app
 
 app = typer.Typer(
     help="Ask questions about a folder of documents, in any language, with exact citations.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
 
@@ -294,6 +296,8 @@ def serve(
     import uvicorn
 
     from qa.api import create_app
+    from qa.auth import new_session_token
+    from qa.keys import KeyProblem, Keyring
     from qa.security import allowed_hosts, is_loopback
 
     settings = _settings(seeds_dir, index_dir, embedder)
@@ -303,20 +307,37 @@ def serve(
         # the address it was told to bind is how clients will name it: serve that Host too
         extra = ",".join(filter(None, [settings.allowed_hosts, host]))
         settings = settings.model_copy(update={"allowed_hosts": extra})
+    try:
+        keyed = Keyring(settings.key_file_path(), settings.api_key).configured()
+    except KeyProblem as exc:
+        raise _fail(exc) from None
+    if not keyed and not settings.anonymous_read and not is_loopback(host):
+        raise _fail(
+            f"refusing to serve on {host} with no key configured: anyone who can reach it would read every "
+            "document. Either create a key (qa keys add NAME --read '*', then send 'Authorization: Bearer KEY'), "
+            "or set QA_ANONYMOUS_READ=1 to serve reads to anyone (writes still need a key)"
+        )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not settings.api_key and not is_loopback(host):
-        err.print(f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask")
-    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
+    if host in ("0.0.0.0", "::") and not settings.allowed_hosts:
         err.print(
             "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
             "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)",
             highlight=False,
         )
-    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    token = new_session_token()
     try:
-        app = create_app(settings, index_on_start=True)
+        app = create_app(settings, index_on_start=True, session_token=token)
     except QAError as exc:
         raise _fail(exc) from None
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    shown = f"[{local}]" if ":" in local else local
+    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)", highlight=False, markup=False)
+    # like Jupyter: the page reads the token from the fragment (never sent to a server), and sends it on writes
+    err.print(
+        "open this URL to ask and to change documents; its token is an admin key for this process only:",
+        highlight=False,
+    )
+    err.print(f"    http://{shown}:{port}/#token={token}", highlight=False, markup=False, soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

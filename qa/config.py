@@ -90,14 +90,23 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(
         None,
-        description="When set, /ask, /documents and /admin require 'Authorization: Bearer KEY'; set but empty "
-        "refuses to start (almost always a failed variable substitution).",
+        description="One admin key (every collection, writes, /admin) besides those of `qa keys add`; once any key "
+        "exists every route but /healthz and the page needs 'Authorization: Bearer KEY'. Set but empty refuses to "
+        "start (almost always a failed variable substitution).",
+    )
+    keys_file: Path | None = Field(
+        None, description="The scoped keys of `qa keys` (stored hashed); unset: keys.json in the index folder."
+    )
+    anonymous_read: bool = Field(
+        False,
+        description="Serve reads (/ask, GET /documents) to callers with no key, on any address; writes still need "
+        "a key. Without it, a server listening beyond loopback with no key configured refuses to start.",
     )
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty keeps CORS closed.")
     allowed_hosts: str = Field(
         "",
         description="Comma-separated host names served besides the loopback names and QA_PUBLIC_URL's host "
-        "(a request for another Host is refused: DNS rebinding); '*' serves any.",
+        "(a request for another Host is refused: DNS rebinding). '*' is refused: name the hosts.",
     )
     max_upload_mb: int = Field(50, ge=1, le=100_000, description="Largest POST /documents body, in MB (then 413).")
     watch: bool | None = Field(
@@ -134,6 +143,21 @@ class Settings(BaseSettings):
         if value is not None and not value.strip():
             raise ValueError("QA_API_KEY is set but empty: set a real key, or unset QA_API_KEY to serve without one")
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _no_wildcard_host(cls, value: str) -> str:
+        # any Host would let a page whose name rebinds to this machine read and write it as same-origin
+        if "*" in (host.strip() for host in value.split(",")):
+            raise ValueError(
+                "QA_ALLOWED_HOSTS='*' is refused: serving any Host name lets a web page that rebinds its own name "
+                "to this address (DNS rebinding) use the service from a visitor's browser; list the host names"
+            )
+        return value
+
+    def key_file_path(self) -> Path:
+        """Where `qa keys` keeps its keys: QA_KEYS_FILE, else keys.json in the index folder."""
+        return self.keys_file or self.index_dir / "keys.json"
 
 
 @lru_cache

@@ -74,7 +74,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[DependsParam]) -> None:
-    """``guarded``: the API key check (if any); ``write``: what every change also needs (security.write_guard).
+    """``guarded``: who is asking (qa.auth.read_guard); ``write``: what every change also needs (a same-site
+    Origin, security.write_guard, and a key with write scope, qa.auth.change_guard).
 
     Routes go on the app itself, not an included router: the 405 handler (qa.api) matches the app's routes.
     """

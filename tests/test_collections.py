@@ -22,6 +22,7 @@ from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.indexer import build_index
+from qa.keys import KeyFile
 
 HOLIDAYS = "Every employee of Valdoria Shipping has twenty-eight days of paid holiday a year."
 HOLIDAYS_QUESTION = "How many days of paid holiday does an employee get?"
@@ -29,27 +30,15 @@ DEPLOY = "Valdoria Shipping deploys its booking service every Tuesday at noon, a
 DEPLOY_QUESTION = "When is the booking service deployed?"
 
 
-class AsCaller:
-    """Test-only ASGI middleware: records a caller on every request, where the auth dependency will
-    (``request.state.caller``, read by qa.access.caller_of)."""
-
-    def __init__(self, app: Any, caller: Caller) -> None:
-        self.app, self.caller = app, caller
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["caller"] = self.caller
-        await self.app(scope, receive, send)
-
-
 def _serve(tiny_settings: Settings, base: Path, e5: Embedder, caller: Caller | None = None) -> LiveServer:
+    """The corpus served; with ``caller``, a key of its scopes exists (``base/key``) and requests need one."""
     shutil.copytree(tiny_settings.seeds_dir, base / "seeds")
     shutil.copytree(tiny_settings.index_dir, base / "index")
     settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index", embedder="e5")
-    app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)))
     if caller is not None:
-        app.add_middleware(AsCaller, caller=caller)
-    return LiveServer(app)
+        key = KeyFile(settings.key_file_path()).add(caller.name, caller.read, caller.write, caller.admin)
+        (base / "key").write_text(key)
+    return LiveServer(create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir))))
 
 
 def _upload(http: httpx.Client, collection: str | None, name: str, text: str) -> httpx.Response:
@@ -162,7 +151,8 @@ def test_a_reader_of_one_collection_never_sees_another(tiny_settings: Settings, 
     reader_base.mkdir()  # the same corpus, served to a key that reads hr alone
     reader = Caller("hr-reader", read=frozenset({"hr"}), write=frozenset())
     served = _serve(Settings(seeds_dir=admin_base / "seeds", index_dir=admin_base / "index"), reader_base, e5, reader)
-    with served as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    auth = {"Authorization": f"Bearer {(reader_base / 'key').read_text()}"}
+    with served as server, httpx.Client(base_url=server.url, timeout=120, headers=auth) as http:
         assert [d["id"] for d in http.get("/documents").json()["documents"]] == ["hr/holidays.txt"]
         assert http.get("/documents", params={"collection": "eng"}).json()["documents"] == []
         for question in (DEPLOY_QUESTION, HOLIDAYS_QUESTION):
