@@ -25,8 +25,12 @@ from qa.http_errors import error_response
 from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
+from qa.metrics import HttpMetricsMiddleware, Metrics
+from qa.metrics_collectors import CorpusCollector, IndexingCollector
 from qa.model_identity import model_identity
 from qa.models import Turn
+from qa.ops_api import add_ops_routes
+from qa.request_ids import RequestIdMiddleware
 from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
 from qa.shared_library import SharedLibrary
 from qa.slack import mount_slack
@@ -104,19 +108,46 @@ def create_app(
     app.state.watcher = None
     app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
     app.state.library = _library(settings, app)
+    app.state.metrics = _metrics(app)
     _install_error_handlers(app)
     # before any body is read; CORS and headers wrap even its 413
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     security.install(app, settings)
-    # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
+    # outside the security middleware: its refusals are counted, and carry the request id like every response
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
+    app.add_middleware(RequestIdMiddleware)
+    # with QA_API_KEY set, everything but /healthz, /readyz, the docs and the web page needs the key
     guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
     write = [Depends(security.write_guard(settings))]
     _add_core_routes(app, settings, guarded, write)
     add_document_routes(app, guarded, write)
+    # /metrics is an admin's, as GET /admin/reindex (the one place to switch once scoped keys land), or public
+    # for a scraper that sends no key (QA_METRICS_PUBLIC=1)
+    add_ops_routes(app, [] if settings.metrics_public else [*guarded, Depends(admin_reader(settings))])
     mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
+
+
+def _metrics(app: FastAPI) -> Metrics:
+    """The app's own registry, with what is read from the live index and the re-indexer at scrape time."""
+    metrics = Metrics()
+    metrics.watch(CorpusCollector(lambda: app.state.answerer.index if app.state.answerer is not None else None))
+    metrics.watch(IndexingCollector(app.state.reindexer))
+    return metrics
+
+
+def admin_reader(settings: Settings) -> Callable[[Request], None]:
+    """A dependency for reading an admin's state: with a key, the key decides (the guard beside it); without
+    one, only this machine may look."""
+
+    def local_only(request: Request) -> None:
+        host = request.client.host if request.client else None
+        if not settings.api_key and not security.is_loopback(host):
+            raise StarletteHTTPException(403, f"{request.url.path} from {host} needs QA_API_KEY set on the server")
+
+    return local_only
 
 
 def _library(settings: Settings, app: FastAPI) -> Library | SharedLibrary:
@@ -169,6 +200,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         qa: Answerer = request.app.state.answerer
         history = [Turn(t.role, t.content) for t in body.history]
         answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
+        request.app.state.metrics.answered(answer.no_answer_reason)
         return AskResponse.from_answer(answer)
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")
@@ -192,12 +224,6 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         403: {"model": ErrorOut, "description": "No QA_API_KEY and not on loopback, or a cross-site write."},
     }
 
-    def admin_reader(request: Request) -> None:
-        """With a key, the key decides (the guard); without one, only this machine may look."""
-        host = request.client.host if request.client else None
-        if not settings.api_key and not security.is_loopback(host):
-            raise StarletteHTTPException(403, f"re-index state from {host} needs QA_API_KEY set on the server")
-
     @app.post(
         "/admin/reindex",
         response_model=ReindexOut,
@@ -216,7 +242,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         response_model=ReindexOut,
         responses=admin_errors,
         summary="State of the background re-index, with progress file by file",
-        dependencies=[*guarded, Depends(admin_reader)],
+        dependencies=[*guarded, Depends(admin_reader(settings))],
     )
     async def reindex_status(request: Request) -> ReindexOut:
         return ReindexOut(**request.app.state.reindexer.status())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from qa import logs
 from qa.config import Settings
 from qa.errors import QAError
 
@@ -296,21 +298,33 @@ def serve(
         # the address it was told to bind is how clients will name it: serve that Host too
         extra = ",".join(filter(None, [settings.allowed_hosts, host]))
         settings = settings.model_copy(update={"allowed_hosts": extra})
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    log_config = logs.configure(settings.log_format)
+    say = _announcer(settings.log_format)
     if not settings.api_key and not is_loopback(host):
-        err.print(f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask")
-    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
-        err.print(
-            "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
-            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)",
-            highlight=False,
+        say(
+            f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask",
+            logging.WARNING,
         )
-    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
+        say(
+            "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
+            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)"
+        )
+    say(f"qa is answering on http://{host}:{port}/ (API docs at /docs)")
     try:
         app = create_app(settings, index_on_start=True)
     except QAError as exc:
         raise _fail(exc) from None
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config)
+
+
+def _announcer(log_format: str) -> Callable[..., None]:
+    """What `qa serve` tells its operator at start: a console line, or with QA_LOG_FORMAT=json a JSON log line
+    (a log shipper reading stderr then gets nothing but JSON)."""
+    if log_format == "json":
+        logger = logging.getLogger("qa.serve")
+        return lambda markup, level=logging.INFO: logger.log(level, "%s", Text.from_markup(markup).plain)
+    return lambda markup, level=logging.INFO: err.print(markup, highlight=False)
 
 
 def main() -> None:  # pragma: no cover
