@@ -41,9 +41,11 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception:
             # Starlette's last resort answers in plain text without the id; answer in the one error shape
-            # first (it then only re-raises, for the server's log)
+            # first (it then only re-raises, for the server's log). The server closes the connection after an
+            # exception: say so, or a keep-alive client sends its next request into a closed socket
             if not started:
-                await error_response(500, "internal server error")(scope, receive, send_with_id)
+                response = error_response(500, "internal server error", headers={"Connection": "close"})
+                await response(scope, receive, send_with_id)
             raise
         finally:
             request_context.unbind(token)

@@ -275,3 +275,31 @@ def test_qa_serve_logs_json_lines_that_carry_the_request_id(tmp_path: Path) -> N
         ("uvicorn.access", "GET", "/documents/nowhere.txt", 404)
     ]
     assert not any("request_id" in entry for entry in entries if entry["logger"] == "qa.serve")  # outside requests
+
+
+class FailingEmbedder(GatedEmbedder):
+    """The real e5 model until ``broken`` is set; then every question crashes it (a bug, not a QAError)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        super().__init__(inner)
+        self.gate.set()
+        self.broken = False
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self.broken:
+            raise RuntimeError("the model crashed")
+        return self.inner.encode_queries(texts)
+
+
+def test_an_unexpected_crash_is_a_500_in_the_error_shape_with_its_request_id(tiny_settings: Settings, e5) -> None:
+    embedder = FailingEmbedder(e5)
+    app = create_app(tiny_settings, answerer=Answerer(embedder, store.load(tiny_settings.index_dir)))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as http:
+        embedder.broken = True
+        crashed = http.post("/ask", json={"question": "Who is the harbour master?"}, headers={"X-Request-ID": "boom-1"})
+        assert crashed.status_code == 500 and crashed.headers["x-request-id"] == "boom-1"
+        assert crashed.json() == {"detail": "internal server error", "errors": [], "request_id": "boom-1"}
+        embedder.broken = False
+        samples = scrape(http)
+    assert value(samples, "qa_http_requests_total", method="POST", route="/ask", status="500") == 1
+    assert value(samples, "qa_answers_total", reason="answered") == 0
