@@ -88,8 +88,9 @@ def _template(route: BaseRoute) -> str:
 class HttpMetricsMiddleware:
     """Pure ASGI: counts every response (errors and refusals included) and times it to its last byte.
 
-    The route is matched against a copy of the scope taken on arrival: the router and the mounts below it
-    rewrite the scope as they go (a mount's own routes are relative to it).
+    The route is the one the app's router recorded in the scope; where a mount's own router recorded one of
+    its routes after it (relative to the mount), or none ran (a refused host), the route is matched again
+    against a copy of the scope taken on arrival, which the routers below have not rewritten.
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
@@ -114,6 +115,10 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            route = route_template(self.routes, arrived)
+            picked = scope.get("route")  # the app's router's pick, unless a mount's router picked after it
+            if picked is not None and any(picked is route for route in self.routes):
+                route = _template(picked)
+            else:
+                route = route_template(self.routes, arrived)
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.observe(method, route, status, time.perf_counter() - started)
