@@ -80,7 +80,7 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
 
 def _template(route: BaseRoute) -> str:
     path = str(getattr(route, "path", "") or "")
-    if isinstance(route, Mount):  # the web page at "/", Slack's app: one label for all they serve
+    if isinstance(route, Mount):  # the web page at "/": one label for every file it serves
         return f"{path}/{{path:path}}"
     return path or "/"
 
