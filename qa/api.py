@@ -135,7 +135,14 @@ def create_app(
 def _metrics(app: FastAPI) -> Metrics:
     """The app's own registry, with what is read from the live index and the re-indexer at scrape time."""
     metrics = Metrics()
-    metrics.watch(CorpusCollector(lambda: app.state.answerer.index if app.state.answerer is not None else None))
+
+    def index() -> Any:
+        return app.state.answerer.index if app.state.answerer is not None else None
+
+    def documents() -> dict[str, int]:
+        return app.state.library.collections()
+
+    metrics.watch(CorpusCollector(index, documents))
     metrics.watch(IndexingCollector(app.state.reindexer))
     return metrics
 

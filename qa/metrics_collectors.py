@@ -2,7 +2,7 @@
 
 Collected when scraped rather than counted as things happen: the index is swapped whole by every build, so
 its counts are read from the generation that serves now, once per generation (a FAISS generation never
-changes; Milvus is asked each time, since other replicas write to it).
+changes; Milvus is asked at each scrape, since other replicas write to it).
 """
 
 from __future__ import annotations
@@ -18,38 +18,48 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from qa import collections
 from qa.live import Reindexer
 
-ByCollection = dict[str, tuple[int, int | None]]  # collection -> (documents, chunks; None: not known cheaply)
+ByCollection = dict[str, tuple[int, int | None]]  # collection -> (documents, chunks; None: not known)
 
 
-def by_collection(index: Any) -> ByCollection:
-    """Documents and chunks of each collection in ``index`` (qa.collections.of on each document id).
-
-    A local generation knows each chunk's document row, so chunks are counted exactly; a store that keeps no
-    such table in memory (Milvus) is asked for its document ids only, and its chunks go uncounted here.
-    """
+def local_counts(index: Any) -> ByCollection | None:
+    """Documents and chunks of each collection in a local generation, exactly (each chunk's document row is
+    in memory); None for a store that keeps no such table (Milvus)."""
     by_id: dict[str, int] | None = getattr(index, "by_id", None)
     arrays: dict[str, Any] | None = getattr(index, "arrays", None)
-    if by_id is not None and arrays is not None and "chunks" in arrays:
-        per_doc = np.bincount(np.asarray(arrays["chunks"][:, 0], dtype=np.int64), minlength=len(by_id))
-        docs: Counter[str] = Counter()
-        chunks: Counter[str] = Counter()
-        for doc_id, row in by_id.items():
-            name = collections.of(doc_id)
-            docs[name] += 1
-            chunks[name] += int(per_doc[row])
-        return {name: (docs[name], chunks[name]) for name in docs}
-    ids = getattr(index, "document_ids", None)
-    if ids is None:
-        return {}
-    return {name: (count, None) for name, count in Counter(collections.of(doc_id) for doc_id in ids()).items()}
+    if by_id is None or arrays is None or "chunks" not in arrays:
+        return None
+    per_doc = np.bincount(np.asarray(arrays["chunks"][:, 0], dtype=np.int64), minlength=len(by_id))
+    docs: Counter[str] = Counter()
+    chunks: Counter[str] = Counter()
+    for doc_id, row in by_id.items():
+        name = collections.of(doc_id)
+        docs[name] += 1
+        chunks[name] += int(per_doc[row])
+    return {name: (docs[name], chunks[name]) for name in docs}
+
+
+def store_counts(index: Any, documents: dict[str, int]) -> ByCollection:
+    """Chunks of each collection from the statistics a shared store keeps current with every write (one small
+    query per collection); ``documents``: the library's per-collection document counts."""
+    stats = getattr(index, "language_stats", None)
+    counts: ByCollection = {}
+    for name, docs in documents.items():
+        found = stats(frozenset({name})) if stats is not None else None
+        counts[name] = (docs, found.total if found is not None else None)
+    return counts
 
 
 class CorpusCollector:
-    """``qa_documents`` and ``qa_chunks`` by collection, from the index that serves when scraped."""
+    """``qa_documents`` and ``qa_chunks`` by collection, from the index that serves when scraped.
 
-    def __init__(self, index: Callable[[], Any]) -> None:
+    ``documents``: the library's per-collection document counts (``Library.collections``), asked where no local
+    generation is at hand; a local generation is counted once, chunks included, since it never changes.
+    """
+
+    def __init__(self, index: Callable[[], Any], documents: Callable[[], dict[str, int]]) -> None:
         self.index = index
-        self._seen: tuple[weakref.ref[Any], ByCollection] | None = None  # the last generation and its counts
+        self.documents = documents
+        self._seen: tuple[weakref.ref[Any], ByCollection] | None = None  # the last local generation's counts
 
     def collect(self) -> Iterator[Metric]:
         documents = GaugeMetricFamily("qa_documents", "Documents in the index, by collection.", labels=["collection"])
@@ -67,9 +77,10 @@ class CorpusCollector:
             return {}
         if self._seen is not None and self._seen[0]() is index:
             return self._seen[1]
-        counts = by_collection(index)
-        if hasattr(index, "by_id"):  # a local generation never changes once built: count it once
-            self._seen = (weakref.ref(index), counts)
+        counts = local_counts(index)
+        if counts is None:
+            return store_counts(index, self.documents())
+        self._seen = (weakref.ref(index), counts)
         return counts
 
 

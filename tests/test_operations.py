@@ -130,15 +130,22 @@ def test_metrics_count_documents_and_chunks_by_collection_builds_failures_and_th
     assert value(uploaded, "qa_encoder_characters_total") >= value(before, "qa_encoder_characters_total") + len(FERRY)
     assert value(uploaded, "qa_encoder_seconds_total") > value(before, "qa_encoder_seconds_total")
 
-    # a folder under seeds/ is a collection of its own (qa.collections)
-    (settings.seeds_dir / "hr").mkdir()
-    (settings.seeds_dir / "hr" / "leave.txt").write_text(LEAVE, encoding="utf-8")
-    assert http.post("/admin/reindex").status_code == 202
-    _until(lambda: value(scrape(http), "qa_documents", collection="hr") == 1, "hr in /metrics")
+    # into another collection: its own series, the default one unchanged
+    upload = http.post("/documents", files=[("file", ("leave.txt", LEAVE.encode()))], data={"collection": "hr"})
+    assert upload.json()["documents"][0]["id"] == "hr/leave.txt"
     after = scrape(http)
-    assert value(after, "qa_chunks", collection="hr") == 1
+    assert value(after, "qa_documents", collection="hr") == 1 and value(after, "qa_chunks", collection="hr") == 1
     assert value(after, "qa_documents", collection="default") == 3
     assert value(after, "qa_chunks", collection="default") == chunks + 1
+    # the same counts as the API's own listing of collections
+    listed = {c["name"]: c["documents"] for c in http.get("/collections").json()["collections"]}
+    assert listed == {"default": 3, "hr": 1}
+    # a folder written by hand is a collection too, once re-indexed (qa.collections.of)
+    (settings.seeds_dir / "eng").mkdir()
+    (settings.seeds_dir / "eng" / "ferry-notes.txt").write_text(FERRY + " Tickets are sold on board.", encoding="utf-8")
+    assert http.post("/admin/reindex").status_code == 202
+    _until(lambda: value(scrape(http), "qa_documents", collection="eng") == 1, "eng in /metrics")
+    assert value(scrape(http), "qa_chunks", collection="eng") == 1
 
 
 class GatedEmbedder:
