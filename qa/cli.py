@@ -117,24 +117,31 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=20, help="Number of citations.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response body.")] = False,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", "-c", help="Search only this collection (repeat for more); default: all."),
+    ] = None,
     seeds_dir: SeedsOpt = None,
     index_dir: IndexOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Answer a question from the index, with numbered citations.
 
-    Example: qa ask "who commands US troops in Japan?"
+    Example: qa ask "who commands US troops in Japan?" --collection hr
     """
     from qa.api import load_answerer
     from qa.schemas import AskRequest, AskResponse
 
     settings = _settings(seeds_dir, index_dir, embedder)
     try:
-        request = AskRequest(question=question, top_k=top_k)
+        request = AskRequest(question=question, top_k=top_k, collections=collection or None)
     except ValueError as exc:
-        raise _fail(f"invalid question: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        error = exc.errors()[0]
+        what = "collection" if error["loc"] and error["loc"][0] == "collections" else "question"
+        raise _fail(f"invalid {what}: {error['msg'].removeprefix('Value error, ')}") from None
+    scope = None if request.collections is None else frozenset(request.collections)
     try:
-        answer = load_answerer(settings).ask(request.question, request.top_k)
+        answer = load_answerer(settings).ask(request.question, request.top_k, collections=scope)
     except QAError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -4,6 +4,7 @@ collections asked for and the caller may read."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
+from qa.indexer import build_index
 
 HOLIDAYS = "Every employee of Valdoria Shipping has twenty-eight days of paid holiday a year."
 HOLIDAYS_QUESTION = "How many days of paid holiday does an employee get?"
@@ -211,3 +213,44 @@ def test_a_small_collection_in_a_large_corpus_gets_the_top_k_it_gets_alone(tmp_p
         drowned += sum(h.chunk.doc_id.startswith("small/") for h in everywhere) < 10
     assert drowned == 20  # post-filtering the corpus's top 30 would have left fewer than 10 every time
     assert ranking.search(corpus, synthetic_corpus.queries(1, seed=6)[0], 10, frozenset({"nothing"})) == []
+
+
+XQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "xquad"
+PARAGRAPHS = 30
+
+
+def _xquad(language: str) -> list[tuple[str, list[str]]]:
+    """XQuAD's paragraphs of one language in order, each with its questions."""
+    data = json.loads((XQUAD / f"xquad.{language}.json").read_text(encoding="utf-8"))["data"]
+    return [(p["context"], [qa["question"] for qa in p["qas"]]) for article in data for p in article["paragraphs"]]
+
+
+def test_recall_at_1_inside_a_collection_equals_recall_of_that_collection_alone(tmp_path: Path, e5: Embedder) -> None:
+    """30 German XQuAD paragraphs as the collection ``de``, among the same paragraphs in English, Greek and
+    Chinese: asked inside ``de``, every question's top document (and so recall@1) is what an index holding
+    ``de`` alone gives, though the corpus's other languages would shift German rows if their statistics
+    counted (qa.ranking corrects a scope by its own)."""
+    german = _xquad("de")[:PARAGRAPHS]
+    seeds = tmp_path / "seeds"
+    (seeds / "de").mkdir(parents=True)
+    for i, (text, _) in enumerate(german):
+        (seeds / "de" / f"p{i:03d}.txt").write_text(text, encoding="utf-8")
+    for language in ("en", "el", "zh"):
+        for i, (text, _) in enumerate(_xquad(language)[:PARAGRAPHS]):
+            (seeds / f"{language}-p{i:03d}.txt").write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="e5")
+    report, corpus = build_index(settings, embedder=e5)
+    assert not report.failed and corpus is not None and corpus.num_documents == 4 * PARAGRAPHS
+    mine = corpus.document_ids(frozenset({"de"}))
+    store.save(tmp_path / "alone", *store.assemble(corpus.manifest, [corpus.document_rows(d) for d in mine]))
+    alone = store.load(tmp_path / "alone")
+    assert corpus.language_stats().offsets() and not alone.language_stats().offsets()
+    answerer, scope = Answerer(e5, corpus), frozenset({"de"})
+    questions = [(f"de/p{i:03d}.txt", question) for i, (_, asked) in enumerate(german) for question in asked]
+    inside = [answerer.ask(q, 1, collections=scope).citations[0].document == doc for doc, q in questions]
+    everywhere = [answerer.ask(q, 1).citations[0].document == doc for doc, q in questions]
+    answerer.swap(alone)  # the same answerer: its cache of question vectors spares the encoder a second pass
+    by_itself = [answerer.ask(q, 1).citations[0].document == doc for doc, q in questions]
+    assert len(questions) > 100
+    assert inside == by_itself  # the same questions right and wrong: recall@1 equal, question by question
+    assert sum(everywhere) < sum(inside)  # unscoped, the other languages' translations compete
