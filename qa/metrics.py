@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # /ask answers in about 0.1 s; uploads wait for their files to be indexed, which can take minutes
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 REASONS = ("answered", "not_found", "small_talk")  # AskResponse.no_answer_reason, None read as "answered"
+SOURCES = ("api", "slack")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other: "other"
 UNMATCHED = "unmatched"  # a path no route serves: one label, whatever the path (no unbounded label values)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -43,15 +44,17 @@ class Metrics:
         )
         self.answers = Counter(
             "qa_answers",
-            "Answers given by /ask, by outcome: answered, or why not (not_found, small_talk).",
-            ["reason"],
+            "Answers given, by where the question came from (api: POST /ask, slack) and outcome: answered, or "
+            "why not (not_found, small_talk).",
+            ["source", "reason"],
             registry=self.registry,
         )
-        for reason in REASONS:  # every outcome shows from the start, at 0
-            self.answers.labels(reason)
+        for source in SOURCES:  # every outcome shows from the start, at 0
+            for reason in REASONS:
+                self.answers.labels(source, reason)
 
-    def answered(self, reason: str | None) -> None:
-        self.answers.labels(reason or "answered").inc()
+    def answered(self, reason: str | None, source: str = "api") -> None:
+        self.answers.labels(source, reason or "answered").inc()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

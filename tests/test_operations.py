@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from conftest import JAPAN_QUESTION, ROOT, TINY, LiveServer, free_port
 from prometheus_client.parser import text_string_to_metric_families
+from slack_standin import SECRET, TOKEN, FakeSlack, callback, direct, mention, replies_to, sign
 
 from qa import store
 from qa.answer import Answerer
@@ -88,9 +89,9 @@ def test_metrics_count_requests_by_route_template_and_status_and_answers_by_reas
     assert not [key for key in after if any(raw in str(key) for raw in ("no-such", "us-japan"))]
     assert moved("qa_http_request_duration_seconds_count", method="POST", route="/ask") == 4
     assert moved("qa_http_request_duration_seconds_sum", method="POST", route="/ask") > 0
-    assert moved("qa_answers_total", reason="answered") == 1
-    assert moved("qa_answers_total", reason="not_found") == 1
-    assert moved("qa_answers_total", reason="small_talk") == 1
+    assert moved("qa_answers_total", source="api", reason="answered") == 1
+    assert moved("qa_answers_total", source="api", reason="not_found") == 1
+    assert moved("qa_answers_total", source="api", reason="small_talk") == 1
     # the seed corpus is one file at the top of the seeds folder: the default collection
     assert value(after, "qa_documents", collection="default") == 1
     assert value(after, "qa_chunks", collection="default") == client.get("/healthz").json()["chunks"] > 0
@@ -234,7 +235,7 @@ def test_metrics_need_the_key_once_one_is_set_unless_public(seed_settings: Setti
             samples = scrape(http, Authorization="Bearer s3cret-key")
         # each app counts its own requests: the two 401s above, nothing another app in this process served
         assert value(samples, "qa_http_requests_total", method="GET", route="/metrics", status="401") == 2
-        assert value(samples, "qa_answers_total", reason="answered") == 0
+        assert value(samples, "qa_answers_total", source="api", reason="answered") == 0
         assert httpx.get(f"{server.url}/readyz").json() == {"status": "ready"}  # probes send no key
     public = locked.model_copy(update={"metrics_public": True})
     with LiveServer(create_app(public, answerer=seed_answerer)) as server, httpx.Client(base_url=server.url) as http:
@@ -313,4 +314,30 @@ def test_an_unexpected_crash_is_a_500_in_the_error_shape_with_its_request_id(tin
         embedder.broken = False
         samples = scrape(http)
     assert value(samples, "qa_http_requests_total", method="POST", route="/ask", status="500") == 1
-    assert value(samples, "qa_answers_total", reason="answered") == 0
+    assert value(samples, "qa_answers_total", source="api", reason="answered") == 0
+
+
+def test_answers_in_slack_are_counted_beside_those_of_the_api(
+    seed_settings: Settings, seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack's side is the local stand-in (tests/slack_standin.py) speaking Slack's wire format."""
+    fake = FakeSlack()
+    with LiveServer(fake.app) as slack_server:
+        fake.url = slack_server.url
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("SLACK_API_URL", f"{fake.url}/api/")
+        app = create_app(seed_settings, answerer=seed_answerer)
+        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+            for event in (mention(JAPAN_QUESTION), direct("hello, who are you?"), direct(OFF_TOPIC)):
+                body = callback(event)
+                headers = {"Content-Type": "application/json", **sign(body)}
+                assert http.post("/slack/events", content=body, headers=headers).status_code == 200
+                fake.wait_for(replies_to(event["ts"]))
+            forged = http.post("/slack/events", content=b"{}", headers={"X-Request-ID": "forged-1"})
+            assert forged.status_code == 401 and forged.json()["request_id"] == "forged-1"
+            samples = scrape(http)
+    for reason in ("answered", "small_talk", "not_found"):
+        assert value(samples, "qa_answers_total", source="slack", reason=reason) == 1, reason
+        assert value(samples, "qa_answers_total", source="api", reason=reason) == 0, reason
+    assert value(samples, "qa_http_requests_total", method="POST", route="/slack/events", status="401") == 1
