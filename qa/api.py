@@ -28,8 +28,12 @@ from qa.http_errors import error_response
 from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
+from qa.metrics import HttpMetricsMiddleware, Metrics
+from qa.metrics_collectors import CorpusCollector, IndexingCollector
 from qa.model_identity import model_identity
 from qa.models import Turn
+from qa.ops_api import add_ops_routes
+from qa.request_ids import RequestIdMiddleware
 from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
 from qa.shared_library import SharedLibrary
 from qa.slack import mount_slack
@@ -116,21 +120,43 @@ def create_app(
     app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
     app.state.library = _library(settings, app)
     app.state.auth = Auth(settings, session_token)
+    app.state.metrics = _metrics(app)
     _install_error_handlers(app)
     # before any body is read; CORS and headers wrap even its 413
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     security.install(app, settings)
+    # outside the security middleware: its refusals are counted, and carry the request id like every response
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
+    app.add_middleware(RequestIdMiddleware)
     # who is asking (qa.auth): once any key exists, everything but /healthz, the docs and the web page needs one
     guarded = [Depends(read_guard)]
     same_site = [Depends(security.write_guard(settings))]
     write = [*same_site, Depends(change_guard)]
     _add_core_routes(app, settings, guarded, same_site)
     add_document_routes(app, guarded, write)
+    # /metrics is an admin's once keys exist, as GET /admin/reindex, or public for a scraper that sends no key
+    # (QA_METRICS_PUBLIC=1)
+    add_ops_routes(app, [] if settings.metrics_public else [Depends(admin_guard)])
     mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     document_optional_keys(app)  # last: every route is in place
     return app
+
+
+def _metrics(app: FastAPI) -> Metrics:
+    """The app's own registry, with what is read from the live index and the re-indexer at scrape time."""
+    metrics = Metrics()
+
+    def index() -> Any:
+        return app.state.answerer.index if app.state.answerer is not None else None
+
+    def documents() -> dict[str, int]:
+        return app.state.library.collections()
+
+    metrics.watch(CorpusCollector(index, documents))
+    metrics.watch(IndexingCollector(app.state.reindexer))
+    return metrics
 
 
 def _library(settings: Settings, app: FastAPI) -> Library | SharedLibrary:
@@ -184,6 +210,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], same_
         history = [Turn(t.role, t.content) for t in body.history]
         scope = colls.narrow(caller_of(request).read, body.collections)
         answer = await run_in_threadpool(lambda: qa.ask(body.question, body.top_k, history, collections=scope))
+        request.app.state.metrics.answered(answer.no_answer_reason)
         return AskResponse.from_answer(answer)
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from qa import logs
 from qa.config import Settings
 from qa.errors import QAError
 from qa.keys_cli import keys_app
@@ -317,12 +319,12 @@ def serve(
             "document. Either create a key (qa keys add NAME --read '*', then send 'Authorization: Bearer KEY'), "
             "or set QA_ANONYMOUS_READ=1 to serve reads to anyone (writes still need a key)"
         )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if host in ("0.0.0.0", "::") and not settings.allowed_hosts:
-        err.print(
+    log_config = logs.configure(settings.log_format)
+    say = _announcer(settings.log_format)
+    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
+        say(
             "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
-            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)",
-            highlight=False,
+            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)"
         )
     token = new_session_token()
     try:
@@ -331,14 +333,20 @@ def serve(
         raise _fail(exc) from None
     local = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
     shown = f"[{local}]" if ":" in local else local
-    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)", highlight=False, markup=False)
+    say(f"qa is answering on http://{host}:{port}/ (API docs at /docs)")
     # like Jupyter: the page reads the token from the fragment (never sent to a server), and sends it on writes
-    err.print(
-        "open this URL to ask and to change documents; its token is an admin key for this process only:",
-        highlight=False,
-    )
-    err.print(f"    http://{shown}:{port}/#token={token}", highlight=False, markup=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    say("open this URL to ask and to change documents; its token is an admin key for this process only:")
+    say(f"    http://{shown}:{port}/#token={token}")
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config)
+
+
+def _announcer(log_format: str) -> Callable[..., None]:
+    """What `qa serve` tells its operator at start: a console line, or with QA_LOG_FORMAT=json a JSON log line
+    (a log shipper reading stderr then gets nothing but JSON)."""
+    if log_format == "json":
+        logger = logging.getLogger("qa.serve")
+        return lambda markup, level=logging.INFO: logger.log(level, "%s", Text.from_markup(markup).plain)
+    return lambda markup, level=logging.INFO: err.print(markup, highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover

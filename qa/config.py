@@ -108,6 +108,16 @@ class Settings(BaseSettings):
         description="Comma-separated host names served besides the loopback names and QA_PUBLIC_URL's host "
         "(a request for another Host is refused: DNS rebinding). '*' is refused: name the hosts.",
     )
+    metrics_public: bool = Field(
+        False,
+        description="Serve GET /metrics to anyone who reaches the port; unset, it needs what /admin needs (the "
+        "key once one is set; without a key, loopback only).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`qa serve`'s log lines: 'text', or 'json' (one object a line: time, level, logger, message, "
+        "request_id during a request), uvicorn's access log included.",
+    )
     max_upload_mb: int = Field(50, ge=1, le=100_000, description="Largest POST /documents body, in MB (then 413).")
     watch: bool | None = Field(
         None,

@@ -27,6 +27,7 @@ from qa.builder import Builder, Plan, sparse_width
 from qa.chunking import SPLITTER, ChunkingParams
 from qa.config import Settings
 from qa.embedding import Embedder, make_embedder
+from qa.encode_meter import EncodeMeter
 from qa.errors import DocumentConflict, DocumentNotFound, StoreUnavailable
 from qa.hashing import file_sha256
 from qa.loader import Failure
@@ -107,13 +108,15 @@ def build_index(
     progress: Progress | None = None,
     live: SearchIndex | None = None,
     report: IndexReport | None = None,
+    meter: EncodeMeter | None = None,
 ) -> tuple[IndexReport, SearchIndex]:
     """Bring the store in line with the seeds folder; returns the report and the index to serve.
 
     ``live`` is the index a running server already holds: a local generation built the same way serves as
     the previous one instead of being loaded (and checksummed) from disk again. A store failure raises
     ``StoreUnavailable`` and changes nothing the previous build wrote (Milvus keeps what was written so far).
-    ``report`` is filled in as the build goes, so a progress callback can count the failures so far.
+    ``report`` is filled in as the build goes, so a progress callback can count the failures so far; ``meter``
+    adds up the model's work (a server's /metrics).
     """
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device, settings.engine, settings.query_precision)
@@ -124,7 +127,7 @@ def build_index(
         report = report if report is not None else IndexReport()
         report.rebuilt = writer.rebuilt
         cache_dir = settings.index_dir / CACHE_DIR
-        with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild) as builder:
+        with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild, meter=meter) as builder:
             _sync(settings, writer, builder, report, progress)
             index = writer.commit()
             if writer.carried:  # uploads to a shared store have no file: their stored texts are embedded again

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answerer
 from qa.config import Settings
+from qa.encode_meter import EncodeMeter
 
 if TYPE_CHECKING:
     from qa.indexer import IndexReport
@@ -54,6 +55,15 @@ class BuildResult:
     error: str | None
 
 
+@dataclass(frozen=True)
+class BuildTotals:
+    """Since the service started (GET /metrics): builds finished well, builds failed, files refused."""
+
+    builds_ok: int
+    builds_failed: int
+    documents_failed: int
+
+
 @dataclass
 class Reindexer:
     """One worker thread that rebuilds on request; at most one build at a time, bursts coalesced."""
@@ -67,6 +77,10 @@ class Reindexer:
     _tickets: int = 0  # triggers handed out so far
     _covered: int = 0  # every ticket up to this one has been seen by a finished build
     _result: BuildResult | None = None
+    _builds_ok: int = 0
+    _builds_failed: int = 0
+    _documents_failed: int = 0
+    meter: EncodeMeter = field(default_factory=EncodeMeter)  # the model's work in every build (/metrics)
 
     def request(self, trigger: str) -> bool:
         """Ask for a rebuild; True if it starts now, False if it was queued behind the one running."""
@@ -114,6 +128,10 @@ class Reindexer:
         with self._cond:
             return dict(self._status.progress) if self._status.progress else None
 
+    def totals(self) -> BuildTotals:
+        with self._cond:
+            return BuildTotals(self._builds_ok, self._builds_failed, self._documents_failed)
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until no build runs or waits (for tests and the load benchmark)."""
         with self._cond:
@@ -159,6 +177,12 @@ class Reindexer:
                     files_done=done, files_total=total, current_file=doc_id, failed=len(report.failed)
                 )
 
+    def _count(self, report: IndexReport, *, failed: bool) -> None:
+        with self._cond:
+            self._builds_ok += not failed
+            self._builds_failed += failed
+            self._documents_failed += len(report.failed)
+
     def _build(self) -> tuple[IndexReport | None, str | None]:
         from qa.indexer import IndexReport, build_index
 
@@ -172,10 +196,13 @@ class Reindexer:
                 live=answerer.index,
                 progress=lambda doc_id, done, total: self._on_progress(report, doc_id, done, total),
                 report=report,
+                meter=self.meter,
             )
         except Exception as exc:  # noqa: BLE001 - a failed rebuild keeps the old index serving
             log.exception("re-index failed; still serving the previous index")
+            self._count(report, failed=True)
             return None, f"{type(exc).__name__}: {exc}"
+        self._count(report, failed=False)
         answerer.swap(data)
         for failure in report.failed:  # `qa serve` indexes in the background: its log is where these show
             log.warning("not indexed: %s: %s", failure.path, failure.reason)

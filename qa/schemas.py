@@ -204,6 +204,15 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[ErrorItem] = Field(default_factory=list)
+    request_id: str | None = Field(
+        None, description="The request's X-Request-ID: its log lines carry the same id (quote it in a report)."
+    )
+
+
+class ReadyOut(BaseModel):
+    """GET /readyz once an index serves (until then a 503 in the error shape, saying why); /healthz has the counts."""
+
+    status: Literal["ready"] = "ready"
 
 
 class ReindexFailure(BaseModel):

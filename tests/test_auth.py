@@ -35,7 +35,7 @@ def keyed(seed_settings: Settings, seed_answerer: Answerer, tmp_path_factory: py
 def _unauthorized(response: httpx.Response, words: str) -> None:
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert set(response.json()) == {"detail", "errors"} and words in response.json()["detail"]
+    assert set(response.json()) == {"detail", "errors", "request_id"} and words in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
