@@ -110,8 +110,8 @@ class Settings(BaseSettings):
     )
     metrics_public: bool = Field(
         False,
-        description="Serve GET /metrics to anyone who reaches the port; unset, it needs what /admin needs (the "
-        "key once one is set; without a key, loopback only).",
+        description="Serve GET /metrics to anyone who reaches the port; unset, it needs an admin key once keys "
+        "exist (before that it is as open as reading documents), as GET /admin/reindex does.",
     )
     log_format: Literal["text", "json"] = Field(
         "text",
