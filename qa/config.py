@@ -100,6 +100,19 @@ class Settings(BaseSettings):
         "(a request for another Host is refused: DNS rebinding); '*' serves any.",
     )
     max_upload_mb: int = Field(50, ge=1, le=100_000, description="Largest POST /documents body, in MB (then 413).")
+    write_queue: int = Field(
+        8,
+        ge=0,
+        le=10_000,
+        description="Uploads and deletions that may wait behind the one being indexed; one more is answered 503 "
+        "with Retry-After, nothing changed (they run in a thread of their own, never in the one /ask uses).",
+    )
+    write_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds an upload or deletion may wait in that queue before it starts; then it is dropped "
+        "and answered 503 with Retry-After, nothing changed.",
+    )
     watch: bool | None = Field(
         None,
         description="Re-index in the background when the seeds folder changes; unset means on for `qa serve` "

@@ -1,7 +1,9 @@
 """The /documents routes: list, read, upload and delete documents over HTTP (qa.library does the work).
 
 Reads are plain ``def`` endpoints, so FastAPI runs them in its thread pool: with the Milvus store a document
-lookup is a network call, and it must never stall the event loop (and every other request with it).
+lookup is a network call, and it must never stall the event loop (and every other request with it). Writes
+run in the write queue (qa.write_queue), never in that pool: a change waits for the index, and a queue of
+them must not take the threads questions need.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends as DependsParam
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from qa.http_errors import error_response
 from qa.library import Library
 from qa.schemas import DocumentListOut, DocumentOut, DocumentSummary, ErrorOut, UploadOut, UploadResult
+from qa.write_queue import WriteQueue
 
 MAX_FILES = 100  # parts named "file" in one upload
 MAX_PAGE = 1000
@@ -114,7 +116,8 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
             if len(files) != len(parts):
                 raise HTTPException(422, "every part named 'file' must be a file (with a filename)")
             library: Library = request.app.state.library
-            outcomes = await run_in_threadpool(library.add, files)
+            writes: WriteQueue = request.app.state.writes
+            outcomes = await writes.run(lambda: library.add(files))
         finally:
             await form.close()
         results = [UploadResult(id=o.id, title=o.title, status=o.status, error=o.error) for o in outcomes]
@@ -131,9 +134,10 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         summary="Delete a document: its file and its rows; answers once it is no longer searchable",
         dependencies=[*guarded, *write],
     )
-    def delete(doc_id: str, request: Request) -> Response:
+    async def delete(doc_id: str, request: Request) -> Response:
         library: Library = request.app.state.library
-        library.remove(doc_id)
+        writes: WriteQueue = request.app.state.writes
+        await writes.run(lambda: library.remove(doc_id))
         return Response(status_code=204)
 
 
