@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         description="FAISS index type: 'auto' picks exact 'flat' up to 50k chunks, then 'ivf-sq8' (tuned to "
         "recall@10 >= 0.98 at build time); 'hnsw' on request.",
     )
+    merge_share: float = Field(
+        0.05,
+        gt=0,
+        le=1.0,
+        description="Local store: a change of at most this share of the base's rows is written as a small "
+        "segment (searchable at once, at the cost of the change); once segments hold more than this share, "
+        "they are merged into a new base in the background.",
+    )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")

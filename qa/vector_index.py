@@ -114,6 +114,13 @@ def build(vectors: np.ndarray, requested: str = "auto", *, seed: int = 0) -> tup
     return index, info
 
 
+def stored_rows(index: Any, info: dict[str, Any], vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` as a generation stores them: a flat index's codes decoded, else the float16 rows."""
+    if info.get("kind") == "flat":
+        return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.empty((0, index.d), np.float32)
+    return np.asarray(vectors, dtype=np.float16).astype(np.float32)
+
+
 def configure(index: Any, info: dict[str, Any]) -> None:
     """Apply the tuned search parameter recorded in the manifest to a freshly read index."""
     if info.get("kind") == "ivf-sq8":
@@ -129,9 +136,11 @@ def search(
     queries: np.ndarray,
     k: int,
     rows: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows by inner product; approximate kinds re-score their candidates with the float vectors.
-    ``rows``: search only these (one language's, for qa.ranking); missing results are row -1.
+    ``rows``: search only these (one language's, for qa.ranking); ``excluded``: never these (dead rows of a
+    segmented index, qa.stores.segments; only when ``rows`` is None); missing results are row -1.
 
     One thread per search, set for the calling thread here rather than for the process at import: a single
     query gains nothing from OpenMP and pays for its wake-ups (measured 5.4 ms with one thread vs 40 ms
@@ -139,10 +148,18 @@ def search(
     """
     faiss.omp_set_num_threads(1)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, index.ntotal if rows is None else len(rows))
+    dead = 0 if excluded is None or rows is not None else len(excluded)
+    k = min(k, index.ntotal - dead if rows is None else len(rows))
     if k <= 0:
         return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-    params = None if rows is None else _selected(info, rows)
+    params = None
+    if rows is not None:
+        params = _selected(info, faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64)))
+    elif dead:
+        assert excluded is not None
+        inner = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+        params = _selected(info, faiss.IDSelectorNot(inner))
+        params.keep_inner = inner  # IDSelectorNot holds a raw pointer too
     if info.get("kind", "flat") == "flat" or vectors is None:
         return index.search(queries, k, params=params)
     _, candidates = index.search(queries, min(index.ntotal, RERANK * k), params=params)
@@ -158,10 +175,9 @@ def search(
     return scores, rows
 
 
-def _selected(info: dict[str, Any], rows: np.ndarray) -> Any:
-    """Search parameters restricted to ``rows``, keeping the tuned ``nprobe``/``efSearch`` (parameters passed
+def _selected(info: dict[str, Any], selector: Any) -> Any:
+    """Search parameters restricted by ``selector``, keeping the tuned ``nprobe``/``efSearch`` (parameters passed
     to a search replace the index's own, whose defaults would otherwise apply)."""
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
     if info.get("kind") == "ivf-sq8":
         params = faiss.SearchParametersIVF(sel=selector, nprobe=int(info["nprobe"]))
     elif info.get("kind") == "hnsw":
