@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         "recall@10 >= 0.98 at build time); 'hnsw' on request.",
     )
     merge_share: float = Field(
-        0.05,
+        0.01,
         gt=0,
         le=1.0,
         description="Local store: a change of at most this share of the base's rows is written as a small "
