@@ -205,11 +205,12 @@ class IndexData:
     def chunk_range(self, doc_id: str) -> tuple[int, int]:
         """The document's chunk rows, ``start:end`` (chunks are stored in document order)."""
         row = self.by_id[doc_id]
-        start, end = np.searchsorted(self._chunk_docs, [row, row + 1])
+        start, end = np.searchsorted(self.chunk_docs, [row, row + 1])
         return int(start), int(end)
 
     @cached_property
-    def _chunk_docs(self) -> np.ndarray:
+    def chunk_docs(self) -> np.ndarray:
+        """Each chunk's document row (ascending)."""
         return np.ascontiguousarray(self.arrays["chunks"][:, 0])
 
     def document_rows(self, doc_id: str) -> DocRows:

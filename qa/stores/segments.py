@@ -25,7 +25,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from qa import centering, vector_index
+from qa import centering, collections, vector_index
+from qa.collections import Scope
 from qa.models import Document
 from qa.stores.base import DocRows, Hit, Scored
 from qa.stores.faiss import IndexData
@@ -37,7 +38,7 @@ class Layer:
 
     data: IndexData
     dead_docs: frozenset[str] = frozenset()
-    _live_by_language: dict[str, np.ndarray] = field(default_factory=dict)
+    _live_by_language: dict[tuple[str | None, Scope], np.ndarray] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -57,20 +58,30 @@ class Layer:
     def live_documents(self) -> list[str]:
         return [doc_id for doc_id in self.data.by_id if doc_id not in self.dead_docs]
 
-    def _allowed(self, language: str) -> np.ndarray:
-        """One language's live rows (cached: a view's dead rows never change)."""
-        rows = self._live_by_language.get(language)
+    def _allowed(self, language: str | None, scope: Scope) -> np.ndarray:
+        """The live rows of one language and/or of some collections (cached: a view's dead rows never change)."""
+        key = (language, scope)
+        rows = self._live_by_language.get(key)
         if rows is None:
-            table = self.data.manifest["languages"]
-            codes = np.asarray(self.data.arrays["chunk_languages"])
-            rows = np.flatnonzero(codes == table.index(language)) if language in table else np.empty(0, np.int64)
-            rows = np.setdiff1d(rows, self.dead, assume_unique=True)
-            self._live_by_language[language] = rows
+            data = self.data
+            keep = np.ones(data.num_chunks, bool)
+            if language is not None:
+                table = data.manifest["languages"]
+                codes = np.asarray(data.arrays["chunk_languages"])
+                keep &= codes == table.index(language) if language in table else False
+            if scope is not None:
+                inside = [row for doc_id, row in data.by_id.items() if collections.contains(scope, doc_id)]
+                keep &= np.isin(data.chunk_docs, np.asarray(inside, np.int64))
+            keep[self.dead] = False
+            rows = np.flatnonzero(keep)
+            self._live_by_language[key] = rows
         return rows
 
-    def search(self, query: np.ndarray, k: int, language: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, k: int, language: str | None, scope: Scope = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         data = self.data
-        rows = None if language is None else self._allowed(language)
+        rows = None if language is None and scope is None else self._allowed(language, scope)
         excluded = self.dead if len(self.dead) else None
         vectors = data.arrays.get("chunk_rows")
         scores, found = vector_index.search(data.index, data.search_info, vectors, query[None, :], k, rows, excluded)
@@ -146,12 +157,15 @@ class SegmentedIndex:
             entries[doc_id] = self.owner(doc_id).data.manifest["documents"][doc_id]  # type: ignore[union-attr]
         return dict(self.view, documents=entries)
 
-    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+    def search_rows(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Scored]:
         """The k live rows of the highest raw inner product over every layer: each layer's own top k among
-        its live rows, then the best k of them all (an exact merge of exact per-layer results)."""
+        its live rows, then the best k of them all (an exact merge of exact per-layer results). Only rows of
+        ``language`` and of documents in ``collections`` (qa.collections; None: every one) when given."""
         found: list[Scored] = []
         for position, layer in enumerate(self.layers):
-            scores, rows = layer.search(query, k, language)
+            scores, rows = layer.search(query, k, language, collections)
             if not len(rows):
                 continue
             vectors = layer.data.raw_chunk_vectors(rows)
@@ -164,8 +178,10 @@ class SegmentedIndex:
         found.sort(key=lambda scored: (-scored.score, scored.id))
         return found[:k]
 
-    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
-        return self.hits(self.search_rows(query, k, language))
+    def search_hits(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Hit]:
+        return self.hits(self.search_rows(query, k, language, collections))
 
     def hits(self, rows: list[Scored]) -> list[Hit]:
         return [self.layers[row.ref[0]].data.hit(row.ref[1], row.score) for row in rows]
