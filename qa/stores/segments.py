@@ -163,20 +163,19 @@ class SegmentedIndex:
         """The k live rows of the highest raw inner product over every layer: each layer's own top k among
         its live rows, then the best k of them all (an exact merge of exact per-layer results). Only rows of
         ``language`` and of documents in ``collections`` (qa.collections; None: every one) when given."""
-        found: list[Scored] = []
+        best: list[tuple[float, int, int, int]] = []  # score, id over the layers, layer, row
         for position, layer in enumerate(self.layers):
             scores, rows = layer.search(query, k, language, collections)
-            if not len(rows):
-                continue
-            vectors = layer.data.raw_chunk_vectors(rows)
-            table, codes = layer.data.manifest["languages"], layer.data.arrays["chunk_languages"]
             start = int(self._starts[position])
-            found += [
-                Scored(start + int(row), float(score), table[int(codes[row])], vector, (position, int(row)))
-                for row, score, vector in zip(rows, scores, vectors)
-            ]
-        found.sort(key=lambda scored: (-scored.score, scored.id))
-        return found[:k]
+            best += [(float(score), start + int(row), position, int(row)) for score, row in zip(scores, rows)]
+        best.sort(key=lambda item: (-item[0], item[1]))
+        found = []
+        for score, ident, position, row in best[:k]:  # only the k kept are read back
+            data = self.layers[position].data
+            vector = data.raw_chunk_vectors(np.array([row]))[0]
+            language_of = data.manifest["languages"][int(data.arrays["chunk_languages"][row])]
+            found.append(Scored(ident, score, language_of, vector, (position, row)))
+        return found
 
     def search_hits(
         self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
