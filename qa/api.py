@@ -37,6 +37,7 @@ from qa.request_ids import RequestIdMiddleware
 from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
 from qa.shared_library import SharedLibrary
 from qa.slack import mount_slack
+from qa.write_queue import WriteBusy, WriteQueue
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
@@ -121,6 +122,7 @@ def create_app(
     app.state.library = _library(settings, app)
     app.state.auth = Auth(settings, session_token)
     app.state.metrics = _metrics(app)
+    app.state.writes = WriteQueue(settings.write_queue, settings.write_timeout)
     _install_error_handlers(app)
     # before any body is read; CORS and headers wrap even its 413
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
@@ -191,6 +193,7 @@ def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], A
             if app.state.watcher is not None:
                 app.state.watcher.stop()
             app.state.reindexer.close()
+            await run_in_threadpool(app.state.writes.close)
 
     return lifespan
 
@@ -297,6 +300,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return error_response(409, str(exc))
+
+    @app.exception_handler(WriteBusy)
+    async def busy(_: Request, exc: WriteBusy) -> JSONResponse:
+        return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:

@@ -101,13 +101,17 @@ def index(
 
     Example: qa index --seeds-dir ./seeds
     """
+    from qa.indexer import merge_due, merge_index
     from qa.staging import recover
 
     settings = _settings(seeds_dir, index_dir, embedder)
     for line in recover(settings.seeds_dir):  # an upload a crash left unconfirmed is rolled back, never indexed
         err.print(Text(line), highlight=False)
     try:
-        report, _ = _index(settings, rebuild)
+        report, data = _index(settings, rebuild)
+        if merge_due(settings, data):  # here in the foreground: `qa serve` merges in the background
+            err.print("merging the index's segments into a new base ...")
+            merge_index(settings, live=data)
     except QAError as exc:
         raise _fail(exc) from None
     if report.failed and not report.documents:

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         description="FAISS index type: 'auto' picks exact 'flat' up to 50k chunks, then 'ivf-sq8' (tuned to "
         "recall@10 >= 0.98 at build time); 'hnsw' on request.",
     )
+    merge_share: float = Field(
+        0.01,
+        gt=0,
+        le=1.0,
+        description="Local store: a change of at most this share of the base's rows is written as a small "
+        "segment (searchable at once, at the cost of the change); once segments hold more than this share, "
+        "they are merged into a new base in the background.",
+    )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
@@ -119,6 +127,19 @@ class Settings(BaseSettings):
         "request_id during a request), uvicorn's access log included.",
     )
     max_upload_mb: int = Field(50, ge=1, le=100_000, description="Largest POST /documents body, in MB (then 413).")
+    write_queue: int = Field(
+        8,
+        ge=0,
+        le=10_000,
+        description="Uploads and deletions that may wait behind the one being indexed; one more is answered 503 "
+        "with Retry-After, nothing changed (they run in a thread of their own, never in the one /ask uses).",
+    )
+    write_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds an upload or deletion may wait in that queue before it starts; then it is dropped "
+        "and answered 503 with Retry-After, nothing changed.",
+    )
     watch: bool | None = Field(
         None,
         description="Re-index in the background when the seeds folder changes; unset means on for `qa serve` "

@@ -14,6 +14,8 @@ under the same lock and through the same writer.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,9 +97,47 @@ def open_writer(
             origin=origin or origins.folder(settings),
             carry=origins.UPLOAD,
         )
-    from qa.stores.local import FaissWriter
+    from qa.stores.local_writer import FaissWriter
 
-    return FaissWriter.open(settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live)
+    return FaissWriter.open(
+        settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live, merge_share=settings.merge_share
+    )
+
+
+def merge_due(settings: Settings, index: SearchIndex | None) -> bool:
+    """Whether the local store's segments have outgrown QA_MERGE_SHARE of its base (qa.stores.merge)."""
+    if settings.store != "faiss" or index is None:
+        return False
+    from qa.stores.merge import merge_due as due
+
+    return due(index, settings.merge_share)
+
+
+def merge_index(
+    settings: Settings, *, live: SearchIndex | None = None, pause: Callable[[], None] | None = None
+) -> SearchIndex | None:
+    """Fold the local store's segments into a new base while changes keep committing; the index to serve
+    then, or None when nothing was merged. ``pause`` (tests): run before the merge commits; else the file
+    named by ``QA_DEBUG_MERGE_PAUSE`` holds it (see ``_pause_file``)."""
+    from qa.stores.merge import merge
+
+    return merge(settings.index_dir, settings.index_kind, _lock_path(settings), live=live, pause=pause or _pause_file())
+
+
+def _pause_file() -> Callable[[], None] | None:
+    """For the crash tests, which kill a real `qa index` mid-merge: with ``QA_DEBUG_MERGE_PAUSE=PATH`` set, a
+    merge that has written its new base creates ``PATH.reached`` and waits until ``PATH`` exists."""
+    path = os.environ.get("QA_DEBUG_MERGE_PAUSE")
+    if not path:
+        return None
+
+    def pause() -> None:
+        Path(f"{path}.reached").touch()
+        gate = threading.Event()
+        while not Path(path).exists():
+            gate.wait(0.05)
+
+    return pause
 
 
 def build_index(

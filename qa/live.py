@@ -81,6 +81,8 @@ class Reindexer:
     _builds_failed: int = 0
     _documents_failed: int = 0
     meter: EncodeMeter = field(default_factory=EncodeMeter)  # the model's work in every build (/metrics)
+    _merger: threading.Thread | None = None  # the background merge of the local store's segments, if running
+    _swap_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def request(self, trigger: str) -> bool:
         """Ask for a rebuild; True if it starts now, False if it was queued behind the one running."""
@@ -143,6 +145,8 @@ class Reindexer:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._merger is not None:  # a merge killed here is harmless: it commits atomically or not at all
+            self._merger.join(timeout)
 
     def _work(self) -> None:
         while True:
@@ -203,7 +207,8 @@ class Reindexer:
             self._count(report, failed=True)
             return None, f"{type(exc).__name__}: {exc}"
         self._count(report, failed=False)
-        answerer.swap(data)
+        self._swap(answerer, data)
+        self._merge_if_due(data)
         for failure in report.failed:  # `qa serve` indexes in the background: its log is where these show
             log.warning("not indexed: %s: %s", failure.path, failure.reason)
         log.info(
@@ -215,6 +220,46 @@ class Reindexer:
             report.seconds,
         )
         return report, None
+
+    def _swap(self, answerer: Answerer, data: Any) -> None:
+        """Serve ``data`` unless a newer commit is served already: a build and a background merge may finish
+        in either order, and each commit of the local store is numbered (Milvus's indexes are not)."""
+        with self._swap_lock:
+            now, new = getattr(answerer.index, "sequence", None), getattr(data, "sequence", None)
+            if now is None or new is None or new >= now:
+                answerer.swap(data)
+
+    def _merge_if_due(self, data: Any) -> None:
+        """Start the background merge when the segments have outgrown their share (QA_MERGE_SHARE)."""
+        from qa.indexer import merge_due
+
+        if not merge_due(self.settings, data):
+            return
+        with self._cond:
+            if self._closed or (self._merger is not None and self._merger.is_alive()):
+                return
+            self._merger = threading.Thread(target=self._merge, name="qa-merge", daemon=True)
+            self._merger.start()
+
+    def _merge(self) -> None:
+        from qa.indexer import merge_index
+
+        answerer = self.answerer()
+        try:
+            merged = merge_index(self.settings, live=answerer.index)
+        except Exception:  # noqa: BLE001 - a failed merge leaves the segments serving, as committed
+            log.exception("merging the index's segments failed; still serving them")
+            return
+        if merged is not None:
+            self._swap(self.answerer(), merged)
+            log.info("merged the index's segments into a new base (%d chunks)", merged.num_chunks)
+
+    def wait_merged(self, timeout: float) -> bool:
+        """Block until no background merge runs (tests and benchmarks)."""
+        merger = self._merger
+        if merger is not None:
+            merger.join(timeout)
+        return merger is None or not merger.is_alive()
 
 
 def _progress(started_at: float) -> dict[str, Any]:
@@ -260,6 +305,8 @@ class SeedsWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._merger is not None:  # a merge killed here is harmless: it commits atomically or not at all
+            self._merger.join(timeout)
 
     def _watch(self) -> None:
         from watchfiles import watch
