@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.indexer import build_index
 from qa.keys import KeyFile
+from qa.library import Library
 
 HOLIDAYS = "Every employee of Valdoria Shipping has twenty-eight days of paid holiday a year."
 HOLIDAYS_QUESTION = "How many days of paid holiday does an employee get?"
@@ -244,3 +246,23 @@ def test_recall_at_1_inside_a_collection_equals_recall_of_that_collection_alone(
     assert len(questions) > 100
     assert inside == by_itself  # the same questions right and wrong: recall@1 equal, question by question
     assert sum(everywhere) < sum(inside)  # unscoped, the other languages' translations compete
+
+
+def test_listing_reads_only_the_page_never_a_documents_text(tmp_path: Path) -> None:
+    """3,020 documents: a page of one collection is listed from the manifest alone; the texts file could be gone."""
+    documents = [*synthetic_corpus.documents("", 3000, 2, seed=1), *synthetic_corpus.documents("hr/", 20, 2, seed=2)]
+    store.save(tmp_path / "index", *store.assemble(synthetic_corpus.HEADER, sorted(documents, key=lambda r: r.doc.id)))
+    data = store.load(tmp_path / "index")
+    texts = store.current_generation(tmp_path / "index") / "texts.npy"
+    with texts.open("r+b") as handle:
+        handle.truncate(128)  # every text unreadable from here on: a listing that decoded one would fail
+    library = Library(tmp_path / "seeds", reindexer=None, answerer=lambda: SimpleNamespace(index=data))  # type: ignore[arg-type]
+    page, total = library.page(10, 3, frozenset({"hr"}))
+    assert total == 20 and [(s.id, s.title, s.collection) for s in page] == [
+        (f"hr/doc-{i:04d}.txt", f"hr/{i}", "hr") for i in (10, 11, 12)
+    ]
+    page, total = library.page(2999, 2)
+    assert total == 3020 and [s.id for s in page] == ["doc-2999.txt", "hr/doc-0000.txt"]
+    assert library.collections() == {"default": 3000, "hr": 20}
+    with pytest.raises(OSError):
+        data.document("hr/doc-0010.txt")

@@ -353,10 +353,14 @@ def _language_codes(documents: list[DocRows]) -> tuple[np.ndarray, list[str]]:
 
 def _collection_stats(documents: list[DocRows], raw: np.ndarray, row_languages: list[str]) -> dict[str, Any]:
     """Per-language statistics of each collection's rows (qa.centering), for searches inside collections."""
-    owner = np.array([colls.of(r.doc.id) for r in documents for _ in r.chunks], dtype=object)
+    table: dict[str, int] = {}
+    codes = [table.setdefault(colls.of(r.doc.id), len(table)) for r in documents]
+    owner = np.repeat(np.array(codes, np.int64), [len(r.chunks) for r in documents]) if documents else np.empty(0)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(table) + 1))
     found: dict[str, Any] = {}
-    for name in sorted(set(owner.tolist())):
-        picked = np.flatnonzero(owner == name)
+    for name, code in sorted(table.items()):
+        picked = order[bounds[code] : bounds[code + 1]]
         part = centering.fit(raw[picked], [row_languages[i] for i in picked])
         found[name] = json.loads(part.to_json())
     return found
