@@ -148,7 +148,7 @@ class SegmentedIndex:
     @cached_property
     def documents(self) -> Sequence[Document]:
         """Every live document, sorted by id as a generation stores them (read when asked for)."""
-        return _Documents(self, sorted(self._owner))
+        return _Documents(self, self._ids)
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -224,7 +224,13 @@ class SegmentedIndex:
 
     def document_ids(self, scope: Scope = None) -> list[str]:
         """Every live document id in id order (of ``scope`` when given); no text and no manifest is copied."""
-        return [doc_id for doc_id in sorted(self._owner) if collections.contains(scope, doc_id)]
+        ids = self._ids
+        return list(ids) if scope is None else [doc_id for doc_id in ids if collections.contains(scope, doc_id)]
+
+    @cached_property
+    def _ids(self) -> list[str]:
+        """Every live document id, sorted once per view (a view never changes)."""
+        return sorted(self._owner)
 
     def document_entry(self, doc_id: str) -> dict[str, Any]:
         """A live document's manifest entry, from the layer holding it (KeyError: none does)."""
