@@ -60,6 +60,7 @@ def write_generation(work: Path, kind: str, seed: int = 0) -> dict:
     """A generation in qa's real FORMAT, written by the real store code (qa.stores.local.save) from synthetic
     rows: the chunk vectors of vectors.npy, two sentences per chunk with their own rows, latent terms and text."""
     from qa import centering, vector_index
+    from qa.collections import DEFAULT
     from qa.stores import local
     from qa.stores import rows as enc
 
@@ -114,7 +115,8 @@ def write_generation(work: Path, kind: str, seed: int = 0) -> dict:
     total = np.zeros(dim, np.float64)
     for start in range(0, n, 100_000):
         total += np.asarray(vectors[start : start + 100_000], np.float64).sum(axis=0)
-    stats = {"centering": json.loads(centering.Stats(dim, {"en": total}, {"en": n}).to_json())}
+    whole = json.loads(centering.Stats(dim, {"en": total}, {"en": n}).to_json())
+    stats = {"centering": whole, "collections": {DEFAULT: whole}}  # every document is in the default collection
     local.save(work / "index", manifest, arrays, index, stats)
     seconds = time.perf_counter() - started
     for scratch in ("s.npy", "r.npy"):

@@ -72,7 +72,7 @@ def load_answerer(settings: Settings, *, tolerate_corrupt: bool = False) -> Answ
         log.error("%s", exc)
         data, problem = None, exc
     answerer = Answerer.from_settings(settings, data, problem=problem)
-    built_with = data.manifest["embedder"]["name"] if data is not None else None
+    built_with = data.header["embedder"]["name"] if data is not None else None
     return _check_embedder(settings, answerer, built_with, tolerate_corrupt)
 
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol, cast
 
 from qa import collections as colls
 from qa import loader
@@ -59,6 +59,17 @@ class Summary:
     pages: int | None
     indexed_at: str | None
     collection: str = colls.DEFAULT
+
+
+class Listing(Protocol):
+    """What listing documents reads of the local store's index: a generation (qa.stores.faiss.IndexData) and
+    a segmented view (qa.stores.segments.SegmentedIndex) both answer it from their manifests alone."""
+
+    def document_ids(self, collections: Scope = None) -> list[str]: ...
+
+    def document_entry(self, doc_id: str) -> dict[str, Any]: ...
+
+    def collection_counts(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -117,23 +128,21 @@ class Library:
 
     def page(self, offset: int, limit: int, collections: Scope = None) -> tuple[list[Summary], int]:
         """Documents ``offset .. offset+limit`` in id order (of ``collections`` when given), and how many there
-        are in all. Read from the generation's manifest: no document's text is decoded to list it."""
-        index = self.answerer().index
+        are in all. Only the page's manifest entries are read: no document's text is decoded to list it."""
+        index = self._listing()
         if index is None:
             return [], 0
-        ids: list[str] = index.document_ids(collections)  # type: ignore[attr-defined] - the local store's index
-        manifest = index.manifest  # type: ignore[attr-defined]
-        entries = manifest.get("documents", {})
+        ids = index.document_ids(collections)
         summaries = []
         for doc_id in ids[offset : offset + limit]:
-            entry = entries.get(doc_id, {})
+            entry = index.document_entry(doc_id)
             summaries.append(
                 Summary(
                     id=doc_id,
                     title=entry.get("title", doc_id),
                     size=_size(self._path(doc_id)),
                     pages=len(entry.get("pages", ())) or None,
-                    indexed_at=entry.get("indexed_at") or manifest.get("built_at"),
+                    indexed_at=entry.get("indexed_at"),
                     collection=colls.of(doc_id),
                 )
             )
@@ -141,8 +150,12 @@ class Library:
 
     def collections(self) -> dict[str, int]:
         """Collection -> how many documents it holds, over the whole store (only collections holding some)."""
-        index = self.answerer().index
-        return {} if index is None else index.collection_counts()  # type: ignore[attr-defined]
+        index = self._listing()
+        return {} if index is None else index.collection_counts()
+
+    def _listing(self) -> Listing | None:
+        """The served index as a listing: the local store's (a generation or a segmented view) is one."""
+        return cast("Listing | None", self.answerer().index)
 
     def _stage(
         self, files: list[tuple[str, BinaryIO]], staging: Staging, outcomes: dict[int, Outcome], folder: str

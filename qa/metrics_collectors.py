@@ -1,41 +1,30 @@
 """What /metrics reads at scrape time from the live service: the corpus by collection, and the re-indexer.
 
 Collected when scraped rather than counted as things happen: the index is swapped whole by every build, so
-its counts are read from the generation that serves now, once per generation (a FAISS generation never
-changes; Milvus is asked at each scrape, since other replicas write to it).
+its counts are read from the generation (or segmented view) that serves now, once per commit (a FAISS
+commit never changes; Milvus is asked at each scrape, since other replicas write to it).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from qa import collections
 from qa.live import Reindexer
 
 ByCollection = dict[str, tuple[int, int | None]]  # collection -> (documents, chunks; None: not known)
 
 
 def local_counts(index: Any) -> ByCollection | None:
-    """Documents and chunks of each collection in a local generation, exactly (each chunk's document row is
-    in memory); None for a store that keeps no such table (Milvus)."""
-    by_id: dict[str, int] | None = getattr(index, "by_id", None)
-    arrays: dict[str, Any] | None = getattr(index, "arrays", None)
-    if by_id is None or arrays is None or "chunks" not in arrays:
+    """Documents and chunks of each collection in a local generation or segmented view, exactly (from its
+    manifests and chunk table); None for a store that keeps no such table (Milvus)."""
+    sizes: Callable[[], dict[str, tuple[int, int]]] | None = getattr(index, "collection_sizes", None)
+    if sizes is None:
         return None
-    per_doc = np.bincount(np.asarray(arrays["chunks"][:, 0], dtype=np.int64), minlength=len(by_id))
-    docs: Counter[str] = Counter()
-    chunks: Counter[str] = Counter()
-    for doc_id, row in by_id.items():
-        name = collections.of(doc_id)
-        docs[name] += 1
-        chunks[name] += int(per_doc[row])
-    return {name: (docs[name], chunks[name]) for name in docs}
+    return {name: (docs, chunks) for name, (docs, chunks) in sizes().items()}
 
 
 def store_counts(index: Any, documents: dict[str, int]) -> ByCollection:

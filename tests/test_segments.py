@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from conftest import ROOT, SHARED, LiveServer
 
@@ -66,6 +67,7 @@ def _settings(base: Path, share: float = 0.5) -> Settings:
 def _write(settings: Settings, files: dict[str, str]) -> None:
     settings.seeds_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (settings.seeds_dir / name).parent.mkdir(parents=True, exist_ok=True)  # a collection's folder
         (settings.seeds_dir / name).write_text(text, encoding="utf-8")
 
 
@@ -248,3 +250,108 @@ def test_the_server_merges_in_the_background_and_keeps_answering(segmented, e5: 
         assert top["citations"][0]["document"] == "de-02.txt"
         assert http.delete("/documents/ferry.txt").status_code == 204  # a segment again, on the merged base
         assert http.get("/documents/ferry.txt").status_code == 404
+
+
+# documents of the XQuAD slice by collection: ``mixed`` holds both languages, so its own statistics correct it
+COLLECTION_OF = {
+    **{f"en-{row:02d}.txt": "" for row in range(5)},
+    **{f"de-{row:02d}.txt": "" for row in range(5)},
+    **{f"en-{row:02d}.txt": "mixed/" for row in range(5, 9)},
+    **{f"de-{row:02d}.txt": "mixed/" for row in range(5, 9)},
+    **{f"en-{row:02d}.txt": "english/" for row in range(9, 14)},
+    **{f"de-{row:02d}.txt": "deutsch/" for row in range(9, 14)},
+}
+SCOPES = (["mixed"], ["english", "deutsch"], ["default"], ["mixed", "default"])
+RHINE = "Der Rhein-Fährhafen von Valdoria öffnet jeden Morgen um sechs Uhr; die Fähre fährt stündlich."
+
+
+def _observed(index: object, settings: Settings, e5: Embedder, questions: list[str]) -> dict[str, object]:
+    """What a user sees of ``index`` over HTTP: collection-scoped answers, listings, collections and metrics."""
+    from test_operations import scrape, value
+
+    app = create_app(settings, answerer=Answerer(e5, index))  # type: ignore[arg-type]
+    seen: dict[str, object] = {}
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+        for scope in SCOPES:
+            for question in questions:
+                response = http.post("/ask", json={"question": question, "top_k": 5, "collections": scope})
+                assert response.status_code == 200, response.text
+                cited = [(c["document"], c["start"], c["score"]) for c in response.json()["citations"]]
+                assert all(c[0].split("/")[0] in scope or ("default" in scope and "/" not in c[0]) for c in cited)
+                seen[f"ask {scope} {question}"] = cited
+        for query in ("collection=mixed", "collection=english,deutsch&offset=3&limit=4", "limit=50"):
+            listed = http.get(f"/documents?{query}")
+            assert listed.status_code == 200, listed.text
+            body = listed.json()
+            rows = [{k: v for k, v in doc.items() if k != "indexed_at"} for doc in body["documents"]]
+            seen[f"list {query}"] = (rows, body["total"])
+        seen["collections"] = http.get("/collections").json()
+        samples = scrape(http)
+        seen["metrics"] = {
+            name: (value(samples, "qa_documents", collection=name), value(samples, "qa_chunks", collection=name))
+            for name in ("default", "mixed", "english", "deutsch")
+        }
+    return seen
+
+
+def _same_view(got: dict[str, object], want: dict[str, object]) -> None:
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if key.startswith("ask "):
+            _same([got[key]], [value])  # type: ignore[list-item]
+        else:
+            assert got[key] == value, key
+
+
+def _same_stats(got: dict, want: dict) -> None:
+    """Per-collection (and whole) statistics equal within float tolerance: counts exactly, sums closely."""
+    assert got["collections"].keys() == want["collections"].keys()
+    for mine, theirs in [(got["centering"], want["centering"]), *zip(
+        (got["collections"][n] for n in sorted(want["collections"])),
+        (want["collections"][n] for n in sorted(want["collections"])),
+    )]:  # fmt: skip
+        assert mine["counts"] == theirs["counts"]
+        for language, sums in theirs["sums"].items():
+            assert np.allclose(mine["sums"][language], sums, atol=1e-5)
+
+
+def test_collections_inside_segments_answer_list_and_count_as_a_full_rebuild(
+    tmp_path: Path, e5: Embedder, corpus
+) -> None:
+    texts, questions = corpus
+    asked = questions[::5]
+    settings = _settings(tmp_path)  # QA_MERGE_SHARE 0.5: a one-document upload is a segment
+    held = {"mixed/en-08.txt", "english/en-12.txt", "deutsch/de-12.txt"}  # uploaded over HTTP below
+    files = {COLLECTION_OF[name] + name: text for name, text in texts.items()}
+    _write(settings, {name: text for name, text in files.items() if name not in held})
+    build_index(settings, embedder=e5)
+
+    app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+        for name in sorted(held):
+            collection, filename = name.split("/")
+            upload = http.post("/documents", files=[("file", (filename, files[name].encode()))],
+                               data={"collection": collection})  # fmt: skip
+            assert upload.status_code == 201 and upload.json()["documents"][0]["status"] == "indexed", upload.text
+        edit = http.post("/documents", files=[("file", ("de-06.txt", RHINE.encode()))], data={"collection": "mixed"})
+        assert edit.status_code == 201, edit.text
+        assert http.delete("/documents/deutsch/de-10.txt").status_code == 204
+        assert http.delete("/documents/en-02.txt").status_code == 204
+        served = app.state.answerer.index
+    assert isinstance(served, SegmentedIndex) and len(served.layers) > 1, "the changes were written as segments"
+    assert served.document("mixed/de-06.txt").text == RHINE  # type: ignore[union-attr]
+
+    rebuilt = _rebuilt(settings, tmp_path, e5)
+    want = _observed(rebuilt, settings.model_copy(update={"index_dir": tmp_path / "rebuilt"}), e5, asked)
+    assert want["collections"]["collections"]  # type: ignore[index]
+    assert want["metrics"]["deutsch"] == (4, want["metrics"]["deutsch"][1])  # type: ignore[index]
+    _same_stats(served.stats, rebuilt.stats)  # type: ignore[attr-defined]
+    _same_view(_observed(store.load(settings.index_dir), settings, e5, asked), want)
+    answerer = Answerer(e5, served)
+    rhine = answerer.ask("Wann öffnet der Fährhafen von Valdoria?", collections=frozenset({"mixed"})).citations
+    assert rhine[0].document == "mixed/de-06.txt"
+
+    merged = merge_index(settings, live=store.load(settings.index_dir))
+    assert isinstance(merged, SegmentedIndex) and len(merged.layers) == 1
+    _same_stats(merged.stats, rebuilt.stats)  # type: ignore[attr-defined, arg-type]
+    _same_view(_observed(store.load(settings.index_dir), settings, e5, asked), want)

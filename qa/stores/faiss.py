@@ -80,6 +80,41 @@ class Documents(Sequence[Document]):
         return self._meta[row]
 
 
+class ScopedStats:
+    """A stats.json's statistics per scope of collections: its ``collections`` entries combined once per scope
+    (qa.centering.combine), the most recent ``SCOPES_CACHED`` scopes kept. Shared by a generation and a view
+    (qa.stores.segments), so a scope is corrected the same whichever holds it."""
+
+    def __init__(self, stats: dict[str, Any] | None) -> None:
+        self.stats = stats or {}
+        self._by_scope: dict[frozenset[str], centering.Stats | None] = {}
+
+    @cached_property
+    def whole(self) -> centering.Stats | None:
+        """The whole corpus's statistics (None: none were written)."""
+        if "centering" not in self.stats:
+            return None
+        return centering.Stats.from_json(json.dumps(self.stats["centering"]))
+
+    def of(self, scope: frozenset[str] | None) -> centering.Stats | None:
+        """The statistics of the rows of ``scope`` (None: every collection). Statistics written before
+        collections had their own give the whole corpus's."""
+        if scope is None:
+            return self.whole
+        if scope not in self._by_scope:
+            per = self.stats.get("collections")
+            whole = self.whole
+            if per is None or whole is None:
+                found = whole
+            else:
+                parts = [centering.Stats.from_json(json.dumps(per[name])) for name in sorted(scope) if name in per]
+                found = centering.combine(parts, whole.dim, shrink=whole.shrink)
+            if len(self._by_scope) >= SCOPES_CACHED:
+                self._by_scope.pop(next(iter(self._by_scope)))  # the oldest: scopes are few in practice
+            self._by_scope[scope] = found
+        return self._by_scope[scope]
+
+
 @dataclass
 class IndexData:
     """A generation: its manifest, arrays (``ARRAYS``, usually memory-mapped) and FAISS index."""
@@ -97,7 +132,6 @@ class IndexData:
         self.by_id = {meta["id"]: row for row, meta in enumerate(self.manifest["documents"].values())}
         self._rows_by_language: dict[str, np.ndarray] = {}
         self._rows_by_scope: dict[tuple[str | None, frozenset[str]], np.ndarray | None] = {}
-        self._stats_by_scope: dict[frozenset[str], centering.Stats | None] = {}
         vector_index.configure(self.index, self.search_info)
 
     @property
@@ -173,21 +207,31 @@ class IndexData:
         """The rows' per-language statistics, written with the generation (None: a generation without them);
         of the rows of ``collections`` when given. A generation written before collections had statistics
         of their own gives the whole corpus's."""
-        scope = self._narrowed(collections)
-        if scope is None:
-            return self._stats
-        found = self._stats_by_scope.get(scope)
-        if found is None and scope not in self._stats_by_scope:
-            per = (self.stats or {}).get("collections")
-            if per is None or self._stats is None:
-                found = self._stats
-            else:
-                parts = [centering.Stats.from_json(json.dumps(per[name])) for name in sorted(scope) if name in per]
-                found = centering.combine(parts, self._stats.dim, shrink=self._stats.shrink)
-            if len(self._stats_by_scope) >= SCOPES_CACHED:
-                self._stats_by_scope.pop(next(iter(self._stats_by_scope)))
-            self._stats_by_scope[scope] = found
-        return found
+        return self._scoped_stats.of(self._narrowed(collections))
+
+    @cached_property
+    def _scoped_stats(self) -> ScopedStats:
+        return ScopedStats(self.stats)
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The manifest's entries that describe how it was built (embedder, chunking, sequence)."""
+        return self.manifest
+
+    def document_entry(self, doc_id: str) -> dict[str, Any]:
+        """A document's manifest entry (title, pages, chunks, ``indexed_at``): what listing it reads, no text."""
+        entry = dict(self.manifest["documents"][doc_id])
+        entry["indexed_at"] = entry.get("indexed_at") or self.manifest.get("built_at")
+        return entry
+
+    def collection_sizes(self) -> dict[str, tuple[int, int]]:
+        """Collection -> (documents, chunks) it holds (for /metrics)."""
+        per_doc = np.bincount(np.asarray(self.chunk_docs, dtype=np.int64), minlength=len(self.by_id))
+        sizes: dict[str, tuple[int, int]] = {}
+        for doc_id, row in self.by_id.items():
+            docs, chunks = sizes.get(colls.of(doc_id), (0, 0))
+            sizes[colls.of(doc_id)] = (docs + 1, chunks + int(per_doc[row]))
+        return sizes
 
     @cached_property
     def _chunk_collections(self) -> tuple[np.ndarray, dict[str, int]]:
@@ -220,12 +264,6 @@ class IndexData:
                 self._rows_by_scope.pop(next(iter(self._rows_by_scope)))  # the oldest: scopes are few in practice
             self._rows_by_scope[key] = rows
         return self._rows_by_scope[key]
-
-    @cached_property
-    def _stats(self) -> centering.Stats | None:
-        if not self.stats or "centering" not in self.stats:
-            return None
-        return centering.Stats.from_json(json.dumps(self.stats["centering"]))
 
     def _language_rows(self, language: str) -> np.ndarray:
         """The chunk rows of one language (cached per language: a handful per corpus)."""

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qa import centering
 from qa.errors import IndexCorrupt, IndexMissing
 from qa.stores.base import DocRows, model_header
 from qa.stores.faiss import IndexData, assemble
@@ -34,7 +33,7 @@ from qa.stores.local import (
     save,
     write_generation,
 )
-from qa.stores.segments import Layer, SegmentedIndex, chunk_rows_of
+from qa.stores.segments import Layer, SegmentedIndex, ViewStats
 
 log = logging.getLogger(__name__)
 # qa.config.Settings.merge_share. Segments are flat: a query scans them whole, 0.055 ms per 1,000 rows of 896
@@ -47,7 +46,7 @@ Stored = IndexData | SegmentedIndex
 
 def header_of(index: Stored) -> dict[str, Any]:
     """The manifest entries a writer checks and copies (embedder, chunking, sequence), without the documents."""
-    return index.view if isinstance(index, SegmentedIndex) else index.manifest
+    return index.header
 
 
 def _last_sequence(index_dir: Path, previous: Stored | None) -> int:
@@ -161,7 +160,7 @@ class FaissWriter:
 
     def _small(self, previous: Stored) -> bool:
         """A change of at most ``merge_share`` of the base's rows goes into a segment."""
-        if previous.language_stats() is None:  # a generation without statistics: write one with them
+        if ViewStats.read(previous.stats) is None:  # written without (some) statistics: write them all anew
             return False
         rows = sum(len(rows.chunks) for rows in self._put.values())
         return rows <= self.merge_share * layers_of(previous)[0].live_rows
@@ -183,9 +182,10 @@ class FaissWriter:
         owners = {doc_id: layer for layer in layers for doc_id in layer.live_documents()}
         gone = set(owners) - self._kept - set(self._put)  # a document neither kept nor written is deleted
         killed = {doc_id for doc_id in gone | set(self._put) if doc_id in owners}
-        stats = centering.Stats.from_json(previous.language_stats().to_json())  # type: ignore[union-attr]
+        stats = ViewStats.read(previous.stats)
+        assert stats is not None  # _small
         for doc_id in killed:
-            stats.remove(*chunk_rows_of(owners[doc_id], doc_id))
+            stats.remove(owners[doc_id], doc_id)
         dead = {layer.name: set(layer.dead_docs) for layer in layers}
         for doc_id in killed:
             dead[owners[doc_id].name].add(doc_id)
@@ -209,7 +209,7 @@ class FaissWriter:
             layer = Layer(open_generation(segment, json.loads((segment / MANIFEST).read_text())))
             reuse[segment.name] = layer.data
             for doc_id in self._put:  # the rows as stored, as the statistics of every commit count them
-                stats.add(*chunk_rows_of(layer, doc_id))
+                stats.add(layer, doc_id)
         view = dict(
             {key: value for key, value in self.header.items()},
             format=FORMAT,
@@ -217,7 +217,7 @@ class FaissWriter:
             layers=entries,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
-        return commit_view(self.index_dir, view, {"centering": json.loads(stats.to_json())}, reuse)
+        return commit_view(self.index_dir, view, stats.to_json(), reuse)
 
 
 def commit_view(

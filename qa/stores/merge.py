@@ -6,8 +6,9 @@
 2. Under the build lock, read the view committed now. Each document of the new base stays live only if
    that view still holds it where the snapshot did; one replaced or deleted during the merge is dead in the
    new base (so a delete that arrived while the merge ran stays deleted). The segments written since the
-   snapshot are kept on top, the statistics are the committed view's (the live rows are the same), and the
-   new view is committed by the atomic switch of CURRENT, as every change is.
+   snapshot are kept on top, the statistics (whole and per collection) are the new base's as fitted, less its
+   documents dead now, plus the live rows kept on top (a full rebuild's), and the new view is committed by
+   the atomic switch of CURRENT, as every change is.
 
 A kill at any point leaves CURRENT naming the last committed view; the ``.merge-`` folder is garbage once no
 merge holds the lock. A full rebuild committed during the merge (another base) makes the merge give up.
@@ -26,7 +27,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from qa.stores.faiss import assemble
+from qa.stores.faiss import IndexData, assemble
 from qa.stores.local import (
     FORMAT,
     MANIFEST,
@@ -38,7 +39,7 @@ from qa.stores.local import (
     write_generation,
 )
 from qa.stores.local_writer import commit_view, stamp_indexed_at
-from qa.stores.segments import SegmentedIndex
+from qa.stores.segments import Layer, SegmentedIndex, ViewStats
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,22 @@ def _commit(index_dir: Path, snapshot: SegmentedIndex, folder: Path) -> Segmente
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     reuse = {base.name: base, **{layer.name: layer.data for layer in since}}
-    return commit_view(index_dir, view, current.stats or {}, reuse)
+    return commit_view(index_dir, view, _stats(base, moved, since), reuse)
+
+
+def _stats(base: IndexData, moved: list[str], since: list[Layer]) -> dict[str, Any]:
+    """The new view's statistics, whole and per collection: the new base's own (fitted by ``assemble`` from
+    its rows as stored, as a rebuild fits them), less its documents dead in the view, plus the live rows of
+    the segments kept on top. So the statistics after a merge are a full rebuild's, whatever the base's kind."""
+    stats = ViewStats.read(base.stats)
+    assert stats is not None  # assemble writes both
+    layer = Layer(base)
+    for doc_id in moved:
+        stats.remove(layer, doc_id)
+    for segment in since:
+        for doc_id in segment.live_documents():
+            stats.add(segment, doc_id)
+    return stats.to_json()
 
 
 def _header(view: dict[str, Any]) -> dict[str, Any]:

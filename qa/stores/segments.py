@@ -11,8 +11,9 @@ its own top k among live rows, and keeps the k best of them all: exactly the top
 the live rows would give, scored the same (flat codes are copied unchanged between layers). Documents are
 found in the newest layer that holds them live; every other copy of them is dead.
 
-The per-language statistics the ranking stage corrects with (qa.centering) are the view's own, kept current
-by adding a segment's rows and subtracting the dead ones (sums and counts), never by re-reading the base.
+The per-language statistics the ranking stage corrects with (qa.centering), the whole corpus's and each
+collection's (``ViewStats``), are the view's own, kept current by adding a segment's rows and subtracting the
+dead ones (sums and counts), never by re-reading the base.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from qa import centering, collections, vector_index
 from qa.collections import Scope
 from qa.models import Document
 from qa.stores.base import DocRows, Hit, Scored
-from qa.stores.faiss import IndexData
+from qa.stores.faiss import IndexData, ScopedStats
 
 
 @dataclass
@@ -147,7 +148,7 @@ class SegmentedIndex:
     @cached_property
     def documents(self) -> Sequence[Document]:
         """Every live document, sorted by id as a generation stores them (read when asked for)."""
-        return _Documents(self, sorted(self._owner))
+        return _Documents(self, self._ids)
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -195,14 +196,99 @@ class SegmentedIndex:
             ids[i, : len(rows)] = [row.id for row in rows]
         return scores, ids
 
-    def language_stats(self) -> centering.Stats | None:
-        return self._stats
+    def language_stats(self, collections: Scope = None) -> centering.Stats | None:
+        """The view's statistics (kept by its commits), of the rows of ``collections`` when given: combined
+        per scope and cached as a generation's are (qa.stores.faiss.ScopedStats)."""
+        return self._scoped_stats.of(self._narrowed(collections))
 
     @cached_property
-    def _stats(self) -> centering.Stats | None:
-        if not self.stats or "centering" not in self.stats:
+    def _scoped_stats(self) -> ScopedStats:
+        return ScopedStats(self.stats)
+
+    @cached_property
+    def _collections(self) -> frozenset[str]:
+        """The collections holding a live document."""
+        return frozenset(collections.of(doc_id) for doc_id in self._owner)
+
+    def _narrowed(self, scope: Scope) -> frozenset[str] | None:
+        """The view's collections inside ``scope``; None where that is all of them (as IndexData narrows)."""
+        if scope is None:
             return None
-        return centering.Stats.from_json(json.dumps(self.stats["centering"]))
+        present = frozenset(name for name in scope if name in self._collections)
+        return None if present == self._collections else present
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The view's entries that describe how it was built (embedder, chunking, sequence)."""
+        return self.view
+
+    def document_ids(self, scope: Scope = None) -> list[str]:
+        """Every live document id in id order (of ``scope`` when given); no text and no manifest is copied."""
+        ids = self._ids
+        return list(ids) if scope is None else [doc_id for doc_id in ids if collections.contains(scope, doc_id)]
+
+    @cached_property
+    def _ids(self) -> list[str]:
+        """Every live document id, sorted once per view (a view never changes)."""
+        return sorted(self._owner)
+
+    def document_entry(self, doc_id: str) -> dict[str, Any]:
+        """A live document's manifest entry, from the layer holding it (KeyError: none does)."""
+        layer = self.owner(doc_id)
+        if layer is None:
+            raise KeyError(doc_id)
+        return layer.data.document_entry(doc_id)
+
+    def collection_counts(self) -> dict[str, int]:
+        """Collection -> how many live documents it holds."""
+        return {name: docs for name, (docs, _) in self.collection_sizes().items()}
+
+    def collection_sizes(self) -> dict[str, tuple[int, int]]:
+        """Collection -> (live documents, their chunks) (for /metrics), from the layers' manifests."""
+        sizes: dict[str, tuple[int, int]] = {}
+        for doc_id in self._owner:
+            chunks = int(self.document_entry(doc_id).get("chunks", 0))
+            docs, rows = sizes.get(collections.of(doc_id), (0, 0))
+            sizes[collections.of(doc_id)] = (docs + 1, rows + chunks)
+        return sizes
+
+
+@dataclass
+class ViewStats:
+    """A view's statistics (stats.json): the whole corpus's and each collection's, as sums and counts of the
+    rows as stored, so a commit adds and subtracts documents' rows and gets what a rebuild would fit."""
+
+    whole: centering.Stats
+    per: dict[str, centering.Stats]
+
+    @classmethod
+    def read(cls, stats: dict[str, Any] | None) -> ViewStats | None:
+        """From a generation's or view's stats.json; None where either part is missing (written before)."""
+        if not stats or "centering" not in stats or "collections" not in stats:
+            return None
+        per = {name: centering.Stats.from_json(json.dumps(part)) for name, part in stats["collections"].items()}
+        return cls(centering.Stats.from_json(json.dumps(stats["centering"])), per)
+
+    def add(self, layer: Layer, doc_id: str, sign: int = 1) -> None:
+        """Count a document's rows as ``layer`` stores them in (``sign=-1``: out) of both."""
+        rows, languages = chunk_rows_of(layer, doc_id)
+        if not len(rows):
+            return
+        self.whole.add(rows, languages, sign)
+        name = collections.of(doc_id)
+        part = self.per.setdefault(name, centering.Stats(dim=self.whole.dim, shrink=self.whole.shrink))
+        part.add(rows, languages, sign)
+        if not part.counts:  # a collection without rows has no statistics, as in a rebuild
+            del self.per[name]
+
+    def remove(self, layer: Layer, doc_id: str) -> None:
+        self.add(layer, doc_id, sign=-1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "centering": json.loads(self.whole.to_json()),
+            "collections": {name: json.loads(part.to_json()) for name, part in sorted(self.per.items())},
+        }
 
 
 class _Documents(Sequence[Document]):
