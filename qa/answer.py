@@ -337,6 +337,7 @@ def _citations(ranked: list[Candidate], top_k: int) -> list[Citation]:
                 highlight=highlight,
                 score=round(candidate.score, 4),
                 page=page_at(hit.pages, highlight.start),
+                language=hit.language or None,
             )
         )
         if len(citations) == top_k:
