@@ -333,7 +333,7 @@ def test_no_answer_still_lists_the_closest_passages(
             answer = tab.ask(JAPAN_QUESTION)
             expect(answer.locator(".no-answer")).to_contain_text("No answer found")
             expect(answer.locator(".answer-text")).to_have_count(0)
-            expect(answer.locator(".sources h3")).to_have_text("Closest passages")
+            expect(answer.locator(".sources h2")).to_have_text("Closest passages")
             expect(answer.locator(".citation")).to_have_count(5)
             expect(answer.locator(".small-talk")).to_have_count(0)
             expect(tab.page.locator("#announcer")).to_contain_text("No answer found")
@@ -394,7 +394,8 @@ def test_page_asks_for_the_api_key_once_and_keeps_it(browser: Browser, web_setti
             tab.page.get_by_role("button", name="Save key").click()
             expect(tab.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
             assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
-            assert tab.page.evaluate("() => localStorage.getItem('qa.apiKey')") == "s3cret-key"
+            assert tab.page.evaluate("() => sessionStorage.getItem('qa.apiKey')") == "s3cret-key"
+            assert tab.page.evaluate("() => localStorage.getItem('qa.apiKey')") is None  # kept for the tab only
 
             tab.page.reload()
             expect(tab.page.locator("#corpus")).not_to_have_attribute("data-state", "loading")
@@ -488,7 +489,7 @@ def test_upload_with_the_button_reports_each_file(browser: Browser, library: Lib
         expect(bad.locator(".result-reason")).to_contain_text(reason)
         expect(panel.locator("#doc-count")).to_have_text("(23)")  # the list is read again after the upload
         expect(tab.page.locator("#corpus")).to_contain_text("Answering from 23 documents")
-        expect(tab.page.locator("#announcer")).to_have_text("1 file indexed, 1 failed.")
+        expect(panel.locator("#library-announcer")).to_have_text("1 file indexed, 1 failed.")  # heard inside the modal
 
         tab.page.keyboard.press("Escape")
         answer = tab.ask("what colour is the harbour lighthouse?")
