@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS, TINY, TINY_ANSWER, LiveServer
 from formatfactory import text_pdf_pages
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
@@ -290,6 +291,7 @@ def test_server_down_says_so_and_recovers(browser: Browser, web_settings: Settin
         expect(tab.page.locator("#corpus")).to_have_text("Server unreachable")
         with LiveServer(create_app(web_settings, answerer=web_answerer), port=server.port):
             error.get_by_role("button", name="Try again").click()
+            expect(tab.input).to_be_focused()  # the button went with the error: the focus is not left on <body>
             expect(tab.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
             expect(tab.page.locator("#corpus")).to_have_attribute("data-state", "ok")
     finally:
@@ -810,3 +812,154 @@ def test_a_low_confidence_answer_reads_possibly_with_its_passages(
             expect(tab.page.locator("#announcer")).to_contain_text(re.compile(rf"^Possibly: .*{JAPAN_ANSWER}"))
         finally:
             tab.close()
+
+
+# ------------------------------------------------------------------------------------------------ accessibility
+
+AXE = Axe()  # axe-core, bundled by axe-playwright-python
+LIGHTHOUSE_QUESTION = "what colour is the harbour lighthouse?"
+
+
+def _no_axe_violations(page: Page, state: str) -> None:
+    """axe-core's WCAG 2.x A/AA rules and best practices over the whole page as it stands."""
+    violations = AXE.run(page).response["violations"]
+    found = [f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']]}" for v in violations]
+    assert not found, f"axe-core, {state}: {found}"
+
+
+def test_every_state_of_the_page_passes_axe(chat: Chat) -> None:
+    _no_axe_violations(chat.page, "empty page")
+    chat.ask(JAPAN_QUESTION)
+    _no_axe_violations(chat.page, "an answer shown")
+    chat.ask(LIGHTHOUSE_QUESTION)
+    _no_axe_violations(chat.page, "two answers")  # the second card repeats no landmark's name
+
+    chat.answers().first.get_by_role("button", name="Open document").first.click()
+    expect(chat.page.locator("#viewer mark#cited-span")).to_be_visible()
+    _no_axe_violations(chat.page, "viewer open")
+    chat.page.keyboard.press("Escape")
+
+    chat.page.get_by_role("button", name="Documents", exact=True).click()
+    expect(chat.page.locator("#doc-list .doc")).to_have_count(3)
+    _no_axe_violations(chat.page, "Documents dialog open")
+    chat.page.keyboard.press("Escape")
+
+    held = []
+    chat.page.route(
+        "**/ask", lambda route: held.append(route)
+    )  # a server that does not answer: the pending card and its Cancel
+    chat.input.fill(JAPAN_QUESTION)
+    chat.input.press("Enter")
+    expect(chat.page.get_by_role("button", name="Cancel")).to_be_visible()
+    _no_axe_violations(chat.page, "a question pending")
+    chat.page.get_by_role("button", name="Cancel").click()
+    chat.page.unroute("**/ask")
+
+    chat.ask("x" * 2001)  # the server's real 422
+    expect(chat.answers().last.get_by_role("alert")).to_contain_text("The question was not accepted")
+    _no_axe_violations(chat.page, "an error shown")
+
+
+def test_answers_and_passages_are_tagged_with_their_language(chat: Chat, web_server: LiveServer) -> None:
+    """A Russian passage read by an English voice is noise: each carries the language the API identified."""
+    cited = {}
+    for question in (JAPAN_QUESTION, LIGHTHOUSE_QUESTION):
+        body = httpx.post(f"{web_server.url}/ask", json={"question": question, "top_k": 5}).json()
+        cited[question] = [citation["language"] for citation in body["citations"]]
+    assert cited[JAPAN_QUESTION][0] == "ru" and cited[LIGHTHOUSE_QUESTION][0] == "en"
+
+    russian = chat.ask(JAPAN_QUESTION)
+    english = chat.ask(LIGHTHOUSE_QUESTION)
+    expect(russian.locator(".answer-text span[lang]")).to_have_attribute("lang", "ru")
+    expect(english.locator(".answer-text span[lang]")).to_have_attribute("lang", "en")
+    for answer, question in ((russian, JAPAN_QUESTION), (english, LIGHTHOUSE_QUESTION)):
+        passages = answer.locator(".passage")
+        expect(passages).to_have_count(len(cited[question]))
+        assert [passages.nth(n).get_attribute("lang") for n in range(len(cited[question]))] == cited[question]
+    expect(chat.page.locator("#announcer span[lang='en']")).to_contain_text("red and white")  # heard in English
+
+    russian.locator(".citation").first.get_by_role("button", name="Open document").click()
+    expect(chat.page.locator("#viewer .cited-passage")).to_have_attribute("lang", "ru")
+
+
+def _focused_id(page: Page) -> str:
+    return page.evaluate("() => document.activeElement.id || document.activeElement.tagName")
+
+
+def _tab_to(page: Page, name: str, *, back: bool = False, limit: int = 80) -> None:
+    """Press Tab (Shift+Tab with ``back``) until the focused element's accessible name is ``name``."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        label = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return (e.getAttribute('aria-label') || e.textContent || '').trim(); }"
+        )
+        if label == name:
+            return
+    raise AssertionError(f"{name!r} is not reachable with {'Shift+' if back else ''}Tab")
+
+
+def test_the_page_works_by_keyboard_alone(chat: Chat) -> None:
+    page = chat.page
+    expect(chat.input).to_be_focused()  # the page opens ready to type
+    page.keyboard.type(JAPAN_QUESTION)
+    _tab_to(page, "Send")
+    page.keyboard.press("Enter")  # Send, by keyboard: the button is disabled while it works
+    expect(chat.answers()).to_have_count(1)
+    expect(chat.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+    expect(chat.input).to_be_focused()  # not <body>: the next question can be typed at once
+
+    source = "Open document Us japan security talks, at citation 1"
+    _tab_to(page, source, back=True)
+    page.keyboard.press("Enter")
+    viewer = page.get_by_role("dialog", name="Us japan security talks")
+    expect(viewer).to_be_visible()
+    expect(viewer.locator("mark#cited-span")).to_be_visible()
+    assert viewer.evaluate("(d, id) => d.contains(document.getElementById(id))", _focused_id(page))
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    expect(page.get_by_role("button", name=source)).to_be_focused()
+
+    _tab_to(page, "Documents")
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog", name="Documents")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#doc-list .doc")).to_have_count(3)
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(page.get_by_role("button", name="Documents", exact=True)).to_be_focused()
+
+
+def test_a_hung_server_can_be_cancelled_and_the_header_says_so(chat: Chat) -> None:
+    page = chat.page
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url) if r.url.endswith("/ask") else None)
+    held = []
+    page.route("**/ask", lambda route: held.append(route))  # the request reaches a server that never answers
+    chat.input.fill(JAPAN_QUESTION)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".msg.pending")).to_contain_text("Searching the documents")
+    expect(chat.input).to_be_focused()  # not <body>, though Send is now disabled
+    corpus = page.locator("#corpus")
+    expect(corpus).to_have_attribute("data-state", "slow")  # no longer green while the question hangs
+    expect(corpus).to_have_text("The server is slow to answer: Cancel stops waiting")
+
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".msg")).to_have_count(0)  # the question and its pending card are gone
+    expect(chat.input).to_have_value(JAPAN_QUESTION)  # back in the box, to edit or send again
+    expect(chat.input).to_be_focused()
+    expect(page.locator("#announcer")).to_contain_text("Cancelled")
+    expect(corpus).to_have_attribute("data-state", "ok")
+    expect(page.locator("#send")).to_be_enabled()
+    assert len(held) == 1
+    expect(page.locator("#welcome")).to_be_visible()
+
+    chat.input.press("Enter")  # sent again, and Escape in the box stops it too
+    expect(page.locator(".msg.pending")).to_be_visible()
+    chat.input.press("Escape")
+    expect(page.locator(".msg")).to_have_count(0)
+    assert len(held) == 2
+    page.unroute("**/ask")
+    answer = chat.ask(JAPAN_QUESTION)  # the server answers again: the page was not left busy
+    expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+    assert len(failed) == 2  # both requests were aborted, not left running
