@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from qa import __version__, security, staging, store
+from qa import collections as colls
+from qa.access import caller_of
 from qa.answer import Answerer
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
@@ -168,7 +170,8 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
     async def ask(body: AskRequest, request: Request) -> AskResponse:
         qa: Answerer = request.app.state.answerer
         history = [Turn(t.role, t.content) for t in body.history]
-        answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
+        scope = colls.narrow(caller_of(request).read, body.collections)
+        answer = await run_in_threadpool(lambda: qa.ask(body.question, body.top_k, history, collections=scope))
         return AskResponse.from_answer(answer)
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")

@@ -34,6 +34,8 @@ TARGET_RECALL = 0.98
 # measured 0.979 on 1,000 other questions)
 TUNE_MARGIN = 0.015
 TUNE_QUERIES = 500
+EXACT_ROWS = 10_000  # a selection of at most this many rows is scanned exactly (``_exact``), not approximated
+WIDEN_MAX = 16  # how many times its tuned nprobe/efSearch a selective search may look at, at most
 RERANK = 2  # approximate kinds fetch RERANK * k candidates, then re-score exactly
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128  # faiss's default 40 gave recall 0.865 at 1M here
@@ -142,8 +144,11 @@ def search(
     k = min(k, index.ntotal if rows is None else len(rows))
     if k <= 0:
         return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-    params = None if rows is None else _selected(info, rows)
-    if info.get("kind", "flat") == "flat" or vectors is None:
+    approximate = info.get("kind", "flat") != "flat" and vectors is not None
+    if rows is not None and approximate and len(rows) <= EXACT_ROWS:
+        return _exact(vectors, queries, k, rows)
+    params = None if rows is None else _selected(info, rows, index.ntotal)
+    if not approximate:
         return index.search(queries, k, params=params)
     _, candidates = index.search(queries, min(index.ntotal, RERANK * k), params=params)
     scores = np.full((len(queries), k), -np.inf, np.float32)
@@ -158,14 +163,35 @@ def search(
     return scores, rows
 
 
-def _selected(info: dict[str, Any], rows: np.ndarray) -> Any:
+def _exact(
+    vectors: np.ndarray | ArrayFile, queries: np.ndarray, k: int, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of a few selected rows by exact inner product with their stored float vectors.
+
+    An approximate index searched with a selector only looks where it would look for the whole corpus
+    (nprobe lists, an HNSW neighbourhood): a small collection there gets whatever of its rows happen to lie
+    in those places, not its own top k. Scanning the rows themselves costs what a flat index of their size
+    does, reading their float16 rows in runs (documents of one collection are neighbours), and is exact.
+    """
+    ordered = np.sort(np.asarray(rows, np.int64))
+    runs = np.split(ordered, np.flatnonzero(np.diff(ordered) != 1) + 1)  # a collection's documents lie together
+    picked = np.concatenate([np.asarray(vectors[int(r[0]) : int(r[-1]) + 1], dtype=np.float32) for r in runs])
+    scores = queries @ picked.T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, top, axis=1).astype(np.float32), ordered[top].astype(np.int64)
+
+
+def _selected(info: dict[str, Any], rows: np.ndarray, total: int) -> Any:
     """Search parameters restricted to ``rows``, keeping the tuned ``nprobe``/``efSearch`` (parameters passed
-    to a search replace the index's own, whose defaults would otherwise apply)."""
+    to a search replace the index's own, whose defaults would otherwise apply), widened by the share of rows
+    left out, so a search sees about as many selected rows as the tuned search sees rows."""
     selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+    widen = min(WIDEN_MAX, max(1, math.ceil(total / max(len(rows), 1))))
     if info.get("kind") == "ivf-sq8":
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=int(info["nprobe"]))
+        nprobe = min(int(info["nprobe"]) * widen, int(info.get("nlist", info["nprobe"])))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
     elif info.get("kind") == "hnsw":
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=int(info["efSearch"]))
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(int(info["efSearch"]) * widen, 4096))
     else:
         params = faiss.SearchParameters(sel=selector)
     params.keep_selector = selector  # the parameters hold a raw pointer: keep the selector alive with them

@@ -11,10 +11,15 @@ write acknowledged before it):
   starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
   with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS; the header is
   written before any row, so rows of an interrupted rebuild are never taken for another model's); and one row
-  per language (``part`` -1) with the sum and count of its chunk vectors, updated with every put and
-  delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does FAISS's;
+  per collection and language (``part`` -1) with the sum and count of its chunk vectors, updated with every
+  put and delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does
+  FAISS's (a search inside some collections by theirs alone);
 - ``<name>_holders``: which origins hold each document (an upload, or a folder on a named host: qa.origins),
   one row per (origin, document), so replicas over one Milvus never remove what they did not add.
+
+Chunk and document rows carry their document's ``collection`` (qa.collections.of), so a search inside some
+collections filters inside Milvus's search (``collection in [...]``) and gets their own top k, and a listing
+asks for one page of one scope.
 
 Writes go document by document: a new version's rows are written beside the old ones, which are deleted only
 then (row ids carry the content hash), so a crash never leaves a document missing, only briefly doubled, and
@@ -33,31 +38,44 @@ from typing import Any
 
 import numpy as np
 
-from qa.centering import Stats
+from qa import collections as colls
+from qa.centering import Stats, combine
+from qa.collections import Scope
 from qa.embedding import SPARSE_K
 from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
 from qa.stores.base import DocRows, Hit, Scored, chunk_languages, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
-STATS_ID = "\x00centering"  # doc_id of the per-language statistics rows (part STATS_PART, id STATS_ID + language)
+STATS_ID = "\x00centering"  # doc_id of the statistics rows (part STATS_PART, id STATS_ID + collection, language)
 STATS_PART = -1  # never 0: every "part == 0" query (hashes, counts) leaves them out
 # 2: page starts in the documents collection; 3: holders, content hashes on every row, each chunk's language and
-# per-language statistics
-SCHEMA = 3
+# per-language statistics; 4: each chunk's and document's collection, statistics per collection, page counts
+SCHEMA = 4
 LANGUAGE_MAX = 32
+COLLECTION_MAX = 64  # qa.collections.NAME
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
 ID_MAX = 4096  # document ids, titles and origins
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
 HNSW = {"M": 32, "efConstruction": 128}  # as qa.vector_index's HNSW
 CONSISTENCY = "Strong"
+QUERY_WINDOW = 16_384  # Milvus answers a query's offset + limit up to this many rows
 TIMEOUT_S = 30
 
 
 def _quote(value: str) -> str:
     """A string literal for a Milvus filter expression."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def _names(collections: frozenset[str]) -> str:
+    """A Milvus list literal of collection names, each quoted (names are checked, and escaped all the same)."""
+    return "[" + ", ".join(_quote(name) for name in sorted(collections)) + "]"
+
+
+def _stats_id(collection: str, language: str) -> str:
+    return f"{STATS_ID}{collection}\x00{language}"
 
 
 def _row_id(*parts: object) -> int:
@@ -139,6 +157,7 @@ class MilvusStore:
                     # latent terms, base64 float32 (Milvus 2.3 has no sparse vectors and one vector field)
                     ("sparse", DataType.VARCHAR, {"max_length": SPARSE_MAX}),
                     ("language", DataType.VARCHAR, {"max_length": LANGUAGE_MAX}),  # qa.stores.base.chunk_languages
+                    ("collection", DataType.VARCHAR, {"max_length": COLLECTION_MAX}),  # qa.collections.of
                     ("vector", DataType.FLOAT_VECTOR, {"dim": self.dim}),
                 ],
                 ("HNSW", HNSW),
@@ -166,6 +185,8 @@ class MilvusStore:
                     ("sha256", DataType.VARCHAR, {"max_length": 64}),
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
                     ("pages", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),  # JSON: page starts in this part
+                    ("page_count", DataType.INT64, {}),  # the document's pages (every part), for listings
+                    ("collection", DataType.VARCHAR, {"max_length": COLLECTION_MAX}),
                     ("vector", DataType.FLOAT_VECTOR, {"dim": 2}),  # Milvus requires one vector field
                 ],
                 ("FLAT", {}),
@@ -212,7 +233,8 @@ class MilvusStore:
         return json.loads(rows[0]["text"]) if rows else None
 
     def set_header(self, header: dict) -> None:
-        row = {"id": META_ID, "doc_id": META_ID, "part": 0, "title": "", "sha256": "", "pages": "[]"}
+        row = {"id": META_ID, "doc_id": META_ID, "part": 0, "title": "", "sha256": "", "pages": "[]", "page_count": 0,
+               "collection": ""}  # fmt: skip
         self.client.upsert(self.documents, [{**row, "text": json.dumps(header), "vector": [0.0, 0.0]}])
 
     def document_hashes(self) -> dict[str, str]:
@@ -245,14 +267,23 @@ class MilvusStore:
         self.client.delete(self.holders, filter=f"id == {_quote(_holder_id(origin, doc_id))}")
 
     # -- language statistics ----------------------------------------------------------------------------
-    def language_stats(self) -> Stats:
-        """The per-language sums and counts of every chunk vector stored (qa.centering.Stats)."""
-        stats = Stats(dim=self.dim)
-        for row in self.client.query(self.documents, filter=f"part == {STATS_PART}", output_fields=["text"]):
+    def collection_stats(self, collections: Scope = None) -> dict[str, Stats]:
+        """Collection -> the per-language sums and counts of its chunk vectors (qa.centering.Stats), of every
+        collection or of ``collections``."""
+        expr = f"part == {STATS_PART}"
+        if collections is not None:
+            expr += f" and collection in {_names(collections)}"
+        found: dict[str, Stats] = {}
+        for row in self.client.query(self.documents, filter=expr, output_fields=["text"]):
             entry = json.loads(row["text"])
+            stats = found.setdefault(entry["collection"], Stats(dim=self.dim))
             stats.sums[entry["language"]] = np.frombuffer(base64.b64decode(entry["sum"]), np.float64).copy()
             stats.counts[entry["language"]] = int(entry["count"])
-        return stats
+        return found
+
+    def language_stats(self, collections: Scope = None) -> Stats:
+        """The per-language sums and counts of every chunk vector stored (of ``collections`` when given)."""
+        return combine(list(self.collection_stats(collections).values()), self.dim)
 
     def _stored_vectors(self, expr: str) -> tuple[np.ndarray, list[str]]:
         """Chunk vectors and languages as stored, of the rows ``expr`` selects (what their removal takes off)."""
@@ -260,30 +291,34 @@ class MilvusStore:
         vectors = np.array([row["vector"] for row in rows], np.float64).reshape(-1, self.dim)
         return vectors, [row["language"] for row in rows]
 
-    def _update_stats(self, removed: tuple[np.ndarray, list[str]], added: tuple[np.ndarray, list[str]]) -> None:
-        """Take a document's old rows off the statistics and count its new ones in, language by language."""
+    def _update_stats(
+        self, collection: str, removed: tuple[np.ndarray, list[str]], added: tuple[np.ndarray, list[str]]
+    ) -> None:
+        """Take a document's old rows off its collection's statistics and count its new ones in, by language."""
         if not removed[1] and not added[1]:
             return
-        stats = self.language_stats()
+        stats = self.collection_stats(frozenset({collection})).get(collection, Stats(dim=self.dim))
         stats.remove(*removed)
         stats.add(*added)
         touched = set(removed[1]) | set(added[1])
         gone = [lang for lang in touched if lang not in stats.counts]
         if gone:
-            ids = ", ".join(_quote(STATS_ID + lang) for lang in gone)
+            ids = ", ".join(_quote(_stats_id(collection, lang)) for lang in gone)
             self.client.delete(self.documents, filter=f"id in [{ids}]")
         kept = [lang for lang in touched if lang in stats.counts]
         if kept:
-            self.client.upsert(self.documents, [self._stats_row(lang, stats) for lang in kept])
+            self.client.upsert(self.documents, [self._stats_row(collection, lang, stats) for lang in kept])
 
-    def _stats_row(self, language: str, stats: Stats) -> dict[str, Any]:
+    def _stats_row(self, collection: str, language: str, stats: Stats) -> dict[str, Any]:
         entry = {
+            "collection": collection,
             "language": language,
             "count": stats.counts[language],
             "sum": base64.b64encode(np.asarray(stats.sums[language], np.float64).tobytes()).decode(),
         }
-        return {"id": STATS_ID + language, "doc_id": STATS_ID, "part": STATS_PART, "title": "", "sha256": "",
-                "text": json.dumps(entry), "pages": "[]", "vector": [0.0, 0.0]}  # fmt: skip
+        return {"id": _stats_id(collection, language), "doc_id": STATS_ID, "part": STATS_PART, "title": "",
+                "sha256": "", "text": json.dumps(entry), "pages": "[]", "page_count": 0, "collection": collection,
+                "vector": [0.0, 0.0]}  # fmt: skip
 
     def check_stats(self) -> None:
         """Recount the statistics from every stored chunk when their count disagrees with the chunks' (a write
@@ -292,16 +327,19 @@ class MilvusStore:
         stored = self.client.query(self.chunks, filter="", output_fields=["count(*)"])
         if stats.total == (int(stored[0]["count(*)"]) if stored else 0):
             return
-        fresh = Stats(dim=self.dim)
+        fresh: dict[str, Stats] = {}
         iterator = self.client.query_iterator(
-            self.chunks, batch_size=1000, filter="", output_fields=["vector", "language"]
+            self.chunks, batch_size=1000, filter="", output_fields=["vector", "language", "collection"]
         )
         while batch := iterator.next():
-            fresh.add(np.array([row["vector"] for row in batch], np.float64), [row["language"] for row in batch])
+            for row in batch:
+                part = fresh.setdefault(row["collection"], Stats(dim=self.dim))
+                part.add(np.array([row["vector"]], np.float64), [row["language"]])
         iterator.close()
         self.client.delete(self.documents, filter=f"part == {STATS_PART}")
-        if fresh.counts:
-            self.client.upsert(self.documents, [self._stats_row(lang, fresh) for lang in fresh.counts])
+        rows = [self._stats_row(name, lang, part) for name, part in fresh.items() for lang in part.counts]
+        if rows:
+            self.client.upsert(self.documents, rows)
 
     # -- writes ---------------------------------------------------------------------------------------
     def delete_document(self, doc_id: str, *, except_sha256: str | None = None) -> None:
@@ -313,7 +351,7 @@ class MilvusStore:
         removed = self._stored_vectors(expr)
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
-        self._update_stats(removed, (np.empty((0, self.dim)), []))
+        self._update_stats(colls.of(doc_id), removed, (np.empty((0, self.dim)), []))
         if except_sha256 is None:  # last: rows nobody holds would never be removed by anyone
             self.client.delete(self.holders, filter=f"doc_id == {_quote(doc_id)}")
 
@@ -321,6 +359,7 @@ class MilvusStore:
         """Write a document's rows beside its earlier version's, then delete those: never a moment without it."""
         doc = rows.doc
         title = fit(doc.title, ID_MAX)
+        collection = colls.of(doc.id)
         languages = chunk_languages(rows)
         chunk_rows, sentence_rows = [], []
         for position, (start, end, first, last) in enumerate(rows.chunks):
@@ -336,6 +375,7 @@ class MilvusStore:
                     "text": fit(doc.text[start:end], VARCHAR_MAX),
                     "sparse": base64.b64encode(rows.sparse[position].astype(np.float32).tobytes()).decode(),
                     "language": languages[position],
+                    "collection": collection,
                     "vector": rows.vectors[position].tolist(),
                 }
             )
@@ -365,6 +405,8 @@ class MilvusStore:
                 "sha256": doc.sha256,
                 "text": doc.text[at : at + TEXT_PART],
                 "pages": json.dumps([p for p in doc.pages if at <= p < at + TEXT_PART]),
+                "page_count": len(doc.pages),
+                "collection": collection,
                 "vector": [0.0, 0.0],
             }
             for part, at in enumerate(starts)
@@ -377,7 +419,9 @@ class MilvusStore:
                 self.client.upsert(name, batch[start : start + 1000])
         self.client.upsert(self.documents, document_rows)
         self._update_stats(
-            (np.empty((0, self.dim)), []), (np.asarray(rows.vectors, np.float64).reshape(-1, self.dim), list(languages))
+            collection,
+            (np.empty((0, self.dim)), []),
+            (np.asarray(rows.vectors, np.float64).reshape(-1, self.dim), list(languages)),
         )
         self.delete_document(doc.id, except_sha256=doc.sha256)
 
@@ -485,6 +529,47 @@ class MilvusIndex:
     def document_ids(self) -> list[str]:
         return sorted(self.milvus.document_hashes())
 
+    def document_page(
+        self, offset: int, limit: int, collections: Scope = None
+    ) -> tuple[list[tuple[str, str, int]], int]:
+        """(id, title, pages) of documents ``offset .. offset+limit`` in id order (of ``collections`` when given),
+        and how many there are in all: one query for the page (the documents' first parts, whose primary keys
+        sort as their ids) and one count, whatever the corpus's size; no text is read."""
+        if collections is not None and not collections:
+            return [], 0
+        expr = f"part == 0 and id != {_quote(META_ID)}"
+        if collections is not None:
+            expr += f" and collection in {_names(collections)}"
+        total = self._count(self.milvus.documents, expr)
+        if offset >= total:
+            return [], total
+        if offset + limit <= QUERY_WINDOW:
+            rows = self.milvus.client.query(
+                self.milvus.documents, filter=expr, output_fields=["doc_id", "title", "page_count"],
+                offset=offset, limit=limit,
+            )  # fmt: skip
+            rows.sort(key=lambda row: row["doc_id"])
+        else:  # past Milvus's query window (offset + limit <= 16,384): the scope's ids, then the page's rows
+            ids = sorted(row["doc_id"] for row in self.milvus.client.query(
+                self.milvus.documents, filter=expr, output_fields=["doc_id"]))[offset : offset + limit]  # fmt: skip
+            rows = self.milvus.client.query(
+                self.milvus.documents,
+                filter=f"part == 0 and doc_id in [{', '.join(_quote(d) for d in ids)}]",
+                output_fields=["doc_id", "title", "page_count"],
+            )
+            rows.sort(key=lambda row: row["doc_id"])
+        return [(row["doc_id"], row["title"], int(row["page_count"])) for row in rows], total
+
+    def collection_counts(self) -> dict[str, int]:
+        """Collection -> how many documents it holds (one small field of each document's first part)."""
+        counts: dict[str, int] = {}
+        rows = self.milvus.client.query(
+            self.milvus.documents, filter=f"part == 0 and id != {_quote(META_ID)}", output_fields=["collection"]
+        )
+        for row in rows:
+            counts[row["collection"]] = counts.get(row["collection"], 0) + 1
+        return counts
+
     def holders(self, doc_id: str) -> frozenset[str]:
         """The origins that hold a document (qa.origins): an upload, folders of replicas."""
         return frozenset(self.milvus.held_by(doc_id).get(doc_id, set()))
@@ -507,20 +592,31 @@ class MilvusIndex:
             rows.sort(key=lambda row: row["part"])
         return found
 
-    def language_stats(self) -> Stats:
+    def language_stats(self, collections: Scope = None) -> Stats:
         """Read at every search (one small query): a write through another replica counts at once."""
-        return self.milvus.language_stats()
+        return self.milvus.language_stats(collections)
 
-    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
-        """The k chunks of the highest raw inner product (of one language if given); qa.ranking corrects them."""
-        return self.hits(self.search_rows(query, k, language))
+    def search_hits(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Hit]:
+        """The k chunks of the highest raw inner product (of one language, of some collections if given);
+        qa.ranking corrects them."""
+        return self.hits(self.search_rows(query, k, language, collections))
 
-    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
-        """One search round trip: the chunks' own fields come with it, their sentences only with ``hits``."""
+    def search_rows(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Scored]:
+        """One search round trip: the chunks' own fields come with it, their sentences only with ``hits``.
+        The filters are Milvus's own (applied inside the search), so a small collection gets its true top k."""
+        if collections is not None and not collections:
+            return []
+        terms = [] if language is None else [f"language == {_quote(language)}"]
+        if collections is not None:
+            terms.append(f"collection in {_names(collections)}")
         results = self.milvus.client.search(
             self.milvus.chunks,
             data=[np.asarray(query, dtype=np.float32).tolist()],
-            filter="" if language is None else f"language == {_quote(language)}",
+            filter=" and ".join(terms),
             limit=k,
             output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
