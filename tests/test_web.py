@@ -384,28 +384,74 @@ def test_page_works_under_a_strict_content_security_policy(browser: Browser, web
 
 
 def test_page_asks_for_the_api_key_once_and_keeps_it(browser: Browser, web_settings: Settings, web_answerer) -> None:
-    locked = web_settings.model_copy(update={"api_key": "s3cret-key"})
+    locked = web_settings.model_copy(update={"api_key": "s3cret-key"})  # QA_API_KEY: every endpoint wants it
     with LiveServer(create_app(locked, answerer=web_answerer)) as server:
         tab = Chat(browser, server.url)
         try:
-            tab.input.fill(JAPAN_QUESTION)
-            tab.input.press("Enter")
-            key = tab.page.get_by_label("API key", exact=True)
-            expect(key).to_be_visible()
+            # GET /collections answers 401 at load: the page asks at once, in a labelled modal form
+            prompt = tab.page.get_by_role("dialog", name="API key needed")
+            expect(prompt).to_be_visible()
+            key = prompt.get_by_label("API key", exact=True)
+            expect(key).to_be_focused()
+            key.fill("wrong-key")
+            key.press("Enter")
+            expect(prompt).to_contain_text("That key was not accepted")  # a refused key is asked for again
             key.fill("s3cret-key")
-            tab.page.get_by_role("button", name="Save key").click()
-            expect(tab.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+            prompt.get_by_role("button", name="Save key").click()
+            expect(prompt).to_be_hidden()
+            expect(tab.input).to_be_focused()  # back where the person was
+            answer = tab.ask(JAPAN_QUESTION)
+            expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
             assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
             assert tab.page.evaluate("() => sessionStorage.getItem('qa.apiKey')") == "s3cret-key"
             assert tab.page.evaluate("() => localStorage.getItem('qa.apiKey')") is None  # kept for the tab only
+            assert "s3cret-key" not in tab.page.url
 
-            tab.page.reload()
+            tab.page.reload()  # the same tab: the key is still there, nothing asked
             expect(tab.page.locator("#corpus")).not_to_have_attribute("data-state", "loading")
             tab.ask(JAPAN_QUESTION)
-            expect(tab.page.get_by_label("API key", exact=True)).to_be_hidden()
+            expect(prompt).to_be_hidden()
             assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
         finally:
             tab.close()
+
+
+def test_the_start_up_token_is_kept_for_the_tab_and_taken_out_of_the_address(
+    browser: Browser, web_settings: Settings, web_answerer
+) -> None:
+    """qa serve prints http://127.0.0.1:8000/#token=…: the page sends it as Bearer and drops it from the URL."""
+    token = "session-token-4f7a"
+    locked = web_settings.model_copy(update={"api_key": token})
+    with LiveServer(create_app(locked, answerer=web_answerer)) as server:
+        sent: list[tuple[str, str | None]] = []
+        context = browser.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda r: (
+                sent.append((r.url, r.headers.get("authorization")))
+                if re.search(r"/(ask|collections|documents)([?/]|$)", r.url)
+                else None
+            ),
+        )
+        try:
+            page.goto(f"{server.url}/#token={token}")
+            expect(page).to_have_url(f"{server.url}/")  # gone from the address (and so from history) at once
+            expect(page.locator("#corpus")).to_have_attribute("data-state", "ok")
+            assert page.evaluate("() => sessionStorage.getItem('qa.apiKey')") == token
+            assert page.evaluate("() => localStorage.getItem('qa.apiKey')") is None
+            page.get_by_label("Your question").fill(JAPAN_QUESTION)
+            page.get_by_label("Your question").press("Enter")
+            expect(page.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+            page.get_by_role("button", name="Documents", exact=True).click()
+            expect(page.locator("#doc-list .doc")).to_have_count(3)
+            expect(page.get_by_role("dialog", name="API key needed")).to_be_hidden()  # never asked
+            paths = {url.removeprefix(server.url).split("?")[0] for url, _ in sent}
+            assert {"/collections", "/ask", "/documents"} <= paths
+            assert {auth for _, auth in sent} == {f"Bearer {token}"}  # on every request
+            assert all(token not in url for url, _ in sent)  # never in a URL
+        finally:
+            context.close()
 
 
 # ------------------------------------------------------------------------------------------------ documents panel
@@ -963,3 +1009,115 @@ def test_a_hung_server_can_be_cancelled_and_the_header_says_so(chat: Chat) -> No
     answer = chat.ask(JAPAN_QUESTION)  # the server answers again: the page was not left busy
     expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
     assert len(failed) == 2  # both requests were aborted, not left running
+
+
+# ------------------------------------------------------------------------------------------------ collections
+
+TEAM_FILES = {
+    "harbour.txt": TINY["harbour.txt"],  # default
+    "hr/harbour staff.txt": "New harbour staff in Valdoria train for two weeks with the pilot boats before duty.",
+    "hr/leave.txt": "Every employee has twenty-five days of paid leave a year.",
+    "eng/deploy.txt": "Deploys to the harbour booking service run every Tuesday after the tests pass.",
+}
+
+
+@pytest.fixture()
+def teams(tmp_path: Path, e5: Embedder) -> Iterator[Library]:
+    """Three collections (default, hr, eng): the first folder under seeds/ names a document's collection."""
+    (tmp_path / "seeds").mkdir()
+    for name, text in TEAM_FILES.items():
+        (tmp_path / "seeds" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "seeds" / name).write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="e5")
+    report, data = build_index(settings, embedder=e5)
+    assert not report.failed and data is not None
+    with LiveServer(create_app(settings, answerer=Answerer(e5, data))) as server:
+        yield Library(server, settings)
+
+
+def test_questions_go_to_the_collections_picked(browser: Browser, teams: Library) -> None:
+    tab = Chat(browser, teams.url)
+    try:
+        picker = tab.page.get_by_role("button", name="Ask in: all 3 collections")
+        expect(picker).to_have_attribute("aria-expanded", "false")
+        everywhere = tab.ask(HARBOUR_QUESTION)
+        assert "collections" not in tab.asks[-1].post_data_json  # all by default: the server's own default
+        expect(everywhere.locator(".citation").first.locator(".doc-id")).to_have_text("harbour.txt")
+        expect(everywhere.locator(".citation").first.locator(".collection")).to_have_text("Collection default")
+
+        picker.click()
+        choices = tab.page.get_by_role("group", name="Collections to ask")
+        expect(choices.get_by_role("checkbox")).to_have_count(3)
+        expect(choices.get_by_label("hr (2 documents)")).to_be_checked()
+        choices.get_by_label("default (1 document)").uncheck()
+        choices.get_by_label("eng (1 document)").uncheck()
+        expect(tab.page.get_by_role("button", name="Ask in: hr")).to_be_visible()
+        choices.get_by_label("hr (2 documents)").click()  # the last one stays: a question is asked somewhere
+        expect(choices.get_by_label("hr (2 documents)")).to_be_checked()
+        choices.get_by_label("hr (2 documents)").press("Escape")
+        expect(choices).to_be_hidden()
+        expect(tab.page.get_by_role("button", name="Ask in: hr")).to_be_focused()
+
+        only_hr = tab.ask(HARBOUR_QUESTION)
+        assert tab.asks[-1].post_data_json["collections"] == ["hr"]
+        expect(only_hr.locator(".citation")).not_to_have_count(0)
+        for doc_id in only_hr.locator(".citation .doc-id").all_text_contents():
+            assert doc_id.startswith("hr/"), doc_id  # nothing from default or eng
+        expect(only_hr.locator(".citation .collection")).to_have_text(
+            ["Collection hr"] * only_hr.locator(".citation").count()
+        )
+        expect(only_hr.locator(".citation").first.locator("mark")).to_contain_text("train for two weeks")
+    finally:
+        tab.close()
+
+
+def test_an_upload_lands_in_the_collection_chosen(browser: Browser, teams: Library, tmp_path: Path) -> None:
+    (tmp_path / "rota.txt").write_text("The night rota for the harbour cranes is posted on Fridays.", encoding="utf-8")
+    tab = Chat(browser, teams.url)
+    try:
+        panel = _open_panel(tab)
+        target = panel.get_by_label("Add to collection")
+        expect(target.locator("option")).to_have_text(["default", "eng", "hr"])  # every one this caller may write
+        target.select_option("eng")
+        panel.get_by_label("Files to upload").set_input_files(tmp_path / "rota.txt")
+        expect(panel.locator(".upload-result .result-status")).to_have_text("Indexed")
+        expect(panel.locator("#library-announcer")).to_have_text("1 file indexed.")
+        listed = httpx.get(f"{teams.url}/documents", params={"collection": "eng"}).json()["documents"]
+        assert "eng/rota.txt" in [doc["id"] for doc in listed]  # not in default, where a plain upload goes
+        row = panel.locator("#doc-list .doc").filter(has=tab.page.locator(".doc-id", has_text="eng/rota.txt"))
+        expect(row.locator(".doc-facts")).to_contain_text("in eng")
+        tab.page.keyboard.press("Escape")
+        expect(tab.page.get_by_role("button", name="Ask in: all 3 collections")).to_be_visible()
+        tab.page.get_by_role("button", name="Ask in: all 3 collections").click()
+        expect(tab.page.get_by_label("eng (2 documents)")).to_be_checked()  # the counts follow the upload
+    finally:
+        tab.close()
+
+
+def test_a_key_that_writes_nowhere_cannot_upload(browser: Browser, teams: Library) -> None:
+    """What GET /collections says is writable decides the upload's choices (intercepted: a read-only key)."""
+    tab = Chat(browser, teams.url)
+    try:
+        readonly = {"collections": [{"name": n, "documents": 1, "writable": False} for n in ("eng", "hr")]}
+        tab.page.route("**/collections", lambda route: route.fulfill(json=readonly))
+        tab.page.reload()
+        expect(tab.page.get_by_role("button", name="Ask in: all 2 collections")).to_be_visible()
+        panel = _open_panel(tab)
+        expect(panel.get_by_role("button", name="Choose files…")).to_be_disabled()
+        expect(panel).to_contain_text("Your key may read these collections but add to none of them.")
+        expect(panel.get_by_label("Add to collection")).to_be_hidden()
+    finally:
+        tab.close()
+
+
+def test_a_server_without_collections_shows_no_picker(chat: Chat) -> None:
+    chat.page.route("**/collections", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
+    chat.page.reload()
+    expect(chat.page.locator("#corpus")).to_have_attribute("data-state", "ok")
+    answer = chat.ask(JAPAN_QUESTION)
+    expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+    expect(chat.page.locator("#scope")).to_be_hidden()
+    assert "collections" not in chat.asks[-1].post_data_json
+    panel = _open_panel(chat)
+    expect(panel.get_by_role("button", name="Choose files…")).to_be_enabled()
+    expect(panel.get_by_label("Add to collection")).to_be_hidden()
