@@ -1,7 +1,9 @@
 """The /documents routes: list, read, upload and delete documents over HTTP (qa.library does the work).
 
 Reads are plain ``def`` endpoints, so FastAPI runs them in its thread pool: with the Milvus store a document
-lookup is a network call, and it must never stall the event loop (and every other request with it).
+lookup is a network call, and it must never stall the event loop (and every other request with it). Writes
+run in the write queue (qa.write_queue), never in that pool: a change waits for the index, and a queue of
+them must not take the threads questions need.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends as DependsParam
 from pydantic import WithJsonSchema
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
@@ -34,6 +35,7 @@ from qa.schemas import (
     UploadOut,
     UploadResult,
 )
+from qa.write_queue import WriteQueue
 
 # one name, or several separated by commas (qa.collections.NAME each)
 CollectionsParam = Annotated[
@@ -74,7 +76,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[DependsParam]) -> None:
-    """``guarded``: the API key check (if any); ``write``: what every change also needs (security.write_guard).
+    """``guarded``: who is asking (qa.auth.read_guard); ``write``: what every change also needs (a same-site
+    Origin, security.write_guard, and a key with write scope, qa.auth.change_guard).
 
     Routes go on the app itself, not an included router: the 405 handler (qa.api) matches the app's routes.
     """
@@ -166,7 +169,8 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
             collection = _upload_collection(form.getlist("collection"))
             _writable(caller_of(request), collection)
             library: Library = request.app.state.library
-            outcomes = await run_in_threadpool(library.add, files, collection)
+            writes: WriteQueue = request.app.state.writes
+            outcomes = await writes.run(lambda: library.add(files, collection))
         finally:
             await form.close()
         results = [UploadResult(id=o.id, title=o.title, status=o.status, error=o.error) for o in outcomes]
@@ -183,12 +187,13 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         summary="Delete a document: its file and its rows; answers once it is no longer searchable",
         dependencies=[*guarded, *write],
     )
-    def delete(doc_id: str, request: Request) -> Response:
+    async def delete(doc_id: str, request: Request) -> Response:
         caller = caller_of(request)
         _readable(caller, doc_id)
         _writable(caller, colls.of(doc_id))
         library: Library = request.app.state.library
-        library.remove(doc_id)
+        writes: WriteQueue = request.app.state.writes
+        await writes.run(lambda: library.remove(doc_id))
         return Response(status_code=204)
 
 

@@ -33,6 +33,8 @@ class AskRequest(BaseModel):
         max_length=MAX_QUESTION,
         examples=["who commands US troops in Japan?"],
         description="The question, in any language the embedder knows.",
+        # documents the blank check below (a question of spaces alone is a 422), so clients and schemathesis know
+        json_schema_extra={"pattern": r"\S"},
     )
     top_k: int = Field(5, ge=1, le=20, description="How many citations to return.")
     history: list[TurnIn] = Field(
@@ -208,6 +210,15 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[ErrorItem] = Field(default_factory=list)
+    request_id: str | None = Field(
+        None, description="The request's X-Request-ID: its log lines carry the same id (quote it in a report)."
+    )
+
+
+class ReadyOut(BaseModel):
+    """GET /readyz once an index serves (until then a 503 in the error shape, saying why); /healthz has the counts."""
+
+    status: Literal["ready"] = "ready"
 
 
 class ReindexFailure(BaseModel):

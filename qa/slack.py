@@ -22,11 +22,12 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 
-from qa import slack_scopes
+from qa import request_context, slack_scopes
 from qa.answer import Answerer
 from qa.collections import Scope
 from qa.config import Settings
 from qa.errors import QAError
+from qa.http_errors import error_response
 from qa.library import Summary
 from qa.models import Answer, Turn
 from qa.schemas import ErrorOut
@@ -65,6 +66,7 @@ def mount_slack(app: FastAPI, settings: Settings, slack: SlackSettings | None = 
         scopes,
         answerer=lambda: app.state.answerer,
         library=lambda: getattr(app.state, "library", None),
+        on_answer=lambda answer: _count(app, answer),
     )
     if slack.http:
         _add_routes(app, bolt, slack)
@@ -72,6 +74,13 @@ def mount_slack(app: FastAPI, settings: Settings, slack: SlackSettings | None = 
         assert slack.app_token is not None
         add_socket_mode(app, bolt, slack.app_token.get_secret_value(), slack.socket_ping_interval)
     return True
+
+
+def _count(app: FastAPI, answer: Answer) -> None:
+    """An answer given in Slack, counted in the app's /metrics beside those of POST /ask (qa.metrics)."""
+    metrics = getattr(app.state, "metrics", None)
+    if metrics is not None:
+        metrics.answered(answer.no_answer_reason, "slack")
 
 
 def _add_routes(app: FastAPI, bolt: AsyncApp, slack: SlackSettings) -> None:
@@ -93,9 +102,9 @@ def _add_routes(app: FastAPI, bolt: AsyncApp, slack: SlackSettings) -> None:
         app.add_api_route(path, slack_endpoint, methods=["POST"], summary=summary, include_in_schema=True)
 
 
-def _error(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
-    """The service's one error shape (qa.api imports this module, so it cannot lend its helper)."""
-    return JSONResponse(ErrorOut(detail=detail, errors=errors or []).model_dump(), status_code=status)
+def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """The service's one error shape, naming the request (qa.http_errors)."""
+    return error_response(status, detail, errors)
 
 
 def _signed(verifier: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -116,11 +125,13 @@ def build_bolt_app(
     *,
     answerer: Callable[[], Answerer],
     library: Callable[[], Pages | None],
+    on_answer: Callable[[Answer], None] = lambda _: None,
 ) -> AsyncApp:
     """The Bolt app and its listeners; state (the seen-event set) lives here, not in module globals.
 
     ``answerer`` and ``library`` are read on every question: an index swap reaches Slack, over HTTP and Socket
-    Mode alike (Socket Mode requests carry no per-request context to hand them over in).
+    Mode alike (Socket Mode requests carry no per-request context to hand them over in). ``on_answer`` sees
+    every answer given (the app's /metrics counts them).
     """
     assert slack.bot_token is not None
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""  # none over Socket Mode
@@ -142,6 +153,12 @@ def build_bolt_app(
                 seen[key] = True
         return True
 
+    async def ask(question: str, history: list[Turn], scope: Scope) -> Answer | str:
+        answer = await _ask(answerer(), question, slack.max_citations, history, scope)
+        if not isinstance(answer, str):
+            on_answer(answer)
+        return answer
+
     async def answer_event(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         if _from_bot(event, context) or event.get("subtype") not in ASKING_SUBTYPES:
             return
@@ -161,7 +178,7 @@ def build_bolt_app(
         history: list[Turn] = []
         if event.get("thread_ts") and slack.history_messages:
             history = await thread_history(context, channel, event["thread_ts"], ts, slack.history_messages)
-        answer = await _ask(answerer(), question, slack.max_citations, history, scope)
+        answer = await ask(question, history, scope)
         if isinstance(answer, str):
             await context.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=escape(answer))
             return
@@ -180,7 +197,8 @@ def build_bolt_app(
         """Bolt answers 500 to any failure; an unreachable Slack API (its first auth.test) is a 503 instead."""
         if isinstance(error, (aiohttp.ClientError, asyncio.TimeoutError)):
             log.error("slack: cannot reach Slack's Web API at %s: %s", slack.api_url, error)
-            body = ErrorOut(detail=f"cannot reach Slack's Web API at {slack.api_url}; Slack will retry")
+            detail = f"cannot reach Slack's Web API at {slack.api_url}; Slack will retry"
+            body = ErrorOut(detail=detail, request_id=request_context.current())
             return BoltResponse(status=503, body=body.model_dump_json(), headers={"content-type": "application/json"})
         log.error("slack: request failed", exc_info=error)
         return None
@@ -206,7 +224,7 @@ def build_bolt_app(
             await ack(text=USAGE, response_type="ephemeral")  # only the asker sees it
             return
         await ack()  # within Slack's 3 seconds; the answer follows on response_url
-        answer = await _ask(answerer(), question, slack.max_citations, [], scope)
+        answer = await ask(question, [], scope)
         if isinstance(answer, str):
             await respond(text=escape(answer), response_type="ephemeral")
             return

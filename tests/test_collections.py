@@ -4,9 +4,11 @@ collections asked for and the caller may read."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -20,6 +22,9 @@ from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
+from qa.indexer import build_index
+from qa.keys import KeyFile
+from qa.library import Library
 
 HOLIDAYS = "Every employee of Valdoria Shipping has twenty-eight days of paid holiday a year."
 HOLIDAYS_QUESTION = "How many days of paid holiday does an employee get?"
@@ -27,27 +32,15 @@ DEPLOY = "Valdoria Shipping deploys its booking service every Tuesday at noon, a
 DEPLOY_QUESTION = "When is the booking service deployed?"
 
 
-class AsCaller:
-    """Test-only ASGI middleware: records a caller on every request, where the auth dependency will
-    (``request.state.caller``, read by qa.access.caller_of)."""
-
-    def __init__(self, app: Any, caller: Caller) -> None:
-        self.app, self.caller = app, caller
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["caller"] = self.caller
-        await self.app(scope, receive, send)
-
-
 def _serve(tiny_settings: Settings, base: Path, e5: Embedder, caller: Caller | None = None) -> LiveServer:
+    """The corpus served; with ``caller``, a key of its scopes exists (``base/key``) and requests need one."""
     shutil.copytree(tiny_settings.seeds_dir, base / "seeds")
     shutil.copytree(tiny_settings.index_dir, base / "index")
     settings = Settings(seeds_dir=base / "seeds", index_dir=base / "index", embedder="e5")
-    app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)))
     if caller is not None:
-        app.add_middleware(AsCaller, caller=caller)
-    return LiveServer(app)
+        key = KeyFile(settings.key_file_path()).add(caller.name, caller.read, caller.write, caller.admin)
+        (base / "key").write_text(key)
+    return LiveServer(create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir))))
 
 
 def _upload(http: httpx.Client, collection: str | None, name: str, text: str) -> httpx.Response:
@@ -160,7 +153,8 @@ def test_a_reader_of_one_collection_never_sees_another(tiny_settings: Settings, 
     reader_base.mkdir()  # the same corpus, served to a key that reads hr alone
     reader = Caller("hr-reader", read=frozenset({"hr"}), write=frozenset())
     served = _serve(Settings(seeds_dir=admin_base / "seeds", index_dir=admin_base / "index"), reader_base, e5, reader)
-    with served as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    auth = {"Authorization": f"Bearer {(reader_base / 'key').read_text()}"}
+    with served as server, httpx.Client(base_url=server.url, timeout=120, headers=auth) as http:
         assert [d["id"] for d in http.get("/documents").json()["documents"]] == ["hr/holidays.txt"]
         assert http.get("/documents", params={"collection": "eng"}).json()["documents"] == []
         for question in (DEPLOY_QUESTION, HOLIDAYS_QUESTION):
@@ -211,3 +205,64 @@ def test_a_small_collection_in_a_large_corpus_gets_the_top_k_it_gets_alone(tmp_p
         drowned += sum(h.chunk.doc_id.startswith("small/") for h in everywhere) < 10
     assert drowned == 20  # post-filtering the corpus's top 30 would have left fewer than 10 every time
     assert ranking.search(corpus, synthetic_corpus.queries(1, seed=6)[0], 10, frozenset({"nothing"})) == []
+
+
+XQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "xquad"
+PARAGRAPHS = 30
+
+
+def _xquad(language: str) -> list[tuple[str, list[str]]]:
+    """XQuAD's paragraphs of one language in order, each with its questions."""
+    data = json.loads((XQUAD / f"xquad.{language}.json").read_text(encoding="utf-8"))["data"]
+    return [(p["context"], [qa["question"] for qa in p["qas"]]) for article in data for p in article["paragraphs"]]
+
+
+def test_recall_at_1_inside_a_collection_equals_recall_of_that_collection_alone(tmp_path: Path, e5: Embedder) -> None:
+    """30 German XQuAD paragraphs as the collection ``de``, among the same paragraphs in English, Greek and
+    Chinese: asked inside ``de``, every question's top document (and so recall@1) is what an index holding
+    ``de`` alone gives, though the corpus's other languages would shift German rows if their statistics
+    counted (qa.ranking corrects a scope by its own)."""
+    german = _xquad("de")[:PARAGRAPHS]
+    seeds = tmp_path / "seeds"
+    (seeds / "de").mkdir(parents=True)
+    for i, (text, _) in enumerate(german):
+        (seeds / "de" / f"p{i:03d}.txt").write_text(text, encoding="utf-8")
+    for language in ("en", "el", "zh"):
+        for i, (text, _) in enumerate(_xquad(language)[:PARAGRAPHS]):
+            (seeds / f"{language}-p{i:03d}.txt").write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="e5")
+    report, corpus = build_index(settings, embedder=e5)
+    assert not report.failed and corpus is not None and corpus.num_documents == 4 * PARAGRAPHS
+    mine = corpus.document_ids(frozenset({"de"}))
+    store.save(tmp_path / "alone", *store.assemble(corpus.manifest, [corpus.document_rows(d) for d in mine]))
+    alone = store.load(tmp_path / "alone")
+    assert corpus.language_stats().offsets() and not alone.language_stats().offsets()
+    answerer, scope = Answerer(e5, corpus), frozenset({"de"})
+    questions = [(f"de/p{i:03d}.txt", question) for i, (_, asked) in enumerate(german) for question in asked]
+    inside = [answerer.ask(q, 1, collections=scope).citations[0].document == doc for doc, q in questions]
+    everywhere = [answerer.ask(q, 1).citations[0].document == doc for doc, q in questions]
+    answerer.swap(alone)  # the same answerer: its cache of question vectors spares the encoder a second pass
+    by_itself = [answerer.ask(q, 1).citations[0].document == doc for doc, q in questions]
+    assert len(questions) > 100
+    assert inside == by_itself  # the same questions right and wrong: recall@1 equal, question by question
+    assert sum(everywhere) < sum(inside)  # unscoped, the other languages' translations compete
+
+
+def test_listing_reads_only_the_page_never_a_documents_text(tmp_path: Path) -> None:
+    """3,020 documents: a page of one collection is listed from the manifest alone; the texts file could be gone."""
+    documents = [*synthetic_corpus.documents("", 3000, 2, seed=1), *synthetic_corpus.documents("hr/", 20, 2, seed=2)]
+    store.save(tmp_path / "index", *store.assemble(synthetic_corpus.HEADER, sorted(documents, key=lambda r: r.doc.id)))
+    data = store.load(tmp_path / "index")
+    texts = store.current_generation(tmp_path / "index") / "texts.npy"
+    with texts.open("r+b") as handle:
+        handle.truncate(128)  # every text unreadable from here on: a listing that decoded one would fail
+    library = Library(tmp_path / "seeds", reindexer=None, answerer=lambda: SimpleNamespace(index=data))  # type: ignore[arg-type]
+    page, total = library.page(10, 3, frozenset({"hr"}))
+    assert total == 20 and [(s.id, s.title, s.collection) for s in page] == [
+        (f"hr/doc-{i:04d}.txt", f"hr/{i}", "hr") for i in (10, 11, 12)
+    ]
+    page, total = library.page(2999, 2)
+    assert total == 3020 and [s.id for s in page] == ["doc-2999.txt", "hr/doc-0000.txt"]
+    assert library.collections() == {"default": 3000, "hr": 20}
+    with pytest.raises(OSError):
+        data.document("hr/doc-0010.txt")

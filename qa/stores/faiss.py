@@ -89,6 +89,7 @@ class IndexData:
     index: Any
     by_id: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] | None = None  # stats.json: {"centering": the rows' per-language sums and counts}
+    name: str = ""  # the generation's folder in the index folder ("" for one never written)
 
     def __post_init__(self) -> None:
         self.documents = Documents(list(self.manifest["documents"].values()), self.arrays["texts"],
@@ -102,6 +103,11 @@ class IndexData:
     @property
     def search_info(self) -> dict[str, Any]:
         return self.manifest.get("search_index", {"kind": "flat"})
+
+    @property
+    def sequence(self) -> int:
+        """The commit's number in its index folder (qa.stores.local_writer): a server swaps only forward."""
+        return int(self.manifest.get("sequence", 0))
 
     @property
     def num_documents(self) -> int:
@@ -273,6 +279,17 @@ class IndexData:
             return np.asarray(self.arrays["chunk_rows"][rows], dtype=np.float32)
         return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, self.dim))
 
+    def chunk_range(self, doc_id: str) -> tuple[int, int]:
+        """The document's chunk rows, ``start:end`` (chunks are stored in document order)."""
+        row = self.by_id[doc_id]
+        start, end = np.searchsorted(self.chunk_docs, [row, row + 1])
+        return int(start), int(end)
+
+    @cached_property
+    def chunk_docs(self) -> np.ndarray:
+        """Each chunk's document row (ascending)."""
+        return np.ascontiguousarray(self.arrays["chunks"][:, 0])
+
     def document_rows(self, doc_id: str) -> DocRows:
         """A stored document's rows as the writer received them: an unchanged document is copied, not embedded."""
         row = self.by_id[doc_id]
@@ -336,10 +353,14 @@ def _language_codes(documents: list[DocRows]) -> tuple[np.ndarray, list[str]]:
 
 def _collection_stats(documents: list[DocRows], raw: np.ndarray, row_languages: list[str]) -> dict[str, Any]:
     """Per-language statistics of each collection's rows (qa.centering), for searches inside collections."""
-    owner = np.array([colls.of(r.doc.id) for r in documents for _ in r.chunks], dtype=object)
+    table: dict[str, int] = {}
+    codes = [table.setdefault(colls.of(r.doc.id), len(table)) for r in documents]
+    owner = np.repeat(np.array(codes, np.int64), [len(r.chunks) for r in documents]) if documents else np.empty(0)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(table) + 1))
     found: dict[str, Any] = {}
-    for name in sorted(set(owner.tolist())):
-        picked = np.flatnonzero(owner == name)
+    for name, code in sorted(table.items()):
+        picked = order[bounds[code] : bounds[code + 1]]
         part = centering.fit(raw[picked], [row_languages[i] for i in picked])
         found[name] = json.loads(part.to_json())
     return found
@@ -377,12 +398,15 @@ def assemble(
 
     raw = np.ascontiguousarray(stack("vectors"), np.float32)
     languages, table = _language_codes(documents)
+    index, info = vector_index.build(raw, index_kind)
+    # the statistics of the rows as stored, as every later change adds and subtracts them (qa.stores.segments):
+    # then they depend on what is stored, never on which commit read which row as embedded
+    stored = vector_index.stored_rows(index, info, raw)
     row_languages = [table[int(c)] for c in languages]
     stats = {
-        "centering": json.loads(centering.fit(raw, row_languages).to_json()),
-        "collections": _collection_stats(documents, raw, row_languages),
+        "centering": json.loads(centering.fit(stored, row_languages).to_json()),
+        "collections": _collection_stats(documents, stored, row_languages),
     }
-    index, info = vector_index.build(raw, index_kind)
     ptr, ids, weights = enc.encode_sparse(stack("sparse", header["embedder"]["sparse"]))
     arrays = {
         "texts": np.frombuffer(b"".join(texts), np.uint8),
