@@ -346,6 +346,7 @@ def _citations(ranked: list[Candidate], top_k: int) -> list[Citation]:
                 score=round(candidate.score, 4),
                 page=page_at(hit.pages, highlight.start),
                 collection=colls.of(chunk.doc_id),
+                language=hit.language or None,
             )
         )
         if len(citations) == top_k:

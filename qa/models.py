@@ -54,6 +54,7 @@ class Citation:
     score: float
     page: int | None = None  # 1-based page (or slide) of the highlight; None for formats without pages
     collection: str = "default"  # the document's collection (qa.collections.of)
+    language: str | None = None  # the passage's language as stored (qa.languages), so a reader can voice it
 
 
 @dataclass(frozen=True)

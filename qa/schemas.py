@@ -94,6 +94,12 @@ class CitationOut(BaseModel):
     score: float
     page: int | None = Field(None, description="1-based page (PDF page, slide) of the highlight; null without pages.")
     collection: str = Field(description="The document's collection: its first folder, or 'default'.")
+    language: str | None = Field(
+        None,
+        description="The passage's language as identified when indexed (ISO 639-1, e.g. 'ru'); null when unknown. "
+        "The web page tags the passage with it, so a screen reader voices it in that language.",
+        examples=["ru"],
+    )
 
 
 class AskResponse(BaseModel):

@@ -97,6 +97,14 @@ def test_healthz(client: httpx.Client, seed_index: IndexData, default_embedder: 
     assert body["engine"].startswith("torch-")  # torch is in the default install (issue 25)
 
 
+def test_citations_carry_the_language_their_passage_was_indexed_in(client: httpx.Client) -> None:
+    """The web page tags each passage with it (lang=…), so a screen reader reads the Russian seed in Russian."""
+    cited = client.post("/ask", json={"question": JAPAN_QUESTION}).json()["citations"]
+    assert cited and {citation["language"] for citation in cited} == {"ru"}  # asked in English, cited in Russian
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["CitationOut"]["properties"]
+    assert {"type": "null"} in schema["language"]["anyOf"]  # null where the language was not identified
+
+
 def test_citations_carry_page_and_answers_their_no_answer_reason(client: httpx.Client) -> None:
     answered = client.post("/ask", json={"question": JAPAN_QUESTION}).json()
     assert answered["no_answer_reason"] is None

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, SEEDS, TINY, TINY_ANSWER, LiveServer
 from formatfactory import text_pdf_pages
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
@@ -290,6 +291,7 @@ def test_server_down_says_so_and_recovers(browser: Browser, web_settings: Settin
         expect(tab.page.locator("#corpus")).to_have_text("Server unreachable")
         with LiveServer(create_app(web_settings, answerer=web_answerer), port=server.port):
             error.get_by_role("button", name="Try again").click()
+            expect(tab.input).to_be_focused()  # the button went with the error: the focus is not left on <body>
             expect(tab.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
             expect(tab.page.locator("#corpus")).to_have_attribute("data-state", "ok")
     finally:
@@ -333,7 +335,7 @@ def test_no_answer_still_lists_the_closest_passages(
             answer = tab.ask(JAPAN_QUESTION)
             expect(answer.locator(".no-answer")).to_contain_text("No answer found")
             expect(answer.locator(".answer-text")).to_have_count(0)
-            expect(answer.locator(".sources h3")).to_have_text("Closest passages")
+            expect(answer.locator(".sources h2")).to_have_text("Closest passages")
             expect(answer.locator(".citation")).to_have_count(5)
             expect(answer.locator(".small-talk")).to_have_count(0)
             expect(tab.page.locator("#announcer")).to_contain_text("No answer found")
@@ -382,27 +384,74 @@ def test_page_works_under_a_strict_content_security_policy(browser: Browser, web
 
 
 def test_page_asks_for_the_api_key_once_and_keeps_it(browser: Browser, web_settings: Settings, web_answerer) -> None:
-    locked = web_settings.model_copy(update={"api_key": "s3cret-key"})
+    locked = web_settings.model_copy(update={"api_key": "s3cret-key"})  # QA_API_KEY: every endpoint wants it
     with LiveServer(create_app(locked, answerer=web_answerer)) as server:
         tab = Chat(browser, server.url)
         try:
-            tab.input.fill(JAPAN_QUESTION)
-            tab.input.press("Enter")
-            key = tab.page.get_by_label("API key", exact=True)
-            expect(key).to_be_visible()
+            # GET /collections answers 401 at load: the page asks at once, in a labelled modal form
+            prompt = tab.page.get_by_role("dialog", name="API key needed")
+            expect(prompt).to_be_visible()
+            key = prompt.get_by_label("API key", exact=True)
+            expect(key).to_be_focused()
+            key.fill("wrong-key")
+            key.press("Enter")
+            expect(prompt).to_contain_text("That key was not accepted")  # a refused key is asked for again
             key.fill("s3cret-key")
-            tab.page.get_by_role("button", name="Save key").click()
-            expect(tab.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+            prompt.get_by_role("button", name="Save key").click()
+            expect(prompt).to_be_hidden()
+            expect(tab.input).to_be_focused()  # back where the person was
+            answer = tab.ask(JAPAN_QUESTION)
+            expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
             assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
-            assert tab.page.evaluate("() => localStorage.getItem('qa.apiKey')") == "s3cret-key"
+            assert tab.page.evaluate("() => sessionStorage.getItem('qa.apiKey')") == "s3cret-key"
+            assert tab.page.evaluate("() => localStorage.getItem('qa.apiKey')") is None  # kept for the tab only
+            assert "s3cret-key" not in tab.page.url
 
-            tab.page.reload()
+            tab.page.reload()  # the same tab: the key is still there, nothing asked
             expect(tab.page.locator("#corpus")).not_to_have_attribute("data-state", "loading")
             tab.ask(JAPAN_QUESTION)
-            expect(tab.page.get_by_label("API key", exact=True)).to_be_hidden()
+            expect(prompt).to_be_hidden()
             assert tab.asks[-1].headers.get("authorization") == "Bearer s3cret-key"
         finally:
             tab.close()
+
+
+def test_the_start_up_token_is_kept_for_the_tab_and_taken_out_of_the_address(
+    browser: Browser, web_settings: Settings, web_answerer
+) -> None:
+    """qa serve prints http://127.0.0.1:8000/#token=…: the page sends it as Bearer and drops it from the URL."""
+    token = "session-token-4f7a"
+    locked = web_settings.model_copy(update={"api_key": token})
+    with LiveServer(create_app(locked, answerer=web_answerer)) as server:
+        sent: list[tuple[str, str | None]] = []
+        context = browser.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda r: (
+                sent.append((r.url, r.headers.get("authorization")))
+                if re.search(r"/(ask|collections|documents)([?/]|$)", r.url)
+                else None
+            ),
+        )
+        try:
+            page.goto(f"{server.url}/#token={token}")
+            expect(page).to_have_url(f"{server.url}/")  # gone from the address (and so from history) at once
+            expect(page.locator("#corpus")).to_have_attribute("data-state", "ok")
+            assert page.evaluate("() => sessionStorage.getItem('qa.apiKey')") == token
+            assert page.evaluate("() => localStorage.getItem('qa.apiKey')") is None
+            page.get_by_label("Your question").fill(JAPAN_QUESTION)
+            page.get_by_label("Your question").press("Enter")
+            expect(page.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+            page.get_by_role("button", name="Documents", exact=True).click()
+            expect(page.locator("#doc-list .doc")).to_have_count(3)
+            expect(page.get_by_role("dialog", name="API key needed")).to_be_hidden()  # never asked
+            paths = {url.removeprefix(server.url).split("?")[0] for url, _ in sent}
+            assert {"/collections", "/ask", "/documents"} <= paths
+            assert {auth for _, auth in sent} == {f"Bearer {token}"}  # on every request
+            assert all(token not in url for url, _ in sent)  # never in a URL
+        finally:
+            context.close()
 
 
 # ------------------------------------------------------------------------------------------------ documents panel
@@ -488,7 +537,7 @@ def test_upload_with_the_button_reports_each_file(browser: Browser, library: Lib
         expect(bad.locator(".result-reason")).to_contain_text(reason)
         expect(panel.locator("#doc-count")).to_have_text("(23)")  # the list is read again after the upload
         expect(tab.page.locator("#corpus")).to_contain_text("Answering from 23 documents")
-        expect(tab.page.locator("#announcer")).to_have_text("1 file indexed, 1 failed.")
+        expect(panel.locator("#library-announcer")).to_have_text("1 file indexed, 1 failed.")  # heard inside the modal
 
         tab.page.keyboard.press("Escape")
         answer = tab.ask("what colour is the harbour lighthouse?")
@@ -809,3 +858,266 @@ def test_a_low_confidence_answer_reads_possibly_with_its_passages(
             expect(tab.page.locator("#announcer")).to_contain_text(re.compile(rf"^Possibly: .*{JAPAN_ANSWER}"))
         finally:
             tab.close()
+
+
+# ------------------------------------------------------------------------------------------------ accessibility
+
+AXE = Axe()  # axe-core, bundled by axe-playwright-python
+LIGHTHOUSE_QUESTION = "what colour is the harbour lighthouse?"
+
+
+def _no_axe_violations(page: Page, state: str) -> None:
+    """axe-core's WCAG 2.x A/AA rules and best practices over the whole page as it stands."""
+    violations = AXE.run(page).response["violations"]
+    found = [f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']]}" for v in violations]
+    assert not found, f"axe-core, {state}: {found}"
+
+
+def test_every_state_of_the_page_passes_axe(chat: Chat) -> None:
+    _no_axe_violations(chat.page, "empty page")
+    chat.ask(JAPAN_QUESTION)
+    _no_axe_violations(chat.page, "an answer shown")
+    chat.ask(LIGHTHOUSE_QUESTION)
+    _no_axe_violations(chat.page, "two answers")  # the second card repeats no landmark's name
+
+    chat.answers().first.get_by_role("button", name="Open document").first.click()
+    expect(chat.page.locator("#viewer mark#cited-span")).to_be_visible()
+    _no_axe_violations(chat.page, "viewer open")
+    chat.page.keyboard.press("Escape")
+
+    chat.page.get_by_role("button", name="Documents", exact=True).click()
+    expect(chat.page.locator("#doc-list .doc")).to_have_count(3)
+    _no_axe_violations(chat.page, "Documents dialog open")
+    chat.page.keyboard.press("Escape")
+
+    held = []
+    chat.page.route(
+        "**/ask", lambda route: held.append(route)
+    )  # a server that does not answer: the pending card and its Cancel
+    chat.input.fill(JAPAN_QUESTION)
+    chat.input.press("Enter")
+    expect(chat.page.get_by_role("button", name="Cancel")).to_be_visible()
+    _no_axe_violations(chat.page, "a question pending")
+    chat.page.get_by_role("button", name="Cancel").click()
+    chat.page.unroute("**/ask")
+
+    chat.ask("x" * 2001)  # the server's real 422
+    expect(chat.answers().last.get_by_role("alert")).to_contain_text("The question was not accepted")
+    _no_axe_violations(chat.page, "an error shown")
+
+
+def test_answers_and_passages_are_tagged_with_their_language(chat: Chat, web_server: LiveServer) -> None:
+    """A Russian passage read by an English voice is noise: each carries the language the API identified."""
+    cited = {}
+    for question in (JAPAN_QUESTION, LIGHTHOUSE_QUESTION):
+        body = httpx.post(f"{web_server.url}/ask", json={"question": question, "top_k": 5}).json()
+        cited[question] = [citation["language"] for citation in body["citations"]]
+    assert cited[JAPAN_QUESTION][0] == "ru" and cited[LIGHTHOUSE_QUESTION][0] == "en"
+
+    russian = chat.ask(JAPAN_QUESTION)
+    english = chat.ask(LIGHTHOUSE_QUESTION)
+    expect(russian.locator(".answer-text span[lang]")).to_have_attribute("lang", "ru")
+    expect(english.locator(".answer-text span[lang]")).to_have_attribute("lang", "en")
+    for answer, question in ((russian, JAPAN_QUESTION), (english, LIGHTHOUSE_QUESTION)):
+        passages = answer.locator(".passage")
+        expect(passages).to_have_count(len(cited[question]))
+        assert [passages.nth(n).get_attribute("lang") for n in range(len(cited[question]))] == cited[question]
+    expect(chat.page.locator("#announcer span[lang='en']")).to_contain_text("red and white")  # heard in English
+
+    russian.locator(".citation").first.get_by_role("button", name="Open document").click()
+    expect(chat.page.locator("#viewer .cited-passage")).to_have_attribute("lang", "ru")
+
+
+def _focused_id(page: Page) -> str:
+    return page.evaluate("() => document.activeElement.id || document.activeElement.tagName")
+
+
+def _tab_to(page: Page, name: str, *, back: bool = False, limit: int = 80) -> None:
+    """Press Tab (Shift+Tab with ``back``) until the focused element's accessible name is ``name``."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        label = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return (e.getAttribute('aria-label') || e.textContent || '').trim(); }"
+        )
+        if label == name:
+            return
+    raise AssertionError(f"{name!r} is not reachable with {'Shift+' if back else ''}Tab")
+
+
+def test_the_page_works_by_keyboard_alone(chat: Chat) -> None:
+    page = chat.page
+    expect(chat.input).to_be_focused()  # the page opens ready to type
+    page.keyboard.type(JAPAN_QUESTION)
+    _tab_to(page, "Send")
+    page.keyboard.press("Enter")  # Send, by keyboard: the button is disabled while it works
+    expect(chat.answers()).to_have_count(1)
+    expect(chat.answers().first.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+    expect(chat.input).to_be_focused()  # not <body>: the next question can be typed at once
+
+    source = "Open document Us japan security talks, at citation 1"
+    _tab_to(page, source, back=True)
+    page.keyboard.press("Enter")
+    viewer = page.get_by_role("dialog", name="Us japan security talks")
+    expect(viewer).to_be_visible()
+    expect(viewer.locator("mark#cited-span")).to_be_visible()
+    assert viewer.evaluate("(d, id) => d.contains(document.getElementById(id))", _focused_id(page))
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    expect(page.get_by_role("button", name=source)).to_be_focused()
+
+    _tab_to(page, "Documents")
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog", name="Documents")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#doc-list .doc")).to_have_count(3)
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(page.get_by_role("button", name="Documents", exact=True)).to_be_focused()
+
+
+def test_a_hung_server_can_be_cancelled_and_the_header_says_so(chat: Chat) -> None:
+    page = chat.page
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url) if r.url.endswith("/ask") else None)
+    held = []
+    page.route("**/ask", lambda route: held.append(route))  # the request reaches a server that never answers
+    chat.input.fill(JAPAN_QUESTION)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".msg.pending")).to_contain_text("Searching the documents")
+    expect(chat.input).to_be_focused()  # not <body>, though Send is now disabled
+    corpus = page.locator("#corpus")
+    expect(corpus).to_have_attribute("data-state", "slow")  # no longer green while the question hangs
+    expect(corpus).to_have_text("The server is slow to answer: Cancel stops waiting")
+
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".msg")).to_have_count(0)  # the question and its pending card are gone
+    expect(chat.input).to_have_value(JAPAN_QUESTION)  # back in the box, to edit or send again
+    expect(chat.input).to_be_focused()
+    expect(page.locator("#announcer")).to_contain_text("Cancelled")
+    expect(corpus).to_have_attribute("data-state", "ok")
+    expect(page.locator("#send")).to_be_enabled()
+    assert len(held) == 1
+    expect(page.locator("#welcome")).to_be_visible()
+
+    chat.input.press("Enter")  # sent again, and Escape in the box stops it too
+    expect(page.locator(".msg.pending")).to_be_visible()
+    chat.input.press("Escape")
+    expect(page.locator(".msg")).to_have_count(0)
+    assert len(held) == 2
+    page.unroute("**/ask")
+    answer = chat.ask(JAPAN_QUESTION)  # the server answers again: the page was not left busy
+    expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+    assert len(failed) == 2  # both requests were aborted, not left running
+
+
+# ------------------------------------------------------------------------------------------------ collections
+
+TEAM_FILES = {
+    "harbour.txt": TINY["harbour.txt"],  # default
+    "hr/harbour staff.txt": "New harbour staff in Valdoria train for two weeks with the pilot boats before duty.",
+    "hr/leave.txt": "Every employee has twenty-five days of paid leave a year.",
+    "eng/deploy.txt": "Deploys to the harbour booking service run every Tuesday after the tests pass.",
+}
+
+
+@pytest.fixture()
+def teams(tmp_path: Path, e5: Embedder) -> Iterator[Library]:
+    """Three collections (default, hr, eng): the first folder under seeds/ names a document's collection."""
+    (tmp_path / "seeds").mkdir()
+    for name, text in TEAM_FILES.items():
+        (tmp_path / "seeds" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "seeds" / name).write_text(text, encoding="utf-8")
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="e5")
+    report, data = build_index(settings, embedder=e5)
+    assert not report.failed and data is not None
+    with LiveServer(create_app(settings, answerer=Answerer(e5, data))) as server:
+        yield Library(server, settings)
+
+
+def test_questions_go_to_the_collections_picked(browser: Browser, teams: Library) -> None:
+    tab = Chat(browser, teams.url)
+    try:
+        picker = tab.page.get_by_role("button", name="Ask in: all 3 collections")
+        expect(picker).to_have_attribute("aria-expanded", "false")
+        everywhere = tab.ask(HARBOUR_QUESTION)
+        assert "collections" not in tab.asks[-1].post_data_json  # all by default: the server's own default
+        expect(everywhere.locator(".citation").first.locator(".doc-id")).to_have_text("harbour.txt")
+        expect(everywhere.locator(".citation").first.locator(".collection")).to_have_text("Collection default")
+
+        picker.click()
+        choices = tab.page.get_by_role("group", name="Collections to ask")
+        expect(choices.get_by_role("checkbox")).to_have_count(3)
+        expect(choices.get_by_label("hr (2 documents)")).to_be_checked()
+        choices.get_by_label("default (1 document)").uncheck()
+        choices.get_by_label("eng (1 document)").uncheck()
+        expect(tab.page.get_by_role("button", name="Ask in: hr")).to_be_visible()
+        choices.get_by_label("hr (2 documents)").click()  # the last one stays: a question is asked somewhere
+        expect(choices.get_by_label("hr (2 documents)")).to_be_checked()
+        choices.get_by_label("hr (2 documents)").press("Escape")
+        expect(choices).to_be_hidden()
+        expect(tab.page.get_by_role("button", name="Ask in: hr")).to_be_focused()
+
+        only_hr = tab.ask(HARBOUR_QUESTION)
+        assert tab.asks[-1].post_data_json["collections"] == ["hr"]
+        expect(only_hr.locator(".citation")).not_to_have_count(0)
+        for doc_id in only_hr.locator(".citation .doc-id").all_text_contents():
+            assert doc_id.startswith("hr/"), doc_id  # nothing from default or eng
+        expect(only_hr.locator(".citation .collection")).to_have_text(
+            ["Collection hr"] * only_hr.locator(".citation").count()
+        )
+        expect(only_hr.locator(".citation").first.locator("mark")).to_contain_text("train for two weeks")
+    finally:
+        tab.close()
+
+
+def test_an_upload_lands_in_the_collection_chosen(browser: Browser, teams: Library, tmp_path: Path) -> None:
+    (tmp_path / "rota.txt").write_text("The night rota for the harbour cranes is posted on Fridays.", encoding="utf-8")
+    tab = Chat(browser, teams.url)
+    try:
+        panel = _open_panel(tab)
+        target = panel.get_by_label("Add to collection")
+        expect(target.locator("option")).to_have_text(["default", "eng", "hr"])  # every one this caller may write
+        target.select_option("eng")
+        panel.get_by_label("Files to upload").set_input_files(tmp_path / "rota.txt")
+        expect(panel.locator(".upload-result .result-status")).to_have_text("Indexed")
+        expect(panel.locator("#library-announcer")).to_have_text("1 file indexed.")
+        listed = httpx.get(f"{teams.url}/documents", params={"collection": "eng"}).json()["documents"]
+        assert "eng/rota.txt" in [doc["id"] for doc in listed]  # not in default, where a plain upload goes
+        row = panel.locator("#doc-list .doc").filter(has=tab.page.locator(".doc-id", has_text="eng/rota.txt"))
+        expect(row.locator(".doc-facts")).to_contain_text("in eng")
+        tab.page.keyboard.press("Escape")
+        expect(tab.page.get_by_role("button", name="Ask in: all 3 collections")).to_be_visible()
+        tab.page.get_by_role("button", name="Ask in: all 3 collections").click()
+        expect(tab.page.get_by_label("eng (2 documents)")).to_be_checked()  # the counts follow the upload
+    finally:
+        tab.close()
+
+
+def test_a_key_that_writes_nowhere_cannot_upload(browser: Browser, teams: Library) -> None:
+    """What GET /collections says is writable decides the upload's choices (intercepted: a read-only key)."""
+    tab = Chat(browser, teams.url)
+    try:
+        readonly = {"collections": [{"name": n, "documents": 1, "writable": False} for n in ("eng", "hr")]}
+        tab.page.route("**/collections", lambda route: route.fulfill(json=readonly))
+        tab.page.reload()
+        expect(tab.page.get_by_role("button", name="Ask in: all 2 collections")).to_be_visible()
+        panel = _open_panel(tab)
+        expect(panel.get_by_role("button", name="Choose files…")).to_be_disabled()
+        expect(panel).to_contain_text("Your key may read these collections but add to none of them.")
+        expect(panel.get_by_label("Add to collection")).to_be_hidden()
+    finally:
+        tab.close()
+
+
+def test_a_server_without_collections_shows_no_picker(chat: Chat) -> None:
+    chat.page.route("**/collections", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
+    chat.page.reload()
+    expect(chat.page.locator("#corpus")).to_have_attribute("data-state", "ok")
+    answer = chat.ask(JAPAN_QUESTION)
+    expect(answer.locator(".answer-text")).to_contain_text(JAPAN_ANSWER)
+    expect(chat.page.locator("#scope")).to_be_hidden()
+    assert "collections" not in chat.asks[-1].post_data_json
+    panel = _open_panel(chat)
+    expect(panel.get_by_role("button", name="Choose files…")).to_be_enabled()
+    expect(panel.get_by_label("Add to collection")).to_be_hidden()

@@ -3,7 +3,8 @@
 // nodes, never innerHTML, so a document that contains <script> or <img onerror> is shown literally.
 
 import { $, announce, el, plural } from "./dom.js";
-import { NetworkError, api, errorText } from "./http.js";
+import { collectionCount, askedCollections, loadCollections } from "./collections.js";
+import { Cancelled, NetworkError, api, errorText } from "./http.js";
 import { corpusSample, initLibrary } from "./library.js";
 import { unitIndexes } from "./offsets.js";
 import { smallTalkText } from "./smalltalk.js";
@@ -16,6 +17,8 @@ const QUESTION_LIMIT = 2000; // shown as a counter; the server is the one that e
 const NO_ANSWER_TURN = "No answer found in the documents.";
 const HEALTH_IDLE_MS = 5000; // how often the header re-reads /healthz, and while indexing:
 const HEALTH_BUSY_MS = 1000;
+const HEALTH_TIMEOUT_MS = 10000; // a hung server turns the header red within this, not after /ask's 60 s
+const SLOW_MS = 5000; // a question unanswered this long: the header says the server is slow
 const ASK_TITLES = { 413: "Too long", 422: "The question was not accepted" };
 
 const ui = {
@@ -38,6 +41,8 @@ const state = {
   history: [], // [{role, content}], oldest first: earlier turns that let the server read follow-ups
   busy: false,
   corpusKey: null, // what /healthz says about the index; when it changes, cached documents are stale
+  slow: false, // a question has waited SLOW_MS: the header says so until it ends, whatever /healthz says
+  cancel: null, // aborts the question in flight
 };
 
 // ---------------------------------------------------------------- corpus header
@@ -79,8 +84,10 @@ async function loadHealth() {
   window.clearTimeout(healthTimer);
   let busy = false;
   try {
-    const health = await api("/healthz");
-    if (health.status === "ok") {
+    const health = await api("/healthz", {}, { timeoutMs: HEALTH_TIMEOUT_MS });
+    if (state.slow) {
+      showSlow();
+    } else if (health.status === "ok") {
       ui.corpus.replaceChildren(
         `Answering from ${plural(health.documents, "document", "documents")}`,
         el("span", { className: "corpus-extra", text: ` · ${plural(health.chunks, "passage", "passages")}` }),
@@ -106,6 +113,12 @@ async function loadHealth() {
   healthTimer = window.setTimeout(loadHealth, busy ? HEALTH_BUSY_MS : HEALTH_IDLE_MS);
 }
 
+/** The header while a question waits: the server answers /healthz but not the question (or not yet). */
+function showSlow() {
+  ui.corpus.textContent = "The server is slow to answer: Cancel stops waiting";
+  ui.corpus.dataset.state = "slow";
+}
+
 // ---------------------------------------------------------------- transcript
 
 function scrollToMessage(node) {
@@ -123,7 +136,9 @@ function addUserMessage(question) {
   return item;
 }
 
-function addPending() {
+function addPending(onCancel) {
+  const cancel = el("button", { type: "button", className: "ghost small cancel", text: "Cancel" });
+  cancel.addEventListener("click", onCancel);
   const item = el(
     "li",
     { className: "msg assistant pending" },
@@ -132,6 +147,7 @@ function addPending() {
       { className: "card", role: "status" },
       el("span", { className: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
       el("span", { text: "Searching the documents…" }),
+      cancel,
     ),
   );
   ui.messages.append(item);
@@ -147,6 +163,10 @@ function passageNodes(citation) {
   const after = text.slice(he).replace(/\s+$/, "");
   return [before, el("mark", { text: text.slice(hs, he) }), after];
 }
+
+/** A citation names its collection where there is more than one to tell apart. */
+const showsCollection = (citation) =>
+  typeof citation.collection === "string" && citation.collection && collectionCount() !== 1;
 
 function renderCitation(citation) {
   const open = el("button", {
@@ -167,10 +187,19 @@ function renderCitation(citation) {
       el("span", { className: "title", text: citation.title }),
       page ? el("span", { className: "page", text: page, title: `Page ${citation.page}` }) : null,
     ),
-    el("blockquote", { className: "passage" }, passageNodes(citation)),
+    // lang: a screen reader voices the passage in its own language (a Russian passage, not in English)
+    el("blockquote", { className: "passage", lang: citation.language }, passageNodes(citation)),
     el(
       "div",
       { className: "citation-foot" },
+      showsCollection(citation)
+        ? el(
+            "span",
+            { className: "collection" },
+            el("span", { className: "sr-only", text: "Collection " }),
+            citation.collection,
+          )
+        : null,
       el("span", { className: "doc-id", text: citation.document }),
       el("span", { className: "score", text: `relevance ${citation.score.toFixed(2)}` }),
       open,
@@ -185,6 +214,9 @@ function renderSmallTalk(reply) {
     el("article", { className: "card", "aria-label": "Reply" }, el("p", { className: "small-talk", text: reply })),
   );
 }
+
+/** The answer is the top citation's sentence: it is in that passage's language. */
+const answerLanguage = (body) => (body.citations.length ? body.citations[0].language : null);
 
 function renderAnswer(body) {
   const count = body.citations.length;
@@ -205,7 +237,7 @@ function renderAnswer(body) {
         { className: "answer-text" },
         // a low-confidence answer (qa/confidence.py) may be the wrong sentence: say so, the passages show the rest
         low ? el("span", { className: "possibly", text: "Possibly:\u00a0" }) : null,
-        body.answer,
+        el("span", { lang: answerLanguage(body) }, body.answer),
         // a no-break space keeps the [1] on the sentence's last line
         count ? el("span", { className: "ref", text: "\u00a0[1]", "aria-hidden": "true" }) : null,
       );
@@ -217,11 +249,13 @@ function renderAnswer(body) {
       "article",
       { className: "card", "aria-label": body.no_answer ? "No answer found" : "Answer" },
       head,
+      // a plain div, not a labelled section: a second answer would repeat the landmark's name (landmark-unique);
+      // h2 follows the page's h1 (heading-order)
       count
         ? el(
-            "section",
-            { className: "sources", "aria-label": body.no_answer ? "Closest passages" : "Sources" },
-            el("h3", { text: body.no_answer ? "Closest passages" : "Sources" }),
+            "div",
+            { className: "sources" },
+            el("h2", { text: body.no_answer ? "Closest passages" : "Sources" }),
             el("ol", { className: "citations" }, body.citations.map(renderCitation)),
           )
         : null,
@@ -275,20 +309,48 @@ async function smallTalkReply(question) {
   return smallTalkText(question, total, sample ? sample.titles : []);
 }
 
+/** A question taken back (Cancel, or Escape in the box): it returns to the box, to edit or send again. */
+function withdraw(question, userItem, pending) {
+  pending.remove();
+  userItem.remove();
+  if (!ui.messages.children.length) {
+    ui.welcome.hidden = false;
+    ui.newChat.hidden = true;
+  }
+  if (!ui.input.value.trim()) {
+    ui.input.value = question;
+    updateCounter();
+  }
+  ui.input.focus();
+  announce("Cancelled: the question is back in the box.");
+}
+
 async function ask(raw) {
   const question = raw.trim();
   if (!question || state.busy) return false; // empty input is never sent
+  // Send is disabled and "Try again" removed below: the focus goes to the box, not to <body>
+  ui.input.focus({ preventScroll: true });
   setBusy(true);
   showConversation();
+  const controller = new AbortController();
+  state.cancel = () => controller.abort();
   const userItem = addUserMessage(question);
-  const pending = addPending();
+  const pending = addPending(state.cancel);
   scrollToMessage(userItem);
+  const slowTimer = window.setTimeout(() => {
+    state.slow = true;
+    showSlow();
+  }, SLOW_MS);
   const payload = { question, top_k: TOP_K, history: historyToSend() };
+  let unreachable = false;
+  const collections = askedCollections();
+  if (collections) payload.collections = collections; // only when narrowed: the server's default is all
   try {
     const body = await api("/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(payload),
+      signal: controller.signal,
     });
     if (body.no_answer_reason === "small_talk") {
       const reply = await smallTalkReply(question);
@@ -304,15 +366,27 @@ async function ask(raw) {
     );
     const sources = plural(body.citations.length, "source", "sources");
     const said = body.confidence === "low" ? "Possibly" : "Answer";
-    announce(body.no_answer ? `No answer found. ${sources} listed.` : `${said}: ${body.answer} (${sources})`);
-    if (ui.corpus.dataset.state !== "ok") loadHealth();
+    announce(
+      body.no_answer
+        ? `No answer found. ${sources} listed.`
+        : [`${said}: `, el("span", { lang: answerLanguage(body) }, body.answer), ` (${sources})`],
+    );
   } catch (err) {
+    if (err instanceof Cancelled) {
+      withdraw(question, userItem, pending);
+      return true;
+    }
     pending.replaceWith(renderError(err, question, userItem));
     const { title, detail } = errorText(err, ASK_TITLES);
     announce(`${title}. ${detail}`);
-    if (err instanceof NetworkError) loadHealth();
+    unreachable = err instanceof NetworkError;
   } finally {
+    window.clearTimeout(slowTimer);
+    const wasSlow = state.slow;
+    state.slow = false;
+    state.cancel = null;
     setBusy(false);
+    if (wasSlow || unreachable || ui.corpus.dataset.state !== "ok") loadHealth(); // the header says what holds now
   }
   return true;
 }
@@ -363,6 +437,11 @@ ui.form.addEventListener("submit", (event) => {
 });
 
 ui.input.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.cancel) {
+    event.preventDefault();
+    state.cancel(); // Escape stops waiting for the answer, as Cancel does
+    return;
+  }
   // Enter sends; Shift+Enter keeps the browser's newline; an IME composition is never cut short.
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
@@ -383,9 +462,12 @@ initLibrary({
   onChange: () => {
     clearDocuments(); // an upload or a deletion changed the index
     loadHealth();
+    loadCollections(); // their document counts
   },
 });
+window.addEventListener("qa:key", () => clearDocuments()); // another key may read other documents
 updateCounter();
 loadHealth();
+loadCollections();
 openLinkedDocument();
 ui.input.focus();

@@ -22,12 +22,26 @@ export const $ = (id) => document.getElementById(id);
 
 export const plural = (n, one, many) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
 
-/** Screen readers hear each message once; clearing first makes a repeated message count as a change. */
+/**
+ * The live region a screen reader hears now: the one inside the open dialog (a modal dialog makes the rest of
+ * the page inert, and Chromium then drops what changes there), else the page's own.
+ */
+function liveRegion() {
+  const dialogs = Array.from(document.querySelectorAll("dialog[open]")).filter((d) => d.querySelector(".announcer"));
+  const dialog = dialogs.find((d) => d.contains(document.activeElement)) || dialogs.at(-1);
+  return (dialog && dialog.querySelector(".announcer")) || $("announcer");
+}
+
+/**
+ * Screen readers hear each message once; clearing first makes a repeated message count as a change.
+ * ``message``: text, or an array of text and nodes (a span with lang=… is voiced in its own language).
+ */
 export function announce(message) {
-  const region = $("announcer");
+  const region = liveRegion();
   region.textContent = "";
+  const parts = Array.isArray(message) ? message : [message];
   window.setTimeout(() => {
-    region.textContent = message;
+    region.replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
   }, 50);
 }
 

@@ -1,5 +1,6 @@
 // Talking to the qa server: fetch for JSON, XMLHttpRequest for uploads (it reports upload progress), the
-// API key (asked for once on a 401, kept in localStorage) and one error shape for every failure.
+// API key (asked for on a 401, or handed over in the start-up URL's #token=…, kept for this tab in
+// sessionStorage, never in the URL) and one error shape for every failure.
 
 import { $ } from "./dom.js";
 
@@ -17,9 +18,12 @@ export class HttpError extends Error {
 
 export class NetworkError extends Error {}
 
+/** The person stopped the request (the Cancel button): not an error to show. */
+export class Cancelled extends Error {}
+
 function storedKey() {
   try {
-    return window.localStorage.getItem(KEY_STORAGE) || "";
+    return window.sessionStorage.getItem(KEY_STORAGE) || "";
   } catch {
     return ""; // storage disabled: the key lives for this page only
   }
@@ -29,13 +33,35 @@ let memoryKey = "";
 function saveKey(key) {
   memoryKey = key;
   try {
-    if (key) window.localStorage.setItem(KEY_STORAGE, key);
-    else window.localStorage.removeItem(KEY_STORAGE);
+    if (key) window.sessionStorage.setItem(KEY_STORAGE, key);
+    else window.sessionStorage.removeItem(KEY_STORAGE);
   } catch {
     /* storage disabled: keep memoryKey only */
   }
 }
 const currentKey = () => storedKey() || memoryKey;
+
+/**
+ * ``qa serve`` prints http://127.0.0.1:8000/#token=…: keep the token for this tab and take it out of the
+ * address at once, so it is not left in the history, a bookmark or a shared screenshot. Runs on import,
+ * before any request and before the viewer reads the address's #doc=….
+ */
+function takeTokenFromAddress() {
+  const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+  const token = params.get("token");
+  if (!params.has("token")) return;
+  params.delete("token");
+  const rest = params.toString();
+  window.history.replaceState(null, "", window.location.pathname + window.location.search + (rest ? `#${rest}` : ""));
+  if (token) saveKey(token);
+}
+
+try {
+  window.localStorage.removeItem(KEY_STORAGE); // earlier pages kept the key on disk: a key now lives per tab
+} catch {
+  /* storage disabled */
+}
+takeTokenFromAddress();
 
 function detailOf(body, status, statusText) {
   if (body && typeof body.detail === "string" && body.detail) return body.detail;
@@ -59,19 +85,22 @@ async function keyAfter401(sentKey) {
 
 /**
  * fetch + the API key + one error shape. A 401 asks the person for the key (once), stores it and
- * retries; a failed fetch becomes NetworkError; any other non-2xx becomes HttpError(status, detail).
- * A 204 resolves to null.
+ * retries; a failed fetch becomes NetworkError, an aborted ``init.signal`` Cancelled; any other non-2xx
+ * becomes HttpError(status, detail). A 204 resolves to null. ``timeoutMs`` bounds each attempt.
  */
-export async function api(path, init = {}) {
+export async function api(path, init = {}, { timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
   for (let attempt = 0; ; attempt += 1) {
     const headers = new Headers(init.headers || {});
     const key = currentKey();
     if (key) headers.set("Authorization", `Bearer ${key}`);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     let response;
     try {
-      response = await fetch(path, { ...init, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      response = await fetch(path, { ...init, headers, signal });
     } catch (err) {
-      const slow = err && err.name === "TimeoutError";
+      if (init.signal && init.signal.aborted) throw new Cancelled("Cancelled.");
+      const slow = timeout.aborted;
       throw new NetworkError(slow ? "The server took too long to answer." : "Cannot reach the server.");
     }
     if (response.status === 401 && attempt < 3) {
@@ -91,15 +120,16 @@ export async function api(path, init = {}) {
 }
 
 /**
- * POST files as multipart/form-data (one part named "file" each), reporting the bytes sent through
+ * POST files as multipart/form-data (one part named "file" each, and ``fields`` such as the collection), reporting the bytes sent through
  * onProgress(loaded, total) and onSent() once the last byte is out (the server then indexes). Resolves to the
  * server's JSON for 2xx; rejects like api(). XMLHttpRequest, because fetch cannot report upload progress.
  */
-export async function upload(path, files, { onProgress = () => {}, onSent = () => {} } = {}) {
+export async function upload(path, files, { fields = {}, onProgress = () => {}, onSent = () => {} } = {}) {
   for (let attempt = 0; ; attempt += 1) {
     const key = currentKey();
     const { status, statusText, body } = await new Promise((resolve, reject) => {
       const form = new FormData();
+      for (const [name, value] of Object.entries(fields)) form.append(name, value);
       for (const file of files) form.append("file", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", path);
@@ -137,7 +167,7 @@ function askForKey(message) {
   const input = $("api-key");
   const cancel = $("key-cancel");
   keyPrompt = new Promise((resolve) => {
-    $("key-message").textContent = message || "This server asks for an API key. It is kept in this browser only.";
+    $("key-message").textContent = message || "This server asks for an API key. It is kept in this tab only.";
     input.value = "";
     const finish = (value) => {
       form.removeEventListener("submit", onSubmit);
@@ -156,6 +186,7 @@ function askForKey(message) {
       }
       saveKey(value);
       finish(value);
+      window.dispatchEvent(new Event("qa:key")); // another key may read other collections
     };
     const onCancel = (event) => {
       event.preventDefault();

@@ -2,6 +2,7 @@
 // and each file's result, and the corpus listed a page at a time, each document deletable after a confirmation.
 // POST /documents answers once the files are searchable; GET /documents pages with offset/limit.
 
+import { collectionCount, onCollections, writableCollections } from "./collections.js";
 import { $, announce, el, formatBytes, formatTime, plural } from "./dom.js";
 import { HttpError, api, errorText, upload } from "./http.js";
 import { encodeDocId, openDocument } from "./viewer.js";
@@ -19,6 +20,9 @@ const ui = {
   progressBar: $("upload-bar"),
   progressLabel: $("upload-label"),
   results: $("upload-results"),
+  target: $("upload-target"),
+  collection: $("upload-collection"),
+  readonly: $("upload-readonly"),
   list: $("doc-list"),
   count: $("doc-count"),
   error: $("doc-error"),
@@ -78,7 +82,9 @@ export async function uploadFiles(fileList) {
   setProgress(`Uploading ${names}…`, 0);
   let results;
   try {
+    const collection = writableCollections() ? ui.collection.value : "";
     const body = await upload("/documents", files, {
+      fields: collection ? { collection } : {},
       onProgress: (loaded, total) => setProgress(`Uploading ${names}… ${Math.round((100 * loaded) / (total || 1))}%`, loaded / (total || 1)),
       onSent: () => setProgress(`Indexing ${names}…`, null),
     });
@@ -91,7 +97,7 @@ export async function uploadFiles(fileList) {
         : files.map((file) => ({ title: file.name, status: "failed", error: `${title}: ${detail}` }));
   } finally {
     state.uploading = false;
-    ui.choose.disabled = false;
+    showUploadTargets();
     ui.dropzone.classList.remove("busy");
     ui.progress.hidden = true;
     ui.input.value = ""; // choosing the same file again is a new upload
@@ -132,6 +138,19 @@ document.addEventListener("dragleave", (event) => {
   if (!event.relatedTarget) ui.dropzone.classList.remove("over"); // the pointer left the window
 });
 
+/** The upload's collection: a choice among the writable ones; none writable, no upload. */
+function showUploadTargets() {
+  const writable = writableCollections();
+  const chosen = ui.collection.value;
+  ui.collection.replaceChildren(...(writable || []).map((c) => el("option", { value: c.name, text: c.name })));
+  if (writable && writable.some((c) => c.name === chosen)) ui.collection.value = chosen;
+  ui.target.hidden = !writable || !writable.length || collectionCount() < 2; // one collection: nothing to pick
+  ui.readonly.hidden = !writable || writable.length > 0;
+  ui.choose.disabled = state.uploading || Boolean(writable && !writable.length);
+}
+
+onCollections(showUploadTargets);
+
 // ---------------------------------------------------------------- the list
 
 function documentItem(doc) {
@@ -151,7 +170,8 @@ function documentItem(doc) {
   });
   remove.addEventListener("click", () => confirmDelete(doc, remove));
   const pages = typeof doc.pages === "number" && doc.pages > 0 ? plural(doc.pages, "page", "pages") : "";
-  const facts = [formatBytes(doc.size), pages, doc.indexed_at ? `indexed ${formatTime(doc.indexed_at)}` : ""];
+  const collection = doc.collection && collectionCount() !== 1 ? `in ${doc.collection}` : "";
+  const facts = [collection, formatBytes(doc.size), pages, doc.indexed_at ? `indexed ${formatTime(doc.indexed_at)}` : ""];
   return el(
     "li",
     { className: "doc", "data-id": doc.id },

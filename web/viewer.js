@@ -57,7 +57,13 @@ function documentNodes(text, target) {
   const hs = Math.min(Math.max(markFrom, start), end);
   const he = Math.min(Math.max(markTo, hs), end);
   const mark = el("mark", { id: "cited-span", text: text.slice(hs, he) });
-  const passage = el("span", { className: "cited-passage" }, text.slice(start, hs), mark, text.slice(he, end));
+  const passage = el(
+    "span",
+    { className: "cited-passage", lang: target.language }, // a citation's language, voiced as such
+    text.slice(start, hs),
+    mark,
+    text.slice(he, end),
+  );
   return { nodes: [text.slice(0, start), passage, text.slice(end)], mark };
 }
 
