@@ -14,7 +14,8 @@ search's list; ``|v - o|`` spreads little within a language (XQuAD's mixed corpu
 ``NORM_MARGIN``. On that corpus this finds exactly what every row corrected by brute force ranks
 (tests/test_ranking.py checks the same on a small corpus). A one-language corpus has no offsets: the
 store's own top k is returned untouched. Candidates arrive as scored rows (``search_rows``: id, raw score,
-language, vector); only the k kept are read whole (``hits``), texts, sentences and all.
+language, vector), the groups of one round searched together (``search_groups``: Milvus sends them at once);
+only the k kept are read whole (``hits``), texts, sentences and all.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def search(index: SearchIndex, query: np.ndarray, k: int) -> list[Hit]:
     depth: dict[str | None, int] = {group: DEPTH * k for group in (None, *sorted(offsets))}
     for _ in range(MAX_ROUNDS):
         last: dict[str | None, float] = {}
-        for group, wanted in depth.items():
-            rows = index.search_rows(query, wanted, language=group)
+        for group, rows in index.search_groups(query, depth).items():
+            wanted = depth[group]
             for row in rows:
                 if row.id not in found:
                     found[row.id], norm = _rescored(row, query, offsets32)

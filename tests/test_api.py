@@ -238,6 +238,9 @@ class BlockingIndex:
     def search_rows(self, query, k, language=None):
         return self.inner.search_rows(query, k, language)
 
+    def search_groups(self, query, wanted):
+        return self.inner.search_groups(query, wanted)
+
     def hits(self, rows):
         return self.inner.hits(rows)
 

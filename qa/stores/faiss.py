@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, overload
@@ -130,6 +130,9 @@ class IndexData:
             Scored(int(row), float(score), table[int(codes[row])], vector, int(row))
             for row, score, vector in zip(found, scores[0], vectors)
         ]
+
+    def search_groups(self, query: np.ndarray, wanted: Mapping[str | None, int]) -> dict[str | None, list[Scored]]:
+        return {group: self.search_rows(query, k, group) for group, k in wanted.items()}
 
     def hits(self, rows: list[Scored]) -> list[Hit]:
         return [self.hit(int(row.ref), row.score) for row in rows]

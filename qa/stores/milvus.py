@@ -1,7 +1,8 @@
 """Milvus as the scale-out store (``QA_STORE=milvus``): the same SearchIndex the answerer reads, no local state.
 
 Four collections per ``QA_MILVUS_COLLECTION`` prefix, all with strong consistency (a read sees every
-write acknowledged before it):
+write acknowledged before it) for the writers' reads; a served index reads at session consistency (``READ``:
+this process's writes at once, another replica's after Milvus's time tick, docs/replicas.md):
 
 - ``<name>_chunks``: one row per chunk: the chunk vector (HNSW, inner product) and its document id,
   title, offsets and text, so a search returns everything a citation needs in one round trip;
@@ -11,15 +12,15 @@ write acknowledged before it):
   starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
   with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS; the header is
   written before any row, so rows of an interrupted rebuild are never taken for another model's); and one row
-  per language (``part`` -1) with the sum and count of its chunk vectors, updated with every put and
+  per language (``part`` -1) with the sum and count of its chunk vectors, updated with every batch of puts and
   delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does FAISS's;
 - ``<name>_holders``: which origins hold each document (an upload, or a folder on a named host: qa.origins),
   one row per (origin, document), so replicas over one Milvus never remove what they did not add.
 
-Writes go document by document: a new version's rows are written beside the old ones, which are deleted only
-then (row ids carry the content hash), so a crash never leaves a document missing, only briefly doubled, and
-the next ``qa index`` finishes the job. Every VARCHAR is cut to its limit on a character boundary. The same
-code serves a Milvus cluster by URI.
+Writes go in batches of documents (one write per collection, one update of the statistics): a new version's
+rows are written beside the old ones, which are deleted only then (row ids carry the content hash), so a crash
+never leaves a document missing, only briefly doubled, and the next ``qa index`` finishes the job. Every VARCHAR
+is cut to its limit on a character boundary. The same code serves a Milvus cluster by URI.
 Every pymilvus and gRPC error surfaces as ``StoreUnavailable``: the store failed, not a document.
 """
 
@@ -28,7 +29,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -51,7 +55,14 @@ VARCHAR_MAX = 65_535
 ID_MAX = 4096  # document ids, titles and origins
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
 HNSW = {"M": 32, "efConstruction": 128}  # as qa.vector_index's HNSW
-CONSISTENCY = "Strong"
+CONSISTENCY = "Strong"  # the collections' own level: every write-side read (what is stored, who holds it)
+# serving reads (a reply's searches, a document, the listing): this process's own writes are seen at once
+# (pymilvus keeps each collection's last write timestamp per process), another replica's after Milvus's time
+# tick (milliseconds on a standalone server); Strong made every read wait for the next tick (docs/replicas.md)
+READ = "Session"
+STATS_FOR_S = 2.0  # how long a served index re-uses the language statistics it read (its own writes make a new one)
+WRITE_BATCH = 2000  # sentence rows a writer gathers before it writes them, with their documents' other rows
+DELETE_BATCH = 100  # documents per delete expression
 TIMEOUT_S = 30
 
 
@@ -74,6 +85,12 @@ def fit(value: str, limit: int) -> str:
     """``value`` cut to at most ``limit`` UTF-8 bytes, never inside a character (Milvus counts VARCHARs in bytes)."""
     data = value.encode()
     return value if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The process's threads for reads sent together (one pool for every index a server swaps in)."""
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="qa-milvus")
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -237,18 +254,25 @@ class MilvusStore:
         found = (index.document(doc_id) for doc_id, origins in sorted(self.held_by().items()) if origin in origins)
         return [doc for doc in found if doc is not None]
 
-    def hold(self, doc_id: str, origin: str) -> None:
-        row = {"id": _holder_id(origin, doc_id), "doc_id": doc_id, "origin": fit(origin, ID_MAX)}
-        self.client.upsert(self.holders, [{**row, "vector": [0.0, 0.0]}])
+    def hold(self, doc_ids: list[str], origin: str) -> None:
+        """The origin holds these documents (one write for all)."""
+        rows = [
+            {"id": _holder_id(origin, doc_id), "doc_id": doc_id, "origin": fit(origin, ID_MAX), "vector": [0.0, 0.0]}
+            for doc_id in doc_ids
+        ]
+        if rows:
+            self.client.upsert(self.holders, rows)
 
     def let_go(self, doc_id: str, origin: str) -> None:
         self.client.delete(self.holders, filter=f"id == {_quote(_holder_id(origin, doc_id))}")
 
     # -- language statistics ----------------------------------------------------------------------------
-    def language_stats(self) -> Stats:
-        """The per-language sums and counts of every chunk vector stored (qa.centering.Stats)."""
+    def language_stats(self, **read: str) -> Stats:
+        """The per-language sums and counts of every chunk vector stored (qa.centering.Stats); ``read`` may name
+        a ``consistency_level`` (a served index's)."""
         stats = Stats(dim=self.dim)
-        for row in self.client.query(self.documents, filter=f"part == {STATS_PART}", output_fields=["text"]):
+        rows = self.client.query(self.documents, filter=f"part == {STATS_PART}", output_fields=["text"], **read)
+        for row in rows:
             entry = json.loads(row["text"])
             stats.sums[entry["language"]] = np.frombuffer(base64.b64decode(entry["sum"]), np.float64).copy()
             stats.counts[entry["language"]] = int(entry["count"])
@@ -317,8 +341,51 @@ class MilvusStore:
         if except_sha256 is None:  # last: rows nobody holds would never be removed by anyone
             self.client.delete(self.holders, filter=f"doc_id == {_quote(doc_id)}")
 
-    def write_document(self, rows: DocRows) -> None:
-        """Write a document's rows beside its earlier version's, then delete those: never a moment without it."""
+    def write_documents(self, batch: list[DocRows], stored: dict[str, str]) -> None:
+        """Write documents' rows beside their earlier versions' (``stored``: id -> hash of what is there now),
+        then delete those: never a moment without a document. One write per collection for the whole batch,
+        and one update of the language statistics."""
+        chunk_rows: list[dict[str, Any]] = []
+        sentence_rows: list[dict[str, Any]] = []
+        document_rows: list[dict[str, Any]] = []
+        vectors, languages = [], []
+        for rows in batch:
+            chunks, sentences, documents, langs = self._rows(rows)
+            chunk_rows += chunks
+            sentence_rows += sentences
+            document_rows += documents
+            vectors.append(np.asarray(rows.vectors, np.float64).reshape(-1, self.dim))
+            languages += langs
+        new = [rows.doc.id for rows in batch if rows.doc.id not in stored]
+        for ids in _slices(new, DELETE_BATCH):  # rows a crashed write of another version left: never counted
+            expr = f"doc_id in [{', '.join(map(_quote, ids))}]"
+            for name in (self.chunks, self.sentences):
+                self.client.delete(name, filter=expr)
+        # upserts: the ids are the version's, so a write repeated after a crash replaces its own rows. The
+        # documents rows go last (part 0 carries the hash the next incremental run compares), then the
+        # earlier versions' rows go
+        for name, rows in ((self.chunks, chunk_rows), (self.sentences, sentence_rows), (self.documents, document_rows)):
+            for part in _slices(rows, 1000):
+                self.client.upsert(name, part)
+        replaced = [(rows.doc.id, rows.doc.sha256) for rows in batch if rows.doc.id in stored]
+        earlier = [
+            " or ".join(f"(doc_id == {_quote(d)} and sha256 != {_quote(sha)})" for d, sha in part)
+            for part in _slices(replaced, DELETE_BATCH)
+        ]
+        removed = [self._stored_vectors(expr) for expr in earlier]
+        self._update_stats(
+            (
+                np.concatenate([v for v, _ in removed] or [np.empty((0, self.dim))]),
+                [x for _, ls in removed for x in ls],
+            ),
+            (np.concatenate(vectors or [np.empty((0, self.dim))]), languages),
+        )
+        for expr in earlier:
+            for name in (self.chunks, self.sentences, self.documents):
+                self.client.delete(name, filter=expr)
+
+    def _rows(self, rows: DocRows) -> tuple[list[dict], list[dict], list[dict], list[str]]:
+        """A document's chunk, sentence and document rows, and each chunk's language."""
         doc = rows.doc
         title = fit(doc.title, ID_MAX)
         languages = chunk_languages(rows)
@@ -369,21 +436,16 @@ class MilvusStore:
             }
             for part, at in enumerate(starts)
         ]
-        # upserts: the ids are the version's, so a write repeated after a crash replaces its own rows. The
-        # documents rows go last (part 0 carries the hash the next incremental run compares), then the
-        # earlier version's rows go
-        for name, batch in ((self.chunks, chunk_rows), (self.sentences, sentence_rows)):
-            for start in range(0, len(batch), 1000):
-                self.client.upsert(name, batch[start : start + 1000])
-        self.client.upsert(self.documents, document_rows)
-        self._update_stats(
-            (np.empty((0, self.dim)), []), (np.asarray(rows.vectors, np.float64).reshape(-1, self.dim), list(languages))
-        )
-        self.delete_document(doc.id, except_sha256=doc.sha256)
+        return chunk_rows, sentence_rows, document_rows, list(languages)
+
+
+def _slices(items: list, size: int) -> list[list]:
+    return [items[at : at + size] for at in range(0, len(items), size)]
 
 
 class MilvusWriter:
-    """The StoreWriter of Milvus: each put or delete is written at once, document by document.
+    """The StoreWriter of Milvus: puts are gathered and written together (``WRITE_BATCH`` sentence rows, and at
+    every delete, release and commit), each collection in one write, the language statistics once.
 
     Several writers (replicas, `qa index` runs on other hosts) share one Milvus; each writes for one origin
     and holds the documents it put or kept, so a folder sync removes only what its own folder held.
@@ -398,6 +460,8 @@ class MilvusWriter:
         self._holders = milvus.held_by()
         self.carried: list[Document] = []
         self.rebuilt = rebuilt or not self._stored
+        self._pending: list[DocRows] = []
+        self._holds: list[str] = []  # documents this origin holds from now on, written with the next batch
 
     @classmethod
     def open(
@@ -443,35 +507,58 @@ class MilvusWriter:
     def keep(self, doc_id: str) -> None:
         """The rows stay as they are; this origin holds the document from now on (another may have put it)."""
         if self.origin not in self._holders.get(doc_id, set()):
-            self.milvus.hold(doc_id, self.origin)
+            self._holds.append(doc_id)
 
     def put(self, rows: DocRows) -> None:
-        self.milvus.hold(rows.doc.id, self.origin)  # first: rows nobody holds would never be removed
-        self.milvus.write_document(rows)
-        self.written = True
+        if self.origin not in self._holders.get(rows.doc.id, set()):
+            self._holds.append(rows.doc.id)
+        self._pending.append(rows)
+        if sum(len(pending.sentences) for pending in self._pending) >= WRITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """The gathered holds and rows, written: the holds first (rows nobody holds would never be removed)."""
+        holds, self._holds = list(dict.fromkeys(self._holds)), []
+        batch, self._pending = self._pending, []
+        self.milvus.hold(holds, self.origin)
+        for doc_id in holds:
+            self._holders.setdefault(doc_id, set()).add(self.origin)
+        if batch:
+            self.milvus.write_documents(batch, self._stored)
+            self._stored.update((rows.doc.id, rows.doc.sha256) for rows in batch)
+            self.written = True
 
     def release(self, doc_id: str) -> bool:
+        self._flush()
         self.milvus.let_go(doc_id, self.origin)
+        self._holders.get(doc_id, set()).discard(self.origin)
         return not self.milvus.held_by(doc_id)
 
     def delete(self, doc_id: str) -> None:
+        self._flush()
         self.milvus.delete_document(doc_id)
+        self._stored.pop(doc_id, None)
+        self._holders.pop(doc_id, None)
         self.written = True
 
     def commit(self) -> MilvusIndex:
+        self._flush()
         self.milvus.check_stats()
         self.milvus.set_header(self.header)
         return MilvusIndex(self.milvus)
 
 
 class MilvusIndex:
-    """The answerer's SearchIndex, served by Milvus: every read goes to the server (no local state)."""
+    """The answerer's SearchIndex, served by Milvus: every read goes to the server (no local state but the
+    language statistics, re-read after ``STATS_FOR_S``), at ``READ`` consistency; the searches of one ranking
+    round and the reads of the kept hits are sent together, each on a thread of its own."""
 
     def __init__(self, milvus: MilvusStore) -> None:
         self.milvus = milvus
+        self._stats: tuple[float, Stats] | None = None
 
     def _count(self, collection: str, expr: str = "") -> int:
-        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"])
+        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"], consistency_level=READ)
         return int(rows[0]["count(*)"]) if rows else 0
 
     @property
@@ -501,15 +588,22 @@ class MilvusIndex:
     def _document_rows(self, doc_ids: list[str], fields: list[str]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         expr = f"doc_id in [{', '.join(_quote(d) for d in doc_ids)}]"
-        for row in self.milvus.client.query(self.milvus.documents, filter=expr, output_fields=["doc_id", *fields]):
+        fields = ["doc_id", *fields]
+        for row in self.milvus.client.query(
+            self.milvus.documents, filter=expr, output_fields=fields, consistency_level=READ
+        ):
             found.setdefault(row["doc_id"], []).append(row)
         for rows in found.values():
             rows.sort(key=lambda row: row["part"])
         return found
 
     def language_stats(self) -> Stats:
-        """Read at every search (one small query): a write through another replica counts at once."""
-        return self.milvus.language_stats()
+        """Read once per ``STATS_FOR_S`` (a few sums of thousands of rows move little): this process's writes
+        make a new index, so they count at once; another replica's within seconds."""
+        now = time.monotonic()
+        if self._stats is None or now - self._stats[0] > STATS_FOR_S:
+            self._stats = (now, self.milvus.language_stats(consistency_level=READ))
+        return self._stats[1]
 
     def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
         """The k chunks of the highest raw inner product (of one language if given); qa.ranking corrects them."""
@@ -524,6 +618,7 @@ class MilvusIndex:
             limit=k,
             output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
+            consistency_level=READ,
         )[0]
         return [
             Scored(
@@ -536,18 +631,28 @@ class MilvusIndex:
             for hit in results
         ]
 
+    def search_groups(self, query: np.ndarray, wanted: Mapping[str | None, int]) -> dict[str | None, list[Scored]]:
+        """The groups' searches sent at once (Milvus 2.3 takes one filter per search call)."""
+        if len(wanted) == 1:
+            return {group: self.search_rows(query, k, group) for group, k in wanted.items()}
+        futures = {group: _pool().submit(self.search_rows, query, k, group) for group, k in wanted.items()}
+        return {group: future.result() for group, future in futures.items()}
+
     def hits(self, rows: list[Scored]) -> list[Hit]:
         if not rows:
             return []
         ids = [row.id for row in rows]
         sentences: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for found in self.milvus.client.query(
+        reading = _pool().submit(
+            self.milvus.client.query,
             self.milvus.sentences,
             filter=f"chunk_id in {ids}",
             output_fields=["chunk_id", "position", "start", "end", "text", "vector"],
-        ):
-            sentences[found["chunk_id"]].append(found)
+            consistency_level=READ,
+        )
         documents = self._document_rows(sorted({row.ref["doc_id"] for row in rows}), ["part", "pages"])
+        for found in reading.result():
+            sentences[found["chunk_id"]].append(found)
         pages = {d: tuple(p for part in parts for p in json.loads(part["pages"])) for d, parts in documents.items()}
         dim = self.milvus.dim
         hits = []
