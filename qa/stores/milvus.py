@@ -494,7 +494,8 @@ class MilvusWriter:
         return dict(self._stored)
 
     def owned(self) -> set[str]:
-        return {doc_id for doc_id, origins in self._holders.items() if self.origin in origins}
+        held = {doc_id for doc_id, origins in self._holders.items() if self.origin in origins}
+        return held | set(self._holds)  # and what this origin holds from its next write on
 
     def others(self) -> dict[str, frozenset[str]]:
         """Documents held by other origins (only those whose rows are stored), with those origins."""
