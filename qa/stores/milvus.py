@@ -56,9 +56,10 @@ ID_MAX = 4096  # document ids, titles and origins
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
 HNSW = {"M": 32, "efConstruction": 128}  # as qa.vector_index's HNSW
 CONSISTENCY = "Strong"  # the collections' own level: every write-side read (what is stored, who holds it)
-# serving reads (a reply's searches, a document, the listing): this process's own writes are seen at once
-# (pymilvus keeps each collection's last write timestamp per process), another replica's after Milvus's time
-# tick (milliseconds on a standalone server); Strong made every read wait for the next tick (docs/replicas.md)
+# a served index's reads (a reply's searches and hits, a document's text, the counts; the listing and holders
+# stay strong): this process's own writes are seen at once (pymilvus keeps each collection's last write
+# timestamp per process), another replica's once Milvus has applied them (its time tick: 200 ms); Strong
+# made every read wait for the next tick (docs/replicas.md)
 READ = "Session"
 STATS_FOR_S = 2.0  # how long a served index re-uses the language statistics it read (its own writes make a new one)
 WRITE_BATCH = 2000  # sentence rows a writer gathers before it writes them, with their documents' other rows
