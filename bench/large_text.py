@@ -5,7 +5,7 @@
 The text: varied Russian sentences (2 bytes a letter in UTF-8) until it is MB MiB. It is chunked and split into
 sentences by the indexer's own code (qa.chunking, qa.sentences); the vectors are random (embedding 35 MiB takes
 hours and is not what is measured), DIM wide, with no latent terms. Timed: the local store's writer
-(qa.stores.local.FaissWriter, as `qa index` opens it; it detects each chunk's language for the ranking's
+(qa.stores.local_writer.FaissWriter, as `qa index` opens it; it detects each chunk's language for the ranking's
 correction) putting the document and committing a generation; then a later build, where another document changes
 and the big one is kept (copied from the previous generation, not embedded). Before issue 22 every chunk's byte
 range re-encoded the text up to it: quadratic, about 67 s at 9 MiB and 29 min at 35 MiB. ``--old-mb N`` times that
@@ -27,7 +27,7 @@ from qa.chunking import ChunkingParams, chunk_document
 from qa.models import Document
 from qa.sentences import split_sentences
 from qa.stores.base import DocRows
-from qa.stores.local import FaissWriter
+from qa.stores.local_writer import FaissWriter
 
 WORDS = (
     "город порт гавань корабль капитан рыбак берег остров маяк мост улица площадь рынок хлеб пекарня школа "

@@ -1,6 +1,6 @@
 """Store scaling on synthetic rows in qa's real generation format: build time, memory, search time, recall@10.
 
-    python bench/store_scaling.py [--sizes 100000,1000000] [--hnsw-max 100000] [--dim 896]
+    python bench/store_scaling.py [--sizes 100000,1000000] [--hnsw-max 100000] [--dim 896] [--json]
 
 Vectors: --dim wide (default: the default embedder's, 896 = e5's 384 + USE's 512), normalized, drawn
 around 2,000 random centres (cluster structure like real embeddings). For each size, a fresh process
@@ -10,6 +10,13 @@ per chunk, 600 bytes of text per chunk), and another fresh process loads it as `
 memory-mapped), times 1,000 single-query searches with one thread (and whole hits, rows decoded), then has
 a third process write the next generation (as `qa index` beside a server) and swaps to it. Recall@10 is
 against exact search; the baseline is exact IndexFlatIP single-query search on the same vectors.
+
+With --json, each size's generation gets changes instead, through the real store code (qa.stores.local_writer,
+every other document kept as the indexer keeps it; the model's time is not counted): 100 uploads of one
+document (4 chunks) one at a time, each timed until its own chunk is found by a search (``update_ms``, p50),
+20 deletions until the document is gone (``delete_ms``), single-query search p50 and recall@10 against exact
+search over the live rows with those changes unmerged, RSS, then the background merge (qa.stores.merge) with
+searches running meanwhile (``merge_s``, ``search_p50_during_merge_ms``). One JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ TERMS = 160  # latent terms per chunk (e5's sparse head fires on ~135-195 per pa
 def write_generation(work: Path, kind: str, seed: int = 0) -> dict:
     """A generation in qa's real FORMAT, written by the real store code (qa.stores.local.save) from synthetic
     rows: the chunk vectors of vectors.npy, two sentences per chunk with their own rows, latent terms and text."""
-    from qa import vector_index
+    from qa import centering, vector_index
     from qa.stores import local
     from qa.stores import rows as enc
 
@@ -104,7 +111,11 @@ def write_generation(work: Path, kind: str, seed: int = 0) -> dict:
         "languages": ["", "en"],
         "search_index": info,
     }  # fmt: skip
-    local.save(work / "index", manifest, arrays, index)
+    total = np.zeros(dim, np.float64)
+    for start in range(0, n, 100_000):
+        total += np.asarray(vectors[start : start + 100_000], np.float64).sum(axis=0)
+    stats = {"centering": json.loads(centering.Stats(dim, {"en": total}, {"en": n}).to_json())}
+    local.save(work / "index", manifest, arrays, index, stats)
     seconds = time.perf_counter() - started
     for scratch in ("s.npy", "r.npy"):
         (work / scratch).unlink(missing_ok=True)
@@ -180,6 +191,149 @@ def search_child(work: Path, kind: str) -> None:
     (work / f"{kind}.search.json").write_text(json.dumps(result))
 
 
+UPDATES = 100  # documents uploaded one at a time, left unmerged for the search and recall figures
+DELETES = 20
+
+
+def _document(rng: np.random.Generator, centres: np.ndarray, number: int) -> tuple[object, np.ndarray]:
+    """One uploaded document as the writer receives it (qa.stores.base.DocRows): CHUNKS_PER_DOC chunks of
+    CHUNK_TEXT characters, SENTENCES sentences each, latent terms, vectors near the corpus's centres."""
+    from qa.models import Document
+    from qa.stores.base import DocRows
+
+    dim = centres.shape[1]
+    chunks = CHUNKS_PER_DOC
+    vectors = centres[rng.integers(0, len(centres), chunks)] + rng.normal(0, NOISE / np.sqrt(dim), (chunks, dim))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    sentences = np.repeat(vectors, SENTENCES, axis=0)
+    text = ("lorem ipsum dolor sit amet " * (CHUNK_TEXT * chunks // 27 + 1))[: CHUNK_TEXT * chunks]
+    half = CHUNK_TEXT // 2
+    sparse = np.zeros((chunks, 2 * 256), np.float32)
+    sparse[:, :TERMS] = rng.integers(0, 16384, (chunks, TERMS))
+    sparse[:, 256 : 256 + TERMS] = 1 / np.sqrt(TERMS)
+    doc = Document(f"u{number:07d}.txt", f"Upload {number}", text, f"{number:064d}", ())
+    rows = DocRows(
+        doc,
+        [(c * CHUNK_TEXT, (c + 1) * CHUNK_TEXT, SENTENCES * c, SENTENCES * (c + 1)) for c in range(chunks)],
+        [(c * CHUNK_TEXT + h, c * CHUNK_TEXT + h + half) for c in range(chunks) for h in (0, half)],
+        vectors,
+        sentences,
+        sentences,
+        sparse,
+        ("en",) * chunks,
+    )
+    return rows, vectors
+
+
+def _change(index_dir: Path, kind: str, live, *, put=None, delete: str | None = None):
+    """One change through the real store code, as the indexer makes it: every other document kept."""
+    from qa.stores.local_writer import FaissWriter, header_of
+
+    header = {key: header_of(live)[key] for key in ("embedder", "chunking")}
+    writer = FaissWriter.open(index_dir, header, kind, rebuild=False, live=live, merge_share=1.0)
+    for doc_id in writer.stored():
+        if doc_id != delete and (put is None or doc_id != put.doc.id):
+            writer.keep(doc_id)
+    if put is not None:
+        writer.put(put)
+    if delete is not None:
+        writer.delete(delete)
+    return writer.commit()
+
+
+def _truth(work: Path, view, queries: np.ndarray, extra: dict[tuple[str, int], np.ndarray], k: int = 10):
+    """Exact top-k keys (layer name, row) over the live rows: the base's (dead ones skipped) and ``extra``."""
+    from qa import vector_index
+
+    base = view.base
+    dead = set(base.dead.tolist())
+    vectors = np.load(work / "vectors.npy", mmap_mode="r")
+    rows = vector_index.exact_top_k(vectors, queries, k + len(dead))
+    keys = list(extra)
+    matrix = np.stack([extra[key] for key in keys]) if keys else np.empty((0, vectors.shape[1]), np.float32)
+    truth = []
+    for i, query in enumerate(queries):
+        found = [int(r) for r in rows[i] if int(r) not in dead]
+        scores = np.asarray(vectors[np.sort(found)], np.float32) @ query
+        candidates = list(zip(scores.tolist(), [(base.name, r) for r in np.sort(found).tolist()]))
+        candidates += list(zip((matrix @ query).tolist(), keys))
+        candidates.sort(key=lambda pair: -pair[0])
+        truth.append({key for _, key in candidates[:k]})
+    return truth
+
+
+def updates_child(work: Path, kind: str) -> None:
+    """Uploads and deletions one at a time on the written generation, then a background merge."""
+    import threading
+
+    from qa.stores import local, merge
+
+    index_dir = work / "index"
+    live = local.load(index_dir)
+    rng = np.random.default_rng(7)
+    vectors = np.load(work / "vectors.npy", mmap_mode="r")
+    centres = np.asarray(vectors[rng.choice(len(vectors), 2000, replace=False)], np.float32)
+    queries = np.load(work / "queries.npy")
+    update_s, delete_s, uploaded = [], [], {}
+    for number in range(UPDATES):
+        rows, doc_vectors = _document(rng, centres, number)
+        started = time.perf_counter()
+        live = _change(index_dir, kind, live, put=rows)
+        top = live.search_rows(doc_vectors[0], 1)  # searchable: its own chunk is the closest row
+        update_s.append(time.perf_counter() - started)
+        assert live.hits(top)[0].chunk.doc_id == rows.doc.id
+        uploaded[rows.doc.id] = doc_vectors
+    victims = [doc.id for doc in live.base.data.documents[: DELETES * 3 : 3]]
+    for doc_id in victims:
+        started = time.perf_counter()
+        live = _change(index_dir, kind, live, delete=doc_id)
+        gone = live.document(doc_id) is None
+        delete_s.append(time.perf_counter() - started)
+        assert gone
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        found = live.search_rows(query, 10)
+        times.append(time.perf_counter() - started)
+    extra = {}
+    for doc_id, doc_vectors in uploaded.items():
+        layer = live.owner(doc_id)
+        start, _ = layer.data.chunk_range(doc_id)
+        extra.update({(layer.name, start + i): vector for i, vector in enumerate(doc_vectors)})
+    truth = _truth(work, live, queries, extra)
+    found = [{(live.layers[s.ref[0]].name, s.ref[1]) for s in live.search_rows(q, 10)} for q in queries]
+    recall = float(np.mean([len(f & t) / 10 for f, t in zip(found, truth)]))
+    after_updates = rss_mb()
+    # the merge in the background, as `qa serve` runs it, while questions keep coming
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(merge.merge(index_dir, kind, index_dir / ".lock")))
+    started = time.perf_counter()
+    thread.start()
+    during = []
+    while thread.is_alive():
+        for query in queries[:50]:
+            began = time.perf_counter()
+            live.search_rows(query, 10)
+            during.append(time.perf_counter() - began)
+    merge_s = time.perf_counter() - started
+    merged = done[0]
+    assert merged is not None and len(merged.layers) == 1
+    after_merge = rss_mb()
+    result = {
+        "update_ms": pct(update_s, 50) * 1000,
+        "update_p99_ms": pct(update_s, 99) * 1000,
+        "delete_ms": pct(delete_s, 50) * 1000,
+        "merge_s": merge_s,
+        "search_p50_ms": pct(times, 50) * 1000,
+        "search_p50_during_merge_ms": pct(during, 50) * 1000 if during else None,
+        "recall_at_10": recall,
+        "rss_mb_after_updates": after_updates,
+        "rss_mb_after_merge": after_merge,
+        "segments": len(live.layers) - 1,
+    }
+    (work / f"{kind}.updates.json").write_text(json.dumps(result))
+
+
 def vector_index_recall(found: list[np.ndarray], truth: np.ndarray) -> float:
     from qa import vector_index
 
@@ -195,24 +349,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--hnsw-max", type=int, default=0, help="also build HNSW up to this size (slow to build)")
     parser.add_argument("--dim", type=int, default=None, help="vector width (default: the default embedder's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (with the update figures)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         role, work, kind = args.child
-        (build_child if role == "build" else search_child)(Path(work), kind)
+        {"build": build_child, "search": search_child, "updates": updates_child}[role](Path(work), kind)
         return
     from qa import vector_index
     from qa.config import DEFAULT_EMBEDDER
     from qa.embedding import make_embedder
 
     dim = args.dim or make_embedder(DEFAULT_EMBEDDER).dim  # builds no model weights: both load lazily or mmap
-    print(f"# store scaling: {machine()}")
-    print(f"vectors: dim {dim}, {CENTRES} cluster centres, normalized; {QUERIES} queries near stored vectors")
+    say = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print
+    say(f"# store scaling: {machine()}")
+    say(f"vectors: dim {dim}, {CENTRES} cluster centres, normalized; {QUERIES} queries near stored vectors")
     header = (
         f"{'chunks':>9} {'kind':>8} {'params':>22} {'build':>8} {'build peak':>10} {'serve RSS':>9} "
         f"{'p50':>8} {'p99':>8} {'recall@10':>9} {'exact p50':>9} {'speed-up':>8}"
     )
-    print(header)
+    if not args.json:
+        print(header)
+    figures: dict[str, dict] = {}
     for n in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="qa-bench-store-") as tmp:
             work = Path(tmp)
@@ -222,11 +380,17 @@ def main() -> None:
             np.save(work / "queries.npy", queries)
             np.save(work / "truth.npy", vector_index.exact_top_k(vectors, queries, 10))
             del vectors
-            kinds = [vector_index.choose_kind(n)] + (["hnsw"] if n <= args.hnsw_max else [])
+            kinds = [vector_index.choose_kind(n)] + (["hnsw"] if n <= args.hnsw_max and not args.json else [])
             for kind in kinds:
                 child(["--child", "build", str(work), kind])
-                child(["--child", "search", str(work), kind])
                 info = json.loads((work / f"{kind}.json").read_text())
+                if args.json:  # the update figures, on the generation just written
+                    child(["--child", "updates", str(work), kind])
+                    updates = json.loads((work / f"{kind}.updates.json").read_text())
+                    figures[str(n)] = dict(updates, kind=kind, build_s=info["build_s"])
+                    say(f"{n}: {json.dumps(figures[str(n)])}", flush=True)
+                    continue
+                child(["--child", "search", str(work), kind])
                 res = json.loads((work / f"{kind}.search.json").read_text())
                 params = ", ".join(f"{k}={info[k]}" for k in ("nlist", "nprobe", "M", "efSearch") if k in info)
                 print(
@@ -249,6 +413,9 @@ def main() -> None:
                     f"(p50 {res['swap_p50_ms']:.2f} ms); whole hits (rows decoded) p50 {res['hits_p50_ms']:.2f} ms",
                     flush=True,
                 )
+    if args.json:
+        print(json.dumps({"machine": machine(), "dim": dim, "updates": UPDATES, "deletes": DELETES, "sizes": figures}))
+        return
     print(
         "targets at 1M: p50 <= 2 ms, recall@10 >= 0.98, serve RSS <= 2 GB after start and after a swap "
         "(RSS includes touched mmap pages)"

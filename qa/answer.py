@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa import answerability, confidence, languages, ranking, small_talk
+from qa import collections as colls
 from qa.answerability import Candidate
+from qa.collections import Scope
 from qa.config import Settings
 from qa.conversation import follow_up_text
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
@@ -181,6 +183,7 @@ class Answerer:
         history: Sequence[Turn] = (),
         *,
         exclude_documents: Collection[str] = (),
+        collections: Scope = None,
     ) -> Answer:
         """Retrieve, score each passage by itself and by its best sentence, highlight, cite, decide.
 
@@ -191,8 +194,10 @@ class Answerer:
         answering sentence is always chosen for the question itself.
         ``exclude_documents`` leaves documents out of the search, as if they were not indexed (`qa eval`
         asks every question once more without its own paragraph to measure the no-answer decision).
+        ``collections`` (qa.collections) searches only those collections' documents, filtered inside the
+        search, so the answer is the one an index holding them alone would give (None: every collection).
         """
-        return self.reply(question, top_k, history, exclude_documents=exclude_documents).answer
+        return self.reply(question, top_k, history, exclude_documents=exclude_documents, collections=collections).answer
 
     def reply(
         self,
@@ -201,6 +206,7 @@ class Answerer:
         history: Sequence[Turn] = (),
         *,
         exclude_documents: Collection[str] = (),
+        collections: Scope = None,
     ) -> Reply:
         """``ask`` with the decision's evidence: small talk first, then the ranked passages' signals."""
         started = time.perf_counter()
@@ -211,7 +217,8 @@ class Answerer:
         if small_talk.is_small_talk(self.embedder, queries[0]):  # "hi", "thanks", "who are you?": no passage
             answer = Answer(question, "", [], True, _ms(started), no_answer_reason="small_talk")
             return Reply(answer, 0.0)
-        ranked = self._rank(index, question, queries, sparse_queries, max(CANDIDATES, top_k), set(exclude_documents))
+        wanted = max(CANDIDATES, top_k)
+        ranked = self._rank(index, question, queries, sparse_queries, wanted, set(exclude_documents), collections)
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}
         margin = confidence.sentence_margin(ranked[0].hit, queries[0]) if ranked else 0.0
@@ -265,6 +272,7 @@ class Answerer:
         sparse_queries: np.ndarray | None,
         k: int,
         exclude: set[str],
+        collections: Scope = None,
     ) -> list[Candidate]:
         """Every candidate passage once, with its best score over the readings, best first."""
         wanted = numbers(question)
@@ -274,7 +282,7 @@ class Answerer:
         best: dict[tuple[str, int], Candidate] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
-            hits = ranking.search(index, query, k + EXCLUDED_EXTRA * len(exclude))
+            hits = ranking.search(index, query, k + EXCLUDED_EXTRA * len(exclude), collections)
             if exclude:
                 hits = [hit for hit in hits if hit.chunk.doc_id not in exclude][:k]
             lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)
@@ -337,6 +345,7 @@ def _citations(ranked: list[Candidate], top_k: int) -> list[Citation]:
                 highlight=highlight,
                 score=round(candidate.score, 4),
                 page=page_at(hit.pages, highlight.start),
+                collection=colls.of(chunk.doc_id),
             )
         )
         if len(citations) == top_k:

@@ -16,7 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from qa import __version__, security, staging, store
+from qa import collections as colls
+from qa.access import caller_of
 from qa.answer import Answerer
+from qa.auth import Auth, admin_guard, change_guard, document_optional_keys, read_guard
 from qa.config import Settings, get_settings
 from qa.documents_api import add_document_routes
 from qa.embedding import engine_of, torch_fallback
@@ -25,11 +28,16 @@ from qa.http_errors import error_response
 from qa.library import Library
 from qa.limits import BodyLimitMiddleware, require_json
 from qa.live import Reindexer, SeedsWatcher
+from qa.metrics import HttpMetricsMiddleware, Metrics
+from qa.metrics_collectors import CorpusCollector, IndexingCollector
 from qa.model_identity import model_identity
 from qa.models import Turn
+from qa.ops_api import add_ops_routes
+from qa.request_ids import RequestIdMiddleware
 from qa.schemas import AskRequest, AskResponse, ErrorOut, HealthOut, ReindexOut
 from qa.shared_library import SharedLibrary
 from qa.slack import mount_slack
+from qa.write_queue import WriteBusy, WriteQueue
 
 log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 503)}
@@ -89,9 +97,17 @@ def _fallback(settings: Settings, answerer: Answerer) -> str | None:
 
 
 def create_app(
-    settings: Settings | None = None, *, answerer: Answerer | None = None, index_on_start: bool = False
+    settings: Settings | None = None,
+    *,
+    answerer: Answerer | None = None,
+    index_on_start: bool = False,
+    session_token: str | None = None,
 ) -> FastAPI:
-    """The service. ``index_on_start`` (``qa serve``) brings the index up to date in the background."""
+    """The service. ``index_on_start`` (``qa serve``) brings the index up to date in the background.
+
+    ``session_token``: an admin key valid for this app only (``qa serve`` prints it); a fresh random one when
+    not given, on ``app.state.auth.session_token``.
+    """
     settings = settings or get_settings()
     app = FastAPI(
         title="qa",
@@ -104,19 +120,45 @@ def create_app(
     app.state.watcher = None
     app.state.reindexer = Reindexer(settings, lambda: app.state.answerer)
     app.state.library = _library(settings, app)
+    app.state.auth = Auth(settings, session_token)
+    app.state.metrics = _metrics(app)
+    app.state.writes = WriteQueue(settings.write_queue, settings.write_timeout)
     _install_error_handlers(app)
     # before any body is read; CORS and headers wrap even its 413
     app.add_middleware(BodyLimitMiddleware, upload_mb=settings.max_upload_mb)
     security.install(app, settings)
-    # with QA_API_KEY set, everything but /healthz, the docs and the web page needs the key
-    guarded = [Depends(security.api_key_guard(settings.api_key))] if settings.api_key else []
-    write = [Depends(security.write_guard(settings))]
-    _add_core_routes(app, settings, guarded, write)
+    # outside the security middleware: its refusals are counted, and carry the request id like every response
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
+    app.add_middleware(RequestIdMiddleware)
+    # who is asking (qa.auth): once any key exists, everything but /healthz, the docs and the web page needs one
+    guarded = [Depends(read_guard)]
+    same_site = [Depends(security.write_guard(settings))]
+    write = [*same_site, Depends(change_guard)]
+    _add_core_routes(app, settings, guarded, same_site)
     add_document_routes(app, guarded, write)
+    # /metrics is an admin's once keys exist, as GET /admin/reindex, or public for a scraper that sends no key
+    # (QA_METRICS_PUBLIC=1)
+    add_ops_routes(app, [] if settings.metrics_public else [Depends(admin_guard)])
     mount_slack(app, settings)  # before the static mount at "/", which would shadow it; off without SLACK_ secrets
     if (settings.web_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
+    document_optional_keys(app)  # last: every route is in place
     return app
+
+
+def _metrics(app: FastAPI) -> Metrics:
+    """The app's own registry, with what is read from the live index and the re-indexer at scrape time."""
+    metrics = Metrics()
+
+    def index() -> Any:
+        return app.state.answerer.index if app.state.answerer is not None else None
+
+    def documents() -> dict[str, int]:
+        return app.state.library.collections()
+
+    metrics.watch(CorpusCollector(index, documents))
+    metrics.watch(IndexingCollector(app.state.reindexer))
+    return metrics
 
 
 def _library(settings: Settings, app: FastAPI) -> Library | SharedLibrary:
@@ -151,11 +193,12 @@ def _lifespan(settings: Settings, index_on_start: bool) -> Callable[[FastAPI], A
             if app.state.watcher is not None:
                 app.state.watcher.stop()
             app.state.reindexer.close()
+            await run_in_threadpool(app.state.writes.close)
 
     return lifespan
 
 
-def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write: list[Any]) -> None:
+def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], same_site: list[Any]) -> None:
     """/ask, /healthz and /admin/reindex, on the app itself (the 405 handler matches the app's own routes)."""
 
     @app.post(
@@ -168,7 +211,9 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
     async def ask(body: AskRequest, request: Request) -> AskResponse:
         qa: Answerer = request.app.state.answerer
         history = [Turn(t.role, t.content) for t in body.history]
-        answer = await run_in_threadpool(qa.ask, body.question, body.top_k, history)
+        scope = colls.narrow(caller_of(request).read, body.collections)
+        answer = await run_in_threadpool(lambda: qa.ask(body.question, body.top_k, history, collections=scope))
+        request.app.state.metrics.answered(answer.no_answer_reason)
         return AskResponse.from_answer(answer)
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness, corpus size and indexing progress")
@@ -189,14 +234,8 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
 
     admin_errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ErrorOut},
-        403: {"model": ErrorOut, "description": "No QA_API_KEY and not on loopback, or a cross-site write."},
+        403: {"model": ErrorOut, "description": "A key that is not an admin key, or a cross-site write."},
     }
-
-    def admin_reader(request: Request) -> None:
-        """With a key, the key decides (the guard); without one, only this machine may look."""
-        host = request.client.host if request.client else None
-        if not settings.api_key and not security.is_loopback(host):
-            raise StarletteHTTPException(403, f"re-index state from {host} needs QA_API_KEY set on the server")
 
     @app.post(
         "/admin/reindex",
@@ -204,7 +243,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         status_code=202,
         responses=admin_errors,
         summary="Rebuild the index from the seeds folder in the background",
-        dependencies=[*guarded, *write],
+        dependencies=[Depends(admin_guard), *same_site],
     )
     async def reindex(request: Request) -> ReindexOut:
         reindexer: Reindexer = request.app.state.reindexer
@@ -216,7 +255,7 @@ def _add_core_routes(app: FastAPI, settings: Settings, guarded: list[Any], write
         response_model=ReindexOut,
         responses=admin_errors,
         summary="State of the background re-index, with progress file by file",
-        dependencies=[*guarded, Depends(admin_reader)],
+        dependencies=[Depends(admin_guard)],
     )
     async def reindex_status(request: Request) -> ReindexOut:
         return ReindexOut(**request.app.state.reindexer.status())
@@ -261,6 +300,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return error_response(409, str(exc))
+
+    @app.exception_handler(WriteBusy)
+    async def busy(_: Request, exc: WriteBusy) -> JSONResponse:
+        return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:

@@ -8,6 +8,7 @@ its latent terms from one pass replaces ``embed`` alone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from qa.chunking import ChunkingParams, chunk_document, make_splitter
 from qa.embed_cache import EmbeddingCache, text_key
 from qa.embedding import SPARSE_K, Embedder, sparse_encoder
+from qa.encode_meter import EncodeMeter
 from qa.highlight import is_negated
 from qa.models import Document
 from qa.parts import one_pass, passage_parts
@@ -49,9 +51,17 @@ class Builder:
     """Chunks, splits and embeds documents; a context manager that closes its caches."""
 
     def __init__(
-        self, embedder: Embedder, params: ChunkingParams, batch_size: int, cache_dir: Path, *, read_cache: bool = True
+        self,
+        embedder: Embedder,
+        params: ChunkingParams,
+        batch_size: int,
+        cache_dir: Path,
+        *,
+        read_cache: bool = True,
+        meter: EncodeMeter | None = None,
     ) -> None:
         self.embedder = embedder
+        self.meter = meter if meter is not None else EncodeMeter()  # every model call: texts, characters, time
         self.params = params
         self.splitter = make_splitter(params)
         self.batch_size = batch_size
@@ -154,7 +164,10 @@ class Builder:
         missing = sorted(todo.values(), key=lambda i: len(chunks[i][0]))  # similar lengths in one batch
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            parts = passage_parts(self.embedder, [chunks[i][0] for i in batch], [chunks[i][1] for i in batch])
+            texts = [chunks[i][0] for i in batch]
+            started = time.perf_counter()
+            parts = passage_parts(self.embedder, texts, [chunks[i][1] for i in batch])
+            self.meter.add(texts, time.perf_counter() - started)
             fresh = {keys[i]: parts.vectors[j] for j, i in enumerate(batch)}
             found.update(fresh)
             self.cache.put_many(fresh.items())
@@ -217,7 +230,10 @@ class Builder:
         missing.sort(key=len)
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            fresh = [(text_key(text), vector) for text, vector in zip(batch, encode(batch))]
+            started = time.perf_counter()
+            encoded = encode(batch)
+            self.meter.add(batch, time.perf_counter() - started)
+            fresh = [(text_key(text), vector) for text, vector in zip(batch, encoded)]
             found.update(fresh)
             if cache is not None:
                 cache.put_many(fresh)

@@ -123,6 +123,16 @@ def fit(rows: np.ndarray, langs: Sequence[str | None], *, shrink: float = SHRINK
     return stats
 
 
+def combine(parts: Sequence[Stats], dim: int, *, shrink: float = SHRINK) -> Stats:
+    """The statistics of the union of disjoint row sets (a scope of collections): sums and counts add up."""
+    total = Stats(dim=dim, shrink=shrink)
+    for part in parts:
+        for lang, count in part.counts.items():
+            total.sums[lang] = total.sums.get(lang, np.zeros(dim)) + part.sums[lang]
+            total.counts[lang] = total.counts.get(lang, 0) + count
+    return total
+
+
 def shift(rows: np.ndarray, langs: Sequence[str | None], stats: Stats) -> np.ndarray:
     """Each row moved by its language's offset, not renormalized (float32, a copy; the input is kept)."""
     out = np.array(rows, dtype=np.float32, copy=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -13,14 +14,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from qa import logs
 from qa.config import Settings
 from qa.errors import QAError
+from qa.keys_cli import keys_app
 
 app = typer.Typer(
     help="Ask questions about a folder of documents, in any language, with exact citations.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
 
@@ -97,13 +101,17 @@ def index(
 
     Example: qa index --seeds-dir ./seeds
     """
+    from qa.indexer import merge_due, merge_index
     from qa.staging import recover
 
     settings = _settings(seeds_dir, index_dir, embedder)
     for line in recover(settings.seeds_dir):  # an upload a crash left unconfirmed is rolled back, never indexed
         err.print(Text(line), highlight=False)
     try:
-        report, _ = _index(settings, rebuild)
+        report, data = _index(settings, rebuild)
+        if merge_due(settings, data):  # here in the foreground: `qa serve` merges in the background
+            err.print("merging the index's segments into a new base ...")
+            merge_index(settings, live=data)
     except QAError as exc:
         raise _fail(exc) from None
     if report.failed and not report.documents:
@@ -115,24 +123,31 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=20, help="Number of citations.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response body.")] = False,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", "-c", help="Search only this collection (repeat for more); default: all."),
+    ] = None,
     seeds_dir: SeedsOpt = None,
     index_dir: IndexOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Answer a question from the index, with numbered citations.
 
-    Example: qa ask "who commands US troops in Japan?"
+    Example: qa ask "who commands US troops in Japan?" --collection hr
     """
     from qa.api import load_answerer
     from qa.schemas import AskRequest, AskResponse
 
     settings = _settings(seeds_dir, index_dir, embedder)
     try:
-        request = AskRequest(question=question, top_k=top_k)
+        request = AskRequest(question=question, top_k=top_k, collections=collection or None)
     except ValueError as exc:
-        raise _fail(f"invalid question: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        error = exc.errors()[0]
+        what = "collection" if error["loc"] and error["loc"][0] == "collections" else "question"
+        raise _fail(f"invalid {what}: {error['msg'].removeprefix('Value error, ')}") from None
+    scope = None if request.collections is None else frozenset(request.collections)
     try:
-        answer = load_answerer(settings).ask(request.question, request.top_k)
+        answer = load_answerer(settings).ask(request.question, request.top_k, collections=scope)
     except QAError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -287,6 +302,8 @@ def serve(
     import uvicorn
 
     from qa.api import create_app
+    from qa.auth import new_session_token
+    from qa.keys import KeyProblem, Keyring
     from qa.security import allowed_hosts, is_loopback
 
     settings = _settings(seeds_dir, index_dir, embedder)
@@ -296,21 +313,44 @@ def serve(
         # the address it was told to bind is how clients will name it: serve that Host too
         extra = ",".join(filter(None, [settings.allowed_hosts, host]))
         settings = settings.model_copy(update={"allowed_hosts": extra})
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not settings.api_key and not is_loopback(host):
-        err.print(f"[yellow]warning:[/yellow] serving on {host} with no QA_API_KEY: anyone who can reach it can ask")
-    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
-        err.print(
-            "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
-            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)",
-            highlight=False,
-        )
-    err.print(f"qa is answering on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     try:
-        app = create_app(settings, index_on_start=True)
+        keyed = Keyring(settings.key_file_path(), settings.api_key).configured()
+    except KeyProblem as exc:
+        raise _fail(exc) from None
+    if not keyed and not settings.anonymous_read and not is_loopback(host):
+        raise _fail(
+            f"refusing to serve on {host} with no key configured: anyone who can reach it would read every "
+            "document. Either create a key (qa keys add NAME --read '*', then send 'Authorization: Bearer KEY'), "
+            "or set QA_ANONYMOUS_READ=1 to serve reads to anyone (writes still need a key)"
+        )
+    log_config = logs.configure(settings.log_format)
+    say = _announcer(settings.log_format)
+    if host in ("0.0.0.0", "::") and not settings.allowed_hosts and "*" not in allowed_hosts(settings):
+        say(
+            "[yellow]note:[/yellow] only requests for localhost are served; name the host clients use in "
+            "QA_ALLOWED_HOSTS (or QA_PUBLIC_URL)"
+        )
+    token = new_session_token()
+    try:
+        app = create_app(settings, index_on_start=True, session_token=token)
     except QAError as exc:
         raise _fail(exc) from None
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    shown = f"[{local}]" if ":" in local else local
+    say(f"qa is answering on http://{host}:{port}/ (API docs at /docs)")
+    # like Jupyter: the page reads the token from the fragment (never sent to a server), and sends it on writes
+    say("open this URL to ask and to change documents; its token is an admin key for this process only:")
+    say(f"    http://{shown}:{port}/#token={token}")
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config)
+
+
+def _announcer(log_format: str) -> Callable[..., None]:
+    """What `qa serve` tells its operator at start: a console line, or with QA_LOG_FORMAT=json a JSON log line
+    (a log shipper reading stderr then gets nothing but JSON)."""
+    if log_format == "json":
+        logger = logging.getLogger("qa.serve")
+        return lambda markup, level=logging.INFO: logger.log(level, "%s", Text.from_markup(markup).plain)
+    return lambda markup, level=logging.INFO: err.print(markup, highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         description="FAISS index type: 'auto' picks exact 'flat' up to 50k chunks, then 'ivf-sq8' (tuned to "
         "recall@10 >= 0.98 at build time); 'hnsw' on request.",
     )
+    merge_share: float = Field(
+        0.01,
+        gt=0,
+        le=1.0,
+        description="Local store: a change of at most this share of the base's rows is written as a small "
+        "segment (searchable at once, at the cost of the change); once segments hold more than this share, "
+        "they are merged into a new base in the background.",
+    )
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("http://127.0.0.1:19530", description="Milvus server URI when store=milvus.")
     milvus_collection: str = Field("qa_chunks", description="Milvus collection name when store=milvus.")
@@ -90,16 +98,48 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(
         None,
-        description="When set, /ask, /documents and /admin require 'Authorization: Bearer KEY'; set but empty "
-        "refuses to start (almost always a failed variable substitution).",
+        description="One admin key (every collection, writes, /admin) besides those of `qa keys add`; once any key "
+        "exists every route but /healthz and the page needs 'Authorization: Bearer KEY'. Set but empty refuses to "
+        "start (almost always a failed variable substitution).",
+    )
+    keys_file: Path | None = Field(
+        None, description="The scoped keys of `qa keys` (stored hashed); unset: keys.json in the index folder."
+    )
+    anonymous_read: bool = Field(
+        False,
+        description="Serve reads (/ask, GET /documents) to callers with no key, on any address; writes still need "
+        "a key. Without it, a server listening beyond loopback with no key configured refuses to start.",
     )
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty keeps CORS closed.")
     allowed_hosts: str = Field(
         "",
         description="Comma-separated host names served besides the loopback names and QA_PUBLIC_URL's host "
-        "(a request for another Host is refused: DNS rebinding); '*' serves any.",
+        "(a request for another Host is refused: DNS rebinding). '*' is refused: name the hosts.",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve GET /metrics to anyone who reaches the port; unset, it needs an admin key once keys "
+        "exist (before that it is as open as reading documents), as GET /admin/reindex does.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`qa serve`'s log lines: 'text', or 'json' (one object a line: time, level, logger, message, "
+        "request_id during a request), uvicorn's access log included.",
     )
     max_upload_mb: int = Field(50, ge=1, le=100_000, description="Largest POST /documents body, in MB (then 413).")
+    write_queue: int = Field(
+        8,
+        ge=0,
+        le=10_000,
+        description="Uploads and deletions that may wait behind the one being indexed; one more is answered 503 "
+        "with Retry-After, nothing changed (they run in a thread of their own, never in the one /ask uses).",
+    )
+    write_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds an upload or deletion may wait in that queue before it starts; then it is dropped "
+        "and answered 503 with Retry-After, nothing changed.",
+    )
     watch: bool | None = Field(
         None,
         description="Re-index in the background when the seeds folder changes; unset means on for `qa serve` "
@@ -134,6 +174,21 @@ class Settings(BaseSettings):
         if value is not None and not value.strip():
             raise ValueError("QA_API_KEY is set but empty: set a real key, or unset QA_API_KEY to serve without one")
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _no_wildcard_host(cls, value: str) -> str:
+        # any Host would let a page whose name rebinds to this machine read and write it as same-origin
+        if "*" in (host.strip() for host in value.split(",")):
+            raise ValueError(
+                "QA_ALLOWED_HOSTS='*' is refused: serving any Host name lets a web page that rebinds its own name "
+                "to this address (DNS rebinding) use the service from a visitor's browser; list the host names"
+            )
+        return value
+
+    def key_file_path(self) -> Path:
+        """Where `qa keys` keeps its keys: QA_KEYS_FILE, else keys.json in the index folder."""
+        return self.keys_file or self.index_dir / "keys.json"
 
 
 @lru_cache

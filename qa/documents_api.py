@@ -1,29 +1,49 @@
 """The /documents routes: list, read, upload and delete documents over HTTP (qa.library does the work).
 
 Reads are plain ``def`` endpoints, so FastAPI runs them in its thread pool: with the Milvus store a document
-lookup is a network call, and it must never stall the event loop (and every other request with it).
+lookup is a network call, and it must never stall the event loop (and every other request with it). Writes
+run in the write queue (qa.write_queue), never in that pool: a change waits for the index, and a queue of
+them must not take the threads questions need.
 """
 
 from __future__ import annotations
 
 import email.message
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends as DependsParam
-from starlette.concurrency import run_in_threadpool
+from pydantic import WithJsonSchema
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from qa import collections as colls
+from qa.access import Caller, caller_of
+from qa.errors import DocumentNotFound
 from qa.http_errors import error_response
 from qa.library import Library
-from qa.schemas import DocumentListOut, DocumentOut, DocumentSummary, ErrorOut, UploadOut, UploadResult
+from qa.schemas import (
+    COLLECTION_PATTERN,
+    CollectionListOut,
+    CollectionOut,
+    DocumentListOut,
+    DocumentOut,
+    DocumentSummary,
+    ErrorOut,
+    UploadOut,
+    UploadResult,
+)
+from qa.write_queue import WriteQueue
 
+# one name, or several separated by commas (qa.collections.NAME each)
+CollectionsParam = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": f"^{colls.NAME.pattern}(,{colls.NAME.pattern})*$"})
+]
 MAX_FILES = 100  # parts named "file" in one upload
 MAX_PAGE = 1000
-LIST_PARAMS = frozenset({"offset", "limit"})
+LIST_PARAMS = frozenset({"offset", "limit", "collection"})
 _UPLOAD_BODY = {
     "required": True,
     "content": {
@@ -37,7 +57,13 @@ _UPLOAD_BODY = {
                         "items": {"type": "string", "format": "binary"},
                         "minItems": 1,
                         "description": "One or more files; each is stored under the seeds folder by a safe name.",
-                    }
+                    },
+                    "collection": {
+                        "type": "string",
+                        "default": colls.DEFAULT,
+                        "pattern": COLLECTION_PATTERN,
+                        "description": "The collection to store the files in (its folder under the seeds folder).",
+                    },
                 },
             }
         }
@@ -50,7 +76,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[DependsParam]) -> None:
-    """``guarded``: the API key check (if any); ``write``: what every change also needs (security.write_guard).
+    """``guarded``: who is asking (qa.auth.read_guard); ``write``: what every change also needs (a same-site
+    Origin, security.write_guard, and a key with write scope, qa.auth.change_guard).
 
     Routes go on the app itself, not an included router: the 405 handler (qa.api) matches the app's routes.
     """
@@ -66,9 +93,13 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         request: Request,
         offset: int = Query(0, ge=0, description="How many documents to skip (sorted by id)."),
         limit: int = Query(100, ge=1, le=MAX_PAGE, description="Documents per page."),
+        collection: list[CollectionsParam] | None = Query(
+            None, description="Only these collections (repeat the parameter or separate names by commas)."
+        ),
     ) -> DocumentListOut:
         library: Library = request.app.state.library
-        summaries, total = library.page(offset, limit)
+        scope = colls.narrow(caller_of(request).read, _collections_asked(collection))
+        summaries, total = library.page(offset, limit, scope)
         following = offset + limit
         return DocumentListOut(
             documents=[DocumentSummary(**summary.__dict__) for summary in summaries],
@@ -86,8 +117,30 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         dependencies=guarded,
     )
     def document(doc_id: str, request: Request) -> DocumentOut:
+        _readable(caller_of(request), doc_id)
         doc = request.app.state.answerer.document(doc_id)
-        return DocumentOut(id=doc.id, title=doc.title, text=doc.text, pages=list(doc.pages))
+        return DocumentOut(
+            id=doc.id, title=doc.title, collection=colls.of(doc.id), text=doc.text, pages=list(doc.pages)
+        )
+
+    @app.get(
+        "/collections",
+        response_model=CollectionListOut,
+        responses=_errors(401, 503),
+        summary="The collections the caller may read, with their document counts",
+        dependencies=guarded,
+    )
+    def list_collections(request: Request) -> CollectionListOut:
+        caller = caller_of(request)
+        library: Library = request.app.state.library
+        readable = {name: count for name, count in library.collections().items() if _may_read(caller, name)}
+        counts = {colls.DEFAULT: 0, **readable}  # default always: where an upload goes unless told otherwise
+        return CollectionListOut(
+            collections=[
+                CollectionOut(name=name, documents=count, writable=caller.can_write(name))
+                for name, count in sorted(counts.items())
+            ]
+        )
 
     @app.post(
         "/documents",
@@ -113,8 +166,11 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
             files = [(part.filename or "", part.file) for part in parts if isinstance(part, UploadFile)]
             if len(files) != len(parts):
                 raise HTTPException(422, "every part named 'file' must be a file (with a filename)")
+            collection = _upload_collection(form.getlist("collection"))
+            _writable(caller_of(request), collection)
             library: Library = request.app.state.library
-            outcomes = await run_in_threadpool(library.add, files)
+            writes: WriteQueue = request.app.state.writes
+            outcomes = await writes.run(lambda: library.add(files, collection))
         finally:
             await form.close()
         results = [UploadResult(id=o.id, title=o.title, status=o.status, error=o.error) for o in outcomes]
@@ -131,10 +187,59 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         summary="Delete a document: its file and its rows; answers once it is no longer searchable",
         dependencies=[*guarded, *write],
     )
-    def delete(doc_id: str, request: Request) -> Response:
+    async def delete(doc_id: str, request: Request) -> Response:
+        caller = caller_of(request)
+        _readable(caller, doc_id)
+        _writable(caller, colls.of(doc_id))
         library: Library = request.app.state.library
-        library.remove(doc_id)
+        writes: WriteQueue = request.app.state.writes
+        await writes.run(lambda: library.remove(doc_id))
         return Response(status_code=204)
+
+
+def _collections_asked(values: list[str] | None) -> list[str] | None:
+    """The collections a ``collection`` query parameter names (repeated, or separated by commas); None: not
+    given. A name outside the rule is a 422 naming it."""
+    if not values:
+        return None
+    names = [name for value in values for name in value.split(",")]
+    problems = []
+    for name in names:
+        try:
+            colls.check(name)
+        except colls.BadCollection as exc:
+            problems.append({"loc": ("query", "collection"), "msg": str(exc)})
+    if problems:
+        raise RequestValidationError(problems)
+    return names
+
+
+def _upload_collection(values: list[Any]) -> str:
+    """The ``collection`` form field of an upload: one valid name (``default`` when absent), else a 422."""
+    if not values:
+        return colls.DEFAULT
+    if len(values) > 1 or not isinstance(values[0], str):
+        raise HTTPException(422, "collection: give one collection name as a plain form field")
+    try:
+        return colls.check(values[0])
+    except colls.BadCollection as exc:
+        raise HTTPException(422, f"collection: {exc}") from exc
+
+
+def _readable(caller: Caller, doc_id: str) -> None:
+    """A document outside the caller's read scope is answered exactly as a missing one: its existence is not
+    revealed."""
+    if not caller.can_read(doc_id):
+        raise DocumentNotFound(f"no document with id {doc_id!r}")
+
+
+def _may_read(caller: Caller, collection: str) -> bool:
+    return caller.read is None or collection in caller.read
+
+
+def _writable(caller: Caller, collection: str) -> None:
+    if not caller.can_write(collection):
+        raise HTTPException(403, f"this key may not change the collection {collection!r}")
 
 
 def _known_query(known: frozenset[str]) -> Callable[[Request], None]:

@@ -6,10 +6,13 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from qa import request_context
 from qa.schemas import ErrorOut
 
 
 def error_response(
     status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(ErrorOut(detail=detail, errors=errors or []).model_dump(), status_code=status, headers=headers)
+    """The body names the request (``request_id``, as in ``X-Request-ID``), so a report can be found in the log."""
+    body = ErrorOut(detail=detail, errors=errors or [], request_id=request_context.current())
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)

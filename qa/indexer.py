@@ -14,6 +14,8 @@ under the same lock and through the same writer.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from qa.builder import Builder, Plan, sparse_width
 from qa.chunking import SPLITTER, ChunkingParams
 from qa.config import Settings
 from qa.embedding import Embedder, make_embedder
+from qa.encode_meter import EncodeMeter
 from qa.errors import DocumentConflict, DocumentNotFound, StoreUnavailable
 from qa.hashing import file_sha256
 from qa.loader import Failure
@@ -94,9 +97,47 @@ def open_writer(
             origin=origin or origins.folder(settings),
             carry=origins.UPLOAD,
         )
-    from qa.stores.local import FaissWriter
+    from qa.stores.local_writer import FaissWriter
 
-    return FaissWriter.open(settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live)
+    return FaissWriter.open(
+        settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live, merge_share=settings.merge_share
+    )
+
+
+def merge_due(settings: Settings, index: SearchIndex | None) -> bool:
+    """Whether the local store's segments have outgrown QA_MERGE_SHARE of its base (qa.stores.merge)."""
+    if settings.store != "faiss" or index is None:
+        return False
+    from qa.stores.merge import merge_due as due
+
+    return due(index, settings.merge_share)
+
+
+def merge_index(
+    settings: Settings, *, live: SearchIndex | None = None, pause: Callable[[], None] | None = None
+) -> SearchIndex | None:
+    """Fold the local store's segments into a new base while changes keep committing; the index to serve
+    then, or None when nothing was merged. ``pause`` (tests): run before the merge commits; else the file
+    named by ``QA_DEBUG_MERGE_PAUSE`` holds it (see ``_pause_file``)."""
+    from qa.stores.merge import merge
+
+    return merge(settings.index_dir, settings.index_kind, _lock_path(settings), live=live, pause=pause or _pause_file())
+
+
+def _pause_file() -> Callable[[], None] | None:
+    """For the crash tests, which kill a real `qa index` mid-merge: with ``QA_DEBUG_MERGE_PAUSE=PATH`` set, a
+    merge that has written its new base creates ``PATH.reached`` and waits until ``PATH`` exists."""
+    path = os.environ.get("QA_DEBUG_MERGE_PAUSE")
+    if not path:
+        return None
+
+    def pause() -> None:
+        Path(f"{path}.reached").touch()
+        gate = threading.Event()
+        while not Path(path).exists():
+            gate.wait(0.05)
+
+    return pause
 
 
 def build_index(
@@ -107,13 +148,15 @@ def build_index(
     progress: Progress | None = None,
     live: SearchIndex | None = None,
     report: IndexReport | None = None,
+    meter: EncodeMeter | None = None,
 ) -> tuple[IndexReport, SearchIndex]:
     """Bring the store in line with the seeds folder; returns the report and the index to serve.
 
     ``live`` is the index a running server already holds: a local generation built the same way serves as
     the previous one instead of being loaded (and checksummed) from disk again. A store failure raises
     ``StoreUnavailable`` and changes nothing the previous build wrote (Milvus keeps what was written so far).
-    ``report`` is filled in as the build goes, so a progress callback can count the failures so far.
+    ``report`` is filled in as the build goes, so a progress callback can count the failures so far; ``meter``
+    adds up the model's work (a server's /metrics).
     """
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings.embedder, settings.device, settings.engine, settings.query_precision)
@@ -124,7 +167,7 @@ def build_index(
         report = report if report is not None else IndexReport()
         report.rebuilt = writer.rebuilt
         cache_dir = settings.index_dir / CACHE_DIR
-        with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild) as builder:
+        with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild, meter=meter) as builder:
             _sync(settings, writer, builder, report, progress)
             index = writer.commit()
             if writer.carried:  # uploads to a shared store have no file: their stored texts are embedded again

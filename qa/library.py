@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from qa import collections as colls
 from qa import loader
 from qa.answer import Answerer
+from qa.collections import Scope
 from qa.errors import BadDocument, DocumentNotFound, QAError
 from qa.filenames import safe_name
 from qa.hashing import file_sha256
 from qa.live import BuildResult, Reindexer
-from qa.models import Document
 from qa.staging import Placement, Staging
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Summary:
     size: int | None
     pages: int | None
     indexed_at: str | None
+    collection: str = colls.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -73,14 +75,17 @@ class Library:
         self.answerer = answerer
         self._lock = threading.Lock()
 
-    def add(self, files: list[tuple[str, BinaryIO]]) -> list[Outcome]:
-        """Store each (client name, content) under its safe name, index them, and report each file.
+    def add(self, files: list[tuple[str, BinaryIO]], collection: str = colls.DEFAULT) -> list[Outcome]:
+        """Store each (client name, content) under its safe name in ``collection``'s folder (``seeds/<name>/``;
+        ``default``: the seeds folder itself), index them, and report each file (ids like ``hr/policy.pdf``).
 
         A file is refused before it is stored when its name or type is unusable, or it is empty or too big
         (loader.check_source); the others are placed, one build indexes them all, and any that the build
         refused is removed again (the earlier version of its name put back). A name that a folder holds
-        fails the whole request (NameConflict) before anything is stored.
+        fails the whole request (NameConflict) before anything is stored, as does a collection whose name a
+        file in the seeds folder holds. An invalid collection name is BadCollection.
         """
+        folder = _folder(collection)
         outcomes: dict[int, Outcome] = {}
         with self._lock:
             try:
@@ -88,7 +93,7 @@ class Library:
             except OSError as exc:
                 raise WriteFailed(f"cannot store uploads in {self.seeds_dir}: {exc.strerror or exc}") from exc
             try:
-                staged = self._stage(files, staging, outcomes)
+                staged = self._stage(files, staging, outcomes, folder)
                 if staged:
                     outcomes.update(self._index(staged, staging))
             finally:
@@ -110,44 +115,44 @@ class Library:
             if result.error is not None:
                 raise WriteFailed(f"{doc_id} was removed from the seeds folder, but re-indexing failed: {result.error}")
 
-    def page(self, offset: int, limit: int) -> tuple[list[Summary], int]:
-        """Documents ``offset .. offset+limit`` in id order, and how many there are in all."""
+    def page(self, offset: int, limit: int, collections: Scope = None) -> tuple[list[Summary], int]:
+        """Documents ``offset .. offset+limit`` in id order (of ``collections`` when given), and how many there
+        are in all. Read from the generation's manifest: no document's text is decoded to list it."""
         index = self.answerer().index
         if index is None:
             return [], 0
-        documents: list[Document] | None = getattr(index, "documents", None)
-        if documents is not None:
-            ids = [doc.id for doc in documents]  # a generation stores its documents sorted by id
-        else:  # a store that keeps no document list in memory (Milvus): ask it for the ids
-            ids = sorted(index.milvus.document_hashes())  # type: ignore[attr-defined]
-        manifest = getattr(index, "manifest", {}) or {}
+        ids: list[str] = index.document_ids(collections)  # type: ignore[attr-defined] - the local store's index
+        manifest = index.manifest  # type: ignore[attr-defined]
         entries = manifest.get("documents", {})
         summaries = []
         for doc_id in ids[offset : offset + limit]:
-            doc = index.document(doc_id)
-            if doc is None:
-                continue
             entry = entries.get(doc_id, {})
             summaries.append(
                 Summary(
-                    id=doc.id,
-                    title=doc.title,
-                    size=_size(self._path(doc.id)),
-                    pages=len(doc.pages) or None,
+                    id=doc_id,
+                    title=entry.get("title", doc_id),
+                    size=_size(self._path(doc_id)),
+                    pages=len(entry.get("pages", ())) or None,
                     indexed_at=entry.get("indexed_at") or manifest.get("built_at"),
+                    collection=colls.of(doc_id),
                 )
             )
         return summaries, len(ids)
 
+    def collections(self) -> dict[str, int]:
+        """Collection -> how many documents it holds, over the whole store (only collections holding some)."""
+        index = self.answerer().index
+        return {} if index is None else index.collection_counts()  # type: ignore[attr-defined]
+
     def _stage(
-        self, files: list[tuple[str, BinaryIO]], staging: Staging, outcomes: dict[int, Outcome]
+        self, files: list[tuple[str, BinaryIO]], staging: Staging, outcomes: dict[int, Outcome], folder: str
     ) -> list[_Staged]:
         staged: list[_Staged] = []
         names: set[str] = set()
         for position, (client_name, content) in enumerate(files):
             name = client_name
             try:
-                name = safe_name(client_name)
+                name = folder + safe_name(client_name)
                 suffix = PurePosixPath(name).suffix.lower()
                 if suffix not in loader.SUPPORTED:  # refused before a byte is stored
                     supported = ", ".join(sorted(loader.SUPPORTED))
@@ -155,8 +160,10 @@ class Library:
                 if name in names:
                     raise BadDocument("another file in this upload has the same name")
                 names.add(name)
+                self._collection_folder(folder)
                 staging.target(name)  # NameConflict (a folder has the name) fails the request: nothing stored
                 path = staging.folder / name
+                path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("wb") as out:
                     shutil.copyfileobj(content, out, 1024 * 1024)
                 loader.check_source(self.seeds_dir, path)  # empty, too big
@@ -166,6 +173,13 @@ class Library:
             except OSError as exc:  # a full disk: this file fails, the request does not
                 outcomes[position] = Outcome(name, None, f"could not be stored: {exc.strerror or exc}")
         return staged
+
+    def _collection_folder(self, folder: str) -> None:
+        """Create a collection's folder on its first upload; a file of that name is left to NameConflict."""
+        if folder:
+            path = self.seeds_dir / folder.rstrip("/")
+            if not path.exists() and not path.is_symlink():
+                path.mkdir(parents=True, exist_ok=True)
 
     def _index(self, staged: list[_Staged], staging: Staging) -> dict[int, Outcome]:
         """Put the staged files in place, build, and undo the ones the build refused.
@@ -217,6 +231,12 @@ class Library:
         if not parts or PurePosixPath(doc_id).is_absolute() or any(p in ("", ".", "..") for p in parts):
             raise DocumentNotFound(f"no document with id {doc_id!r}")
         return self.seeds_dir.joinpath(*parts)
+
+
+def _folder(collection: str) -> str:
+    """The id prefix of a collection's documents: ``hr/`` for ``hr``, nothing for ``default``."""
+    colls.check(collection)
+    return "" if collection == colls.DEFAULT else f"{collection}/"
 
 
 def _size(path: Path) -> int | None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answerer
 from qa.config import Settings
+from qa.encode_meter import EncodeMeter
 
 if TYPE_CHECKING:
     from qa.indexer import IndexReport
@@ -54,6 +55,15 @@ class BuildResult:
     error: str | None
 
 
+@dataclass(frozen=True)
+class BuildTotals:
+    """Since the service started (GET /metrics): builds finished well, builds failed, files refused."""
+
+    builds_ok: int
+    builds_failed: int
+    documents_failed: int
+
+
 @dataclass
 class Reindexer:
     """One worker thread that rebuilds on request; at most one build at a time, bursts coalesced."""
@@ -67,6 +77,12 @@ class Reindexer:
     _tickets: int = 0  # triggers handed out so far
     _covered: int = 0  # every ticket up to this one has been seen by a finished build
     _result: BuildResult | None = None
+    _builds_ok: int = 0
+    _builds_failed: int = 0
+    _documents_failed: int = 0
+    meter: EncodeMeter = field(default_factory=EncodeMeter)  # the model's work in every build (/metrics)
+    _merger: threading.Thread | None = None  # the background merge of the local store's segments, if running
+    _swap_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def request(self, trigger: str) -> bool:
         """Ask for a rebuild; True if it starts now, False if it was queued behind the one running."""
@@ -114,6 +130,10 @@ class Reindexer:
         with self._cond:
             return dict(self._status.progress) if self._status.progress else None
 
+    def totals(self) -> BuildTotals:
+        with self._cond:
+            return BuildTotals(self._builds_ok, self._builds_failed, self._documents_failed)
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until no build runs or waits (for tests and the load benchmark)."""
         with self._cond:
@@ -125,6 +145,8 @@ class Reindexer:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._merger is not None:  # a merge killed here is harmless: it commits atomically or not at all
+            self._merger.join(timeout)
 
     def _work(self) -> None:
         while True:
@@ -159,6 +181,12 @@ class Reindexer:
                     files_done=done, files_total=total, current_file=doc_id, failed=len(report.failed)
                 )
 
+    def _count(self, report: IndexReport, *, failed: bool) -> None:
+        with self._cond:
+            self._builds_ok += not failed
+            self._builds_failed += failed
+            self._documents_failed += len(report.failed)
+
     def _build(self) -> tuple[IndexReport | None, str | None]:
         from qa.indexer import IndexReport, build_index
 
@@ -172,11 +200,15 @@ class Reindexer:
                 live=answerer.index,
                 progress=lambda doc_id, done, total: self._on_progress(report, doc_id, done, total),
                 report=report,
+                meter=self.meter,
             )
         except Exception as exc:  # noqa: BLE001 - a failed rebuild keeps the old index serving
             log.exception("re-index failed; still serving the previous index")
+            self._count(report, failed=True)
             return None, f"{type(exc).__name__}: {exc}"
-        answerer.swap(data)
+        self._count(report, failed=False)
+        self._swap(answerer, data)
+        self._merge_if_due(data)
         for failure in report.failed:  # `qa serve` indexes in the background: its log is where these show
             log.warning("not indexed: %s: %s", failure.path, failure.reason)
         log.info(
@@ -188,6 +220,46 @@ class Reindexer:
             report.seconds,
         )
         return report, None
+
+    def _swap(self, answerer: Answerer, data: Any) -> None:
+        """Serve ``data`` unless a newer commit is served already: a build and a background merge may finish
+        in either order, and each commit of the local store is numbered (Milvus's indexes are not)."""
+        with self._swap_lock:
+            now, new = getattr(answerer.index, "sequence", None), getattr(data, "sequence", None)
+            if now is None or new is None or new >= now:
+                answerer.swap(data)
+
+    def _merge_if_due(self, data: Any) -> None:
+        """Start the background merge when the segments have outgrown their share (QA_MERGE_SHARE)."""
+        from qa.indexer import merge_due
+
+        if not merge_due(self.settings, data):
+            return
+        with self._cond:
+            if self._closed or (self._merger is not None and self._merger.is_alive()):
+                return
+            self._merger = threading.Thread(target=self._merge, name="qa-merge", daemon=True)
+            self._merger.start()
+
+    def _merge(self) -> None:
+        from qa.indexer import merge_index
+
+        answerer = self.answerer()
+        try:
+            merged = merge_index(self.settings, live=answerer.index)
+        except Exception:  # noqa: BLE001 - a failed merge leaves the segments serving, as committed
+            log.exception("merging the index's segments failed; still serving them")
+            return
+        if merged is not None:
+            self._swap(self.answerer(), merged)
+            log.info("merged the index's segments into a new base (%d chunks)", merged.num_chunks)
+
+    def wait_merged(self, timeout: float) -> bool:
+        """Block until no background merge runs (tests and benchmarks)."""
+        merger = self._merger
+        if merger is not None:
+            merger.join(timeout)
+        return merger is None or not merger.is_alive()
 
 
 def _progress(started_at: float) -> dict[str, Any]:
@@ -233,6 +305,8 @@ class SeedsWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._merger is not None:  # a merge killed here is harmless: it commits atomically or not at all
+            self._merger.join(timeout)
 
     def _watch(self) -> None:
         from watchfiles import watch

@@ -53,6 +53,7 @@ class Citation:
     highlight: Span
     score: float
     page: int | None = None  # 1-based page (or slide) of the highlight; None for formats without pages
+    collection: str = "default"  # the document's collection (qa.collections.of)
 
 
 @dataclass(frozen=True)

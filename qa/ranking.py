@@ -13,9 +13,11 @@ search's list; ``|v - o|`` spreads little within a language (XQuAD's mixed corpu
 0.941-0.974), so the bound takes the smallest norm seen among the language's fetched rows less
 ``NORM_MARGIN``. On that corpus this finds exactly what every row corrected by brute force ranks
 (tests/test_ranking.py checks the same on a small corpus). A one-language corpus has no offsets: the
-store's own top k is returned untouched. Candidates arrive as scored rows (``search_rows``: id, raw score,
-language, vector), the groups of one round searched together (``search_groups``: Milvus sends them at once);
-only the k kept are read whole (``hits``), texts, sentences and all.
+store's own top k is returned untouched. A search inside some collections (qa.collections) is corrected by
+their rows' statistics alone: what competes is the scope's rows, so a collection ranks as it would alone.
+Candidates arrive as scored rows (``search_rows``: id, raw score, language, vector), the groups of one round
+searched together (``search_groups``: Milvus sends them at once), each inside the scope; only the k kept are
+read whole (``hits``), texts, sentences and all.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import replace
 import numpy as np
 
 from qa import centering
+from qa.collections import Scope
 from qa.stores.base import Hit, Scored, SearchIndex
 
 DEPTH = 2  # rows per group and passage wanted: 1 missed part of the corrected top 30 for 6 of 298 XQuAD questions
@@ -32,12 +35,14 @@ NORM_MARGIN = 0.02  # how much smaller than any fetched row's an unseen row's co
 MAX_ROUNDS = 4  # a group's depth doubles at most this often
 
 
-def search(index: SearchIndex, query: np.ndarray, k: int) -> list[Hit]:
-    """The k hits of the highest corrected score, best first, scores and sentence rows corrected."""
-    stats = index.language_stats()
+def search(index: SearchIndex, query: np.ndarray, k: int, collections: Scope = None) -> list[Hit]:
+    """The k hits of the highest corrected score, best first, scores and sentence rows corrected; only hits
+    of documents in ``collections`` (None: every one), each search filtered inside the store, and corrected
+    by the statistics of those collections' rows alone: a collection ranks as an index holding it alone."""
+    stats = index.language_stats(collections)
     offsets = stats.offsets() if stats is not None else {}
     if not offsets or k <= 0:
-        return index.search_hits(query, k)
+        return index.search_hits(query, k, collections=collections)
     query = np.asarray(query, np.float32)
     offsets32 = {lang: offset.astype(np.float32) for lang, offset in offsets.items()}
     shifts = {lang: float(query @ offset) for lang, offset in offsets32.items()}
@@ -46,7 +51,7 @@ def search(index: SearchIndex, query: np.ndarray, k: int) -> list[Hit]:
     depth: dict[str | None, int] = {group: DEPTH * k for group in (None, *sorted(offsets))}
     for _ in range(MAX_ROUNDS):
         last: dict[str | None, float] = {}
-        for group, rows in index.search_groups(query, depth).items():
+        for group, rows in index.search_groups(query, depth, collections).items():
             wanted = depth[group]
             for row in rows:
                 if row.id not in found:

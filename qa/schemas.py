@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from qa import collections as colls
 from qa.models import Answer
 
 MAX_QUESTION = 2000
 MAX_TURNS = 20
 MAX_HISTORY_CHARS = 20_000
+COLLECTION_PATTERN = f"^{colls.NAME.pattern}$"
+# validated by qa.collections.check (a 422 naming the rule); the schema says the same rule
+CollectionName = Annotated[str, WithJsonSchema({"type": "string", "pattern": COLLECTION_PATTERN})]
 
 
 class TurnIn(BaseModel):
@@ -29,6 +33,8 @@ class AskRequest(BaseModel):
         max_length=MAX_QUESTION,
         examples=["who commands US troops in Japan?"],
         description="The question, in any language the embedder knows.",
+        # documents the blank check below (a question of spaces alone is a 422), so clients and schemathesis know
+        json_schema_extra={"pattern": r"\S"},
     )
     top_k: int = Field(5, ge=1, le=20, description="How many citations to return.")
     history: list[TurnIn] = Field(
@@ -36,6 +42,21 @@ class AskRequest(BaseModel):
         max_length=MAX_TURNS,
         description="Earlier turns of the chat, oldest first, so follow-up questions are understood.",
     )
+
+    collections: list[CollectionName] | None = Field(
+        None,
+        max_length=1000,
+        examples=[["hr", "default"]],
+        description="Search only these collections (each 1-64 of [a-z0-9_-]); default: every collection the "
+        "caller may read. A collection the caller may not read is left out, as if it held nothing.",
+    )
+
+    @field_validator("collections")
+    @classmethod
+    def _collection_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            colls.check(name)  # BadCollection is a ValueError: a 422 naming the rule
+        return value
 
     @field_validator("question")
     @classmethod
@@ -72,6 +93,7 @@ class CitationOut(BaseModel):
     highlight: SpanOut = Field(description="The answering sentence, with offsets in the same document text.")
     score: float
     page: int | None = Field(None, description="1-based page (PDF page, slide) of the highlight; null without pages.")
+    collection: str = Field(description="The document's collection: its first folder, or 'default'.")
 
 
 class AskResponse(BaseModel):
@@ -97,6 +119,7 @@ class AskResponse(BaseModel):
 class DocumentOut(BaseModel):
     id: str
     title: str
+    collection: str = Field(description="The document's collection: its first folder, or 'default'.")
     text: str
     pages: list[int] = Field(
         default_factory=list, description="Start offset of each page in text (PDF page, slide); [] without pages."
@@ -109,6 +132,7 @@ class DocumentSummary(BaseModel):
     size: int | None = Field(description="Bytes of the source file; null when it is no longer in the seeds folder.")
     pages: int | None = Field(description="Number of pages (PDF pages, slides); null for formats without pages.")
     indexed_at: str | None = Field(description="When this version was indexed (UTC, ISO 8601).")
+    collection: str = Field(description="The document's collection: its first folder, or 'default'.")
 
 
 class DocumentListOut(BaseModel):
@@ -119,6 +143,18 @@ class DocumentListOut(BaseModel):
     offset: int
     limit: int
     next_offset: int | None
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int = Field(description="How many documents the collection holds.")
+    writable: bool = Field(description="Whether the caller may upload to and delete from it.")
+
+
+class CollectionListOut(BaseModel):
+    """The collections that hold documents and that the caller may read, and ``default`` always, by name."""
+
+    collections: list[CollectionOut]
 
 
 class UploadResult(BaseModel):
@@ -168,6 +204,15 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[ErrorItem] = Field(default_factory=list)
+    request_id: str | None = Field(
+        None, description="The request's X-Request-ID: its log lines carry the same id (quote it in a report)."
+    )
+
+
+class ReadyOut(BaseModel):
+    """GET /readyz once an index serves (until then a 503 in the error shape, saying why); /healthz has the counts."""
+
+    status: Literal["ready"] = "ready"
 
 
 class ReindexFailure(BaseModel):

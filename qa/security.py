@@ -1,21 +1,20 @@
-"""Who may call what: the optional API key, the hosts served, same-site writes, CORS, and security headers.
+"""What every request must show besides its key (qa.auth): a host served, a same-site write, CORS, headers.
 
-A local qa without a key must not be reachable from the user's own browser on behalf of another site: a
+A local qa must not be usable from the user's own browser on behalf of another site: a
 ``multipart/form-data`` or ``text/plain`` POST is a simple request that any page can send to 127.0.0.1
 without a preflight, and a page whose name rebinds to 127.0.0.1 is same-origin with it. So every request
 must name a host this service is meant to answer for (``HostGuard``), and every write must come from no
 browser at all (no ``Origin``) or from this service's own page or an allowed CORS origin (``write_guard``).
+Who the caller is, and so what it may read and change, is qa.auth's: never the client's address.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,8 +44,14 @@ _COMMON = (
 )
 
 
+# A reply that depends on who asks (its caller's collections) must never be served to another caller by a
+# proxy or the browser's cache: an admin's answer reaching a reader would leak what the reader may not see.
+_PER_CALLER = ((b"cache-control", b"private, no-store"), (b"vary", b"Authorization"))
+
+
 class SecurityHeadersMiddleware:
-    """Pure ASGI: adds the headers to every response, errors and static files included."""
+    """Pure ASGI: adds the headers to every response, errors and static files included; no-store to replies
+    that depend on the caller (those whose route resolved one, qa.auth)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,12 +62,16 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope.get("path", "")
         csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
+        state: dict = scope.setdefault("state", {})  # the dict request.state writes into (qa.auth's caller)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                for name, value in (*_COMMON, (b"content-security-policy", csp.encode())):
+                extra = [*_COMMON, (b"content-security-policy", csp.encode())]
+                if "caller" in state or message["status"] in (401, 403):
+                    extra += _PER_CALLER  # what this key may read: never from a shared cache
+                for name, value in extra:
                     if name not in present:
                         headers.append((name, value))
                 message["headers"] = headers
@@ -75,7 +84,7 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def allowed_hosts(settings: Settings) -> set[str]:
-    """Host names served: loopback, QA_ALLOWED_HOSTS and the host of QA_PUBLIC_URL ('*' means any)."""
+    """Host names served: loopback, QA_ALLOWED_HOSTS and the host of QA_PUBLIC_URL."""
     hosts = set(LOOPBACK_NAMES)
     hosts |= {host.strip().lower() for host in settings.allowed_hosts.split(",") if host.strip()}
     if settings.public_url:
@@ -108,7 +117,7 @@ class HostGuard:
         self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or "*" in self.hosts:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         header = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), "")
@@ -139,24 +148,6 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def api_key_guard(key: str) -> Callable[..., Awaitable[None]]:
-    """A dependency that lets a request through only with ``Authorization: Bearer <key>``.
-
-    HTTPBearer(auto_error=False) documents the scheme in OpenAPI; the check itself is ours, in constant
-    time, so every refusal is a 401 in the one error shape with ``WWW-Authenticate: Bearer``.
-    """
-    bearer = HTTPBearer(auto_error=False, description="The QA_API_KEY the service was started with.")
-    expected = key.encode()
-
-    async def require_key(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
-        if credentials is None:
-            raise unauthorized("missing API key: send 'Authorization: Bearer <QA_API_KEY>'")
-        if not hmac.compare_digest(credentials.credentials.encode(), expected):
-            raise unauthorized("wrong API key")
-
-    return require_key
-
-
 def is_loopback(host: str | None) -> bool:
     """Whether a client address (or name) is this machine: 127.0.0.0/8, ::1, ::ffff:127.x, localhost."""
     if host is None:
@@ -182,11 +173,12 @@ def same_site(origin: str, host_header: str, trusted: list[str]) -> bool:
 
 
 def write_guard(settings: Settings) -> Callable[[Request], None]:
-    """A dependency for every request that changes state (uploads, deletions, re-index).
+    """A dependency for every request that changes state (uploads, deletions, re-index), beside its key.
 
-    Without QA_API_KEY only this machine may write; with or without it, a browser may write only from
-    this service's own page or an allowed origin (QA_CORS_ORIGINS, QA_PUBLIC_URL): a cross-site form post
-    is a simple request that no preflight stops, so the ``Origin`` header is the one thing that tells it.
+    A browser may write only from this service's own page or an allowed origin (QA_CORS_ORIGINS,
+    QA_PUBLIC_URL): a cross-site form post is a simple request that no preflight stops, so the ``Origin``
+    header is the one thing that tells it. The client's address decides nothing: behind a reverse proxy on
+    the same host every client is 127.0.0.1.
     """
     trusted = cors_origins(settings)
     if settings.public_url:
@@ -194,9 +186,6 @@ def write_guard(settings: Settings) -> Callable[[Request], None]:
         trusted.append(f"{public.scheme}://{public.netloc}")
 
     def guard(request: Request) -> None:
-        client = request.client.host if request.client else None
-        if not settings.api_key and not is_loopback(client):
-            raise HTTPException(403, f"changes from {client} need QA_API_KEY set on the server")
         origin = request.headers.get("origin")
         if origin is not None and not same_site(origin, request.headers.get("host", ""), trusted):
             raise HTTPException(403, f"cross-site write refused: Origin {origin!r} is not this site")

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from qa import collections as colls
 from qa import loader, origins
 from qa.answer import Answerer
+from qa.collections import Scope
 from qa.config import Settings
 from qa.errors import BadDocument, DocumentConflict, DocumentNotFound
 from qa.filenames import safe_name
@@ -35,11 +37,14 @@ class SharedLibrary:
         self.origin = origins.folder(settings)
         self._lock = threading.Lock()
 
-    def add(self, files: list[tuple[str, BinaryIO]]) -> list[Outcome]:
-        """Index each (client name, content) under its safe name, held by the upload origin; report each file."""
+    def add(self, files: list[tuple[str, BinaryIO]], collection: str = colls.DEFAULT) -> list[Outcome]:
+        """Index each (client name, content) under its safe name in ``collection`` (ids like ``hr/policy.pdf``,
+        as in a seeds folder), held by the upload origin; report each file."""
+        colls.check(collection)
+        prefix = "" if collection == colls.DEFAULT else f"{collection}/"
         outcomes: dict[int, Outcome] = {}
         with self._lock, tempfile.TemporaryDirectory(prefix="qa-upload-") as tmp:
-            staged = _stage(files, Path(tmp), outcomes)
+            staged = _stage(files, Path(tmp), outcomes, prefix)
             if staged:
                 answerer = self.answerer()
                 report, index = index_uploads(self.settings, Path(tmp), list(staged), embedder=answerer.embedder)
@@ -69,19 +74,23 @@ class SharedLibrary:
                     raise WriteFailed(f"cannot remove {doc_id}: {exc.strerror or exc}") from exc
             answerer.swap(remove_shared(self.settings, doc_id, embedder=answerer.embedder))
 
-    def page(self, offset: int, limit: int) -> tuple[list[Summary], int]:
-        """Documents ``offset .. offset+limit`` in id order, and how many there are in all."""
+    def page(self, offset: int, limit: int, collections: Scope = None) -> tuple[list[Summary], int]:
+        """Documents ``offset .. offset+limit`` in id order (of ``collections`` when given), and how many there
+        are in all: one query for the page's rows, titles and page counts (no text is read)."""
         index = self.answerer().index
         if index is None:
             return [], 0
-        ids: list[str] = index.document_ids()  # type: ignore[attr-defined] - a shared store's index
-        summaries = []
-        for doc_id in ids[offset : offset + limit]:
-            doc = index.document(doc_id)
-            if doc is not None:
-                size = _size(self._path(doc_id))
-                summaries.append(Summary(doc.id, doc.title, size, len(doc.pages) or None, None))
-        return summaries, len(ids)
+        rows, total = index.document_page(offset, limit, collections)  # type: ignore[attr-defined] - Milvus
+        summaries = [
+            Summary(doc_id, title, _size(self._path(doc_id)), pages or None, None, colls.of(doc_id))
+            for doc_id, title, pages in rows
+        ]
+        return summaries, total
+
+    def collections(self) -> dict[str, int]:
+        """Collection -> how many documents it holds, over the whole store (only collections holding some)."""
+        index = self.answerer().index
+        return {} if index is None else index.collection_counts()  # type: ignore[attr-defined]
 
     def _path(self, doc_id: str) -> Path:
         """The file a document id names in this replica's folder (ids are checked again here)."""
@@ -91,19 +100,23 @@ class SharedLibrary:
         return self.settings.seeds_dir.joinpath(*parts)
 
 
-def _stage(files: list[tuple[str, BinaryIO]], folder: Path, outcomes: dict[int, Outcome]) -> dict[str, int]:
-    """Write each file under its safe name in ``folder``: name -> position in the request; refusals to outcomes."""
+def _stage(
+    files: list[tuple[str, BinaryIO]], folder: Path, outcomes: dict[int, Outcome], prefix: str = ""
+) -> dict[str, int]:
+    """Write each file under ``prefix`` (a collection's folder) and its safe name in ``folder``: name -> position
+    in the request; refusals to outcomes."""
     staged: dict[str, int] = {}
     for position, (client_name, content) in enumerate(files):
         name = client_name
         try:
-            name = safe_name(client_name)
+            name = prefix + safe_name(client_name)
             suffix = PurePosixPath(name).suffix.lower()
             if suffix not in loader.SUPPORTED:  # refused before a byte is stored
                 supported = ", ".join(sorted(loader.SUPPORTED))
                 raise BadDocument(f"unsupported file type {suffix or '(none)'!r}; supported: {supported}")
             if name in staged:
                 raise BadDocument("another file in this upload has the same name")
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             with (folder / name).open("wb") as out:
                 shutil.copyfileobj(content, out, 1024 * 1024)
             staged[name] = position

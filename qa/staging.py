@@ -73,6 +73,7 @@ class Staging:
         for item, target, entry in zip(items, targets, entries):
             self.target(item.name)  # a folder made there since the check is never moved aside
             if entry["replaces"]:
+                (previous / item.name).parent.mkdir(parents=True, exist_ok=True)  # a collection's folder
                 target.replace(previous / item.name)  # kept until the new version is known to index
             self._placed[item.name] = entry["replaces"]  # from here on, undo() knows what to put back
             item.path.replace(target)

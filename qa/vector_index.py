@@ -34,6 +34,8 @@ TARGET_RECALL = 0.98
 # measured 0.979 on 1,000 other questions)
 TUNE_MARGIN = 0.015
 TUNE_QUERIES = 500
+EXACT_ROWS = 10_000  # a selection of at most this many rows is scanned exactly (``_exact``), not approximated
+WIDEN_MAX = 16  # how many times its tuned nprobe/efSearch a selective search may look at, at most
 RERANK = 2  # approximate kinds fetch RERANK * k candidates, then re-score exactly
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128  # faiss's default 40 gave recall 0.865 at 1M here
@@ -114,6 +116,13 @@ def build(vectors: np.ndarray, requested: str = "auto", *, seed: int = 0) -> tup
     return index, info
 
 
+def stored_rows(index: Any, info: dict[str, Any], vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` as a generation stores them: a flat index's codes decoded, else the float16 rows."""
+    if info.get("kind") == "flat":
+        return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.empty((0, index.d), np.float32)
+    return np.asarray(vectors, dtype=np.float16).astype(np.float32)
+
+
 def configure(index: Any, info: dict[str, Any]) -> None:
     """Apply the tuned search parameter recorded in the manifest to a freshly read index."""
     if info.get("kind") == "ivf-sq8":
@@ -129,9 +138,11 @@ def search(
     queries: np.ndarray,
     k: int,
     rows: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows by inner product; approximate kinds re-score their candidates with the float vectors.
-    ``rows``: search only these (one language's, for qa.ranking); missing results are row -1.
+    ``rows``: search only these (one language's, for qa.ranking); ``excluded``: never these (dead rows of a
+    segmented index, qa.stores.segments; only when ``rows`` is None); missing results are row -1.
 
     One thread per search, set for the calling thread here rather than for the process at import: a single
     query gains nothing from OpenMP and pays for its wake-ups (measured 5.4 ms with one thread vs 40 ms
@@ -139,11 +150,23 @@ def search(
     """
     faiss.omp_set_num_threads(1)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, index.ntotal if rows is None else len(rows))
+    dead = 0 if excluded is None or rows is not None else len(excluded)
+    k = min(k, index.ntotal - dead if rows is None else len(rows))
     if k <= 0:
         return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-    params = None if rows is None else _selected(info, rows)
-    if info.get("kind", "flat") == "flat" or vectors is None:
+    approximate = info.get("kind", "flat") != "flat" and vectors is not None
+    if rows is not None and approximate and len(rows) <= EXACT_ROWS:
+        return _exact(vectors, queries, k, rows)
+    params = None
+    if rows is not None:
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+        params = _selected(info, selector, index.ntotal, len(rows))
+    elif dead:
+        assert excluded is not None
+        inner = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+        params = _selected(info, faiss.IDSelectorNot(inner), index.ntotal, index.ntotal - dead)
+        params.keep_inner = inner  # IDSelectorNot holds a raw pointer too
+    if not approximate:
         return index.search(queries, k, params=params)
     _, candidates = index.search(queries, min(index.ntotal, RERANK * k), params=params)
     scores = np.full((len(queries), k), -np.inf, np.float32)
@@ -158,14 +181,35 @@ def search(
     return scores, rows
 
 
-def _selected(info: dict[str, Any], rows: np.ndarray) -> Any:
-    """Search parameters restricted to ``rows``, keeping the tuned ``nprobe``/``efSearch`` (parameters passed
-    to a search replace the index's own, whose defaults would otherwise apply)."""
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+def _exact(
+    vectors: np.ndarray | ArrayFile, queries: np.ndarray, k: int, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of a few selected rows by exact inner product with their stored float vectors.
+
+    An approximate index searched with a selector only looks where it would look for the whole corpus
+    (nprobe lists, an HNSW neighbourhood): a small collection there gets whatever of its rows happen to lie
+    in those places, not its own top k. Scanning the rows themselves costs what a flat index of their size
+    does, reading their float16 rows in runs (documents of one collection are neighbours), and is exact.
+    """
+    ordered = np.sort(np.asarray(rows, np.int64))
+    runs = np.split(ordered, np.flatnonzero(np.diff(ordered) != 1) + 1)  # a collection's documents lie together
+    picked = np.concatenate([np.asarray(vectors[int(r[0]) : int(r[-1]) + 1], dtype=np.float32) for r in runs])
+    scores = queries @ picked.T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, top, axis=1).astype(np.float32), ordered[top].astype(np.int64)
+
+
+def _selected(info: dict[str, Any], selector: Any, total: int, selected: int) -> Any:
+    """Search parameters restricted by ``selector`` (``selected`` of ``total`` rows pass it), keeping the tuned
+    ``nprobe``/``efSearch`` (parameters passed to a search replace the index's own, whose defaults would otherwise
+    apply), widened by the share of rows left out, so a search sees about as many selected rows as the tuned
+    search sees rows."""
+    widen = min(WIDEN_MAX, max(1, math.ceil(total / max(selected, 1))))
     if info.get("kind") == "ivf-sq8":
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=int(info["nprobe"]))
+        nprobe = min(int(info["nprobe"]) * widen, int(info.get("nlist", info["nprobe"])))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
     elif info.get("kind") == "hnsw":
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=int(info["efSearch"]))
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(int(info["efSearch"]) * widen, 4096))
     else:
         params = faiss.SearchParameters(sel=selector)
     params.keep_selector = selector  # the parameters hold a raw pointer: keep the selector alive with them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -72,13 +73,41 @@ def seed_answerer(seed_settings: Settings, seed_index: IndexData) -> Answerer:
     return Answerer.from_settings(seed_settings, seed_index)
 
 
-class LiveServer:
-    """A real uvicorn server on 127.0.0.1 in a thread, so tests speak real HTTP to the ASGI app."""
+class AsOwner:
+    """The test client plays the person at the machine, who holds the session token `qa serve` printed: a
+    request with no ``Authorization`` carries it while the app has no key configured. With keys configured,
+    or a header of its own, a request goes as sent (qa.auth decides, as in production)."""
 
-    def __init__(self, app, port: int | None = None) -> None:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)  # transparent: tests reach the app's state through uvicorn's config
+
+    async def __call__(self, scope, receive, send) -> None:
+        auth = getattr(getattr(self.app, "state", None), "auth", None)
+        if (
+            scope["type"] == "http"
+            and auth is not None
+            and all(name != b"authorization" for name, _ in scope["headers"])
+            and not auth.keys_configured()
+        ):
+            token = f"Bearer {auth.session_token}".encode()
+            scope = {**scope, "headers": [*scope["headers"], (b"authorization", token)]}
+        await self.app(scope, receive, send)
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a thread, so tests speak real HTTP to the ASGI app.
+
+    ``owner``: requests without a key act as the machine's owner (AsOwner); False sends them as they are.
+    """
+
+    def __init__(self, app, port: int | None = None, *, owner: bool = True) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        served = AsOwner(app) if owner else app
+        self.server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -109,6 +138,12 @@ def index_files(base: Path, files: dict[str, str], embedder: Embedder) -> Settin
 def answerer_over(base: Path, files: dict[str, str], embedder: Embedder) -> Answerer:
     """An answerer over an index of ``files``, loaded as the service loads it."""
     return Answerer(embedder, store.load(index_files(base, files, embedder).index_dir))
+
+
+def session_token_in(output: str) -> str | None:
+    """The session token in `qa serve`'s start-up output (``http://127.0.0.1:PORT/#token=…``), once printed."""
+    found = re.search(r"/#token=([A-Za-z0-9_-]+)", output)
+    return found.group(1) if found else None
 
 
 def free_port() -> int:

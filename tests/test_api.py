@@ -232,20 +232,20 @@ class BlockingIndex:
         self._wait()
         return self.inner.document(doc_id)
 
-    def search_hits(self, query, k, language=None):
-        return self.inner.search_hits(query, k, language)
+    def search_hits(self, query, k, language=None, collections=None):
+        return self.inner.search_hits(query, k, language, collections)
 
-    def search_rows(self, query, k, language=None):
-        return self.inner.search_rows(query, k, language)
+    def search_rows(self, query, k, language=None, collections=None):
+        return self.inner.search_rows(query, k, language, collections)
 
-    def search_groups(self, query, wanted):
-        return self.inner.search_groups(query, wanted)
+    def search_groups(self, query, wanted, collections=None):
+        return self.inner.search_groups(query, wanted, collections)
 
     def hits(self, rows):
         return self.inner.hits(rows)
 
-    def language_stats(self):
-        return self.inner.language_stats()
+    def language_stats(self, collections=None):
+        return self.inner.language_stats(collections)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/documents/us-japan-security-talks.txt"])

@@ -76,7 +76,7 @@ class Uncorrected:
     def __getattr__(self, name: str):
         return getattr(self.data, name)
 
-    def language_stats(self) -> None:
+    def language_stats(self, collections=None) -> None:
         return None
 
 

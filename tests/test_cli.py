@@ -74,3 +74,15 @@ def test_document_text_prints_literally_never_as_markup(env: dict[str, str]) -> 
     assert "Files live in [/usr/share]." in result.stdout
     assert "Paris [citation needed] is big." in result.stdout
     assert f"({BRACKETS_FILE}:" in result.stdout
+
+
+def test_ask_searches_only_the_collections_named(env: dict[str, str]) -> None:
+    assert qa("index", env=env).returncode == 0  # incremental: nothing to do after test_index_then_ask
+    everywhere = json.loads(qa("ask", "Where do files live?", "--json", env=env).stdout)
+    assert {c["collection"] for c in everywhere["citations"]} == {"default"}
+    elsewhere = json.loads(
+        qa("ask", "Where do files live?", "--json", "--collection", "hr", "-c", "eng", env=env).stdout
+    )
+    assert elsewhere["citations"] == [] and elsewhere["no_answer"]
+    bad = qa("ask", "Where do files live?", "--collection", "HR", env=env)
+    assert bad.returncode == 1 and "invalid collection" in bad.stderr and "lowercase letters" in bad.stderr

@@ -15,7 +15,7 @@ from qa.limits import MAX_BODY_BYTES
 def _assert_error(response: httpx.Response, status: int, words: str) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"detail", "errors"} and words in body["detail"]
+    assert set(body) == {"detail", "errors", "request_id"} and words in body["detail"]
     return body
 
 

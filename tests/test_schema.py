@@ -1,8 +1,9 @@
 """schemathesis against the live service's OpenAPI schema: no 5xx, no response that breaks the schema.
 
 Bounded and derandomized (30 examples per operation, a fixed seed sequence), so CI is cheap and repeatable.
-Run once with the API key off and once with it on (then requests carry the key, and schemathesis also checks
-that a request without it is refused).
+Run once with no key configured (requests carry the session token `qa serve` prints) and once with QA_API_KEY
+(requests carry it); either way schemathesis also checks that a request without it is refused where the schema
+says a key is required.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from qa.embedding import Embedder
 from qa.store import IndexData
 
 KEY = "schema-test-key"
+SESSION = "schema-test-session-token"  # what `qa serve` prints; with no key configured, the one that writes
 EXAMPLES = settings(
     max_examples=30, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
@@ -38,9 +40,10 @@ def _server(
     shutil.copytree(seed_settings.seeds_dir, folder / "seeds")
     shutil.copytree(seed_settings.index_dir, folder / "index")
     overrides = {"seeds_dir": folder / "seeds", "index_dir": folder / "index", **overrides}
-    return LiveServer(
-        create_app(seed_settings.model_copy(update=overrides), answerer=Answerer(default_embedder, seed_index))
-    )
+    settings = seed_settings.model_copy(update=overrides)
+    # requests go as schemathesis sends them (owner=False): it checks that a missing key is refused where required
+    app = create_app(settings, answerer=Answerer(default_embedder, seed_index), session_token=SESSION)
+    return LiveServer(app, owner=False)
 
 
 def _schema(api_key: str | None) -> dict:
@@ -86,7 +89,7 @@ def _call_and_validate(case: schemathesis.Case, url: str, headers: dict[str, str
 @open_schema.parametrize()
 @EXAMPLES
 def test_open_service_conforms_to_its_schema(case: schemathesis.Case, open_url: str) -> None:
-    _call_and_validate(case, open_url)
+    _call_and_validate(case, open_url, {"Authorization": f"Bearer {SESSION}"})
 
 
 @keyed_schema.parametrize()

@@ -2,133 +2,48 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 import yaml
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, ROOT, LiveServer, free_port
-from fastapi import FastAPI, Request
+from slack_standin import (
+    BOT_ID,
+    BOT_USER,
+    PUBLIC_URL,
+    SECRET,
+    TOKEN,
+    FakeSlack,
+    RecordingAnswerer,
+    callback,
+    direct,
+    mention,
+    new_ts,
+    next_id,
+    replies_to,
+    section_texts,
+    sign,
+)
 
 from qa.answer import Answerer
 from qa.api import create_app
 from qa.config import Settings
-from qa.models import Answer, Turn
+from qa.models import Turn
 from qa.slack import USAGE
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-TOKEN = "xoxb-test-token"
-BOT_USER, BOT_ID = "UQABOT", "BQABOT"
-PUBLIC_URL = "https://qa.example.test"
 ARMS_QUESTION = "Что Япония сделала с ограничениями на экспорт оружия?"
-_ids = itertools.count(1)
-
-
-class FakeSlack:
-    """Speaks just enough of Slack's Web API (real JSON shapes) and response_url, recording every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.lock = threading.Lock()
-        self.app = FastAPI()
-        self.app.add_api_route("/api/{method}", self.web_api, methods=["GET", "POST"])
-        self.app.add_api_route("/response/{key}", self.response_url, methods=["POST"])
-
-    def record(self, method: str, params: dict[str, Any]) -> None:
-        with self.lock:
-            self.calls.append((method, params))
-
-    async def web_api(self, method: str, request: Request) -> dict[str, Any]:
-        params: dict[str, Any] = dict(request.query_params)
-        body = await request.body()
-        if "json" in request.headers.get("content-type", ""):
-            params.update(json.loads(body))
-        elif body:
-            params.update(parse_qsl(body.decode()))
-        params["authorization"] = request.headers.get("authorization")
-        self.record(method, params)
-        if params["authorization"] != f"Bearer {TOKEN}":
-            return {"ok": False, "error": "invalid_auth"}
-        if method == "auth.test":
-            return {
-                "ok": True, "url": "https://qa-test.slack.com/", "team": "QA", "user": "qa", "team_id": "T0001",
-                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False,
-            }  # fmt: skip
-        if method == "chat.postMessage":
-            ts = f"{time.time():.6f}"
-            message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": params.get("text"), "ts": ts}
-            return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
-        if method == "conversations.replies":
-            messages = self.threads.get((params["channel"], params["ts"]))
-            if messages is None:
-                return {"ok": False, "error": "missing_scope", "needed": "channels:history", "provided": "chat:write"}
-            # Slack's paging: oldest first, at most `limit` per page, then the cursor of the next page
-            first, size = int(params.get("cursor") or 0), int(params.get("limit") or 1000)
-            more = first + size < len(messages)
-            return {
-                "ok": True, "messages": messages[first : first + size], "has_more": more,
-                "response_metadata": {"next_cursor": str(first + size) if more else ""},
-            }  # fmt: skip
-        return {"ok": False, "error": "unknown_method"}
-
-    async def response_url(self, key: str, request: Request) -> dict[str, Any]:
-        self.record("response_url", {"key": key, **json.loads(await request.body())})
-        return {"ok": True}
-
-    def wait_for(self, predicate: Callable[[str, dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
-        """Poll (bounded) until a matching call arrives; the answer is computed after Slack's ack."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.matching(predicate)
-            if found:
-                return found[0]
-            time.sleep(0.02)
-        raise AssertionError(f"no matching Slack call within {timeout}s; calls: {self.calls}")
-
-    def matching(self, predicate: Callable[[str, dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        with self.lock:
-            return [params for method, params in self.calls if predicate(method, params)]
-
-
-class RecordingAnswerer:
-    """The real answerer, noting the history each question came with (what a follow-up depends on)."""
-
-    def __init__(self, inner: Answerer) -> None:
-        self.inner = inner
-        self.asked: list[tuple[str, list[Turn]]] = []
-        self.gates: dict[str, threading.Event] = {}
-
-    def hold(self, question: str) -> threading.Event:
-        """The next ask of ``question`` waits until the returned event is set (the answer is held back)."""
-        self.gates[question] = threading.Event()
-        return self.gates[question]
-
-    def ask(self, question: str, top_k: int = 5, history: Sequence[Turn] = ()) -> Answer:
-        self.asked.append((question, list(history)))
-        gate = self.gates.pop(question, None)
-        if gate is not None:
-            gate.wait(timeout=120)
-        return self.inner.ask(question, top_k, history)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @pytest.fixture(scope="module")
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack()
     with LiveServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
@@ -148,49 +63,11 @@ def slack_app(
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SLACK_SIGNING_SECRET", SECRET)
         env.setenv("SLACK_BOT_TOKEN", TOKEN)
-        env.setenv("SLACK_API_URL", f"{fake_slack.url}/api/")  # type: ignore[attr-defined]
+        env.setenv("SLACK_API_URL", f"{fake_slack.url}/api/")
         env.setenv("SLACK_COMMAND_VISIBILITY", "in_channel")
         app = create_app(settings, answerer=answerer)  # type: ignore[arg-type]
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
-
-
-def sign(body: bytes, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
-    """Exactly what Slack sends: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
-
-
-def new_ts() -> str:
-    return f"{1_700_000_000 + next(_ids)}.{next(_ids):06d}"
-
-
-def callback(event: dict[str, Any], event_id: str | None = None) -> bytes:
-    body = {
-        "token": "legacy-verification-token", "team_id": "T0001", "api_app_id": "A0001", "event": event,
-        "type": "event_callback", "event_id": event_id or f"Ev{next(_ids):08d}", "event_time": int(time.time()),
-        "authorizations": [{"enterprise_id": None, "team_id": "T0001", "user_id": BOT_USER, "is_bot": True}],
-    }  # fmt: skip
-    return json.dumps(body).encode()
-
-
-def mention(text: str, channel: str = "C0001", thread_ts: str | None = None) -> dict[str, Any]:
-    ts = new_ts()
-    event = {"type": "app_mention", "user": "U0ASKER", "text": f"<@{BOT_USER}> {text}", "ts": ts, "channel": channel}
-    return event | ({"thread_ts": thread_ts} if thread_ts else {}) | {"event_ts": ts}
-
-
-def direct(text: str, **extra: Any) -> dict[str, Any]:
-    ts = new_ts()
-    return {
-        "type": "message",
-        "channel_type": "im",
-        "channel": "D0001",
-        "user": "U0ASKER",
-        "text": text,
-        "ts": ts,
-    } | extra
 
 
 def post_event(http: httpx.Client, body: bytes, **headers: str) -> httpx.Response:
@@ -201,19 +78,11 @@ def post_event(http: httpx.Client, body: bytes, **headers: str) -> httpx.Respons
     return response
 
 
-def replies_to(ts: str) -> Callable[[str, dict[str, Any]], bool]:
-    return lambda method, params: method == "chat.postMessage" and params.get("thread_ts") == ts
-
-
 def answered_after(http: httpx.Client, fake: FakeSlack) -> None:
     """A barrier: ask one more question and wait for its answer, so anything sent earlier has been handled."""
     event = direct(JAPAN_QUESTION)
     post_event(http, callback(event))
     fake.wait_for(replies_to(event["ts"]))
-
-
-def section_texts(blocks: list[dict[str, Any]]) -> list[str]:
-    return [block["text"]["text"] for block in blocks if block["type"] == "section"]
 
 
 def test_url_verification_challenge(slack_app: httpx.Client) -> None:
@@ -237,6 +106,7 @@ def test_mention_is_answered_in_its_thread(
     assert sections[1].startswith(f"*<{PUBLIC_URL}/#doc=us-japan-security-talks.txt&amp;start=")
     assert sections[1].endswith(f"|{title}>*\n>{sections[0]}")  # the citation quotes the highlight
     assert posted["text"].startswith(sections[0])
+    assert answerer.scopes[-1] == (JAPAN_QUESTION, None)  # no SLACK_CHANNEL_COLLECTIONS: every collection
 
 
 def test_direct_message_in_russian_is_answered(slack_app: httpx.Client, fake_slack: FakeSlack) -> None:
@@ -264,10 +134,10 @@ def test_small_talk_names_the_documents_and_cites_nothing(slack_app: httpx.Clien
 def test_slash_command_acks_then_answers_on_response_url(
     slack_app: httpx.Client, fake_slack: FakeSlack, answerer: RecordingAnswerer
 ) -> None:
-    key = f"cmd{next(_ids)}"
+    key = f"cmd{next_id()}"
     form = {
         "token": "legacy", "team_id": "T0001", "channel_id": "C0001", "user_id": "U0ASKER", "command": "/ask",
-        "text": JAPAN_QUESTION, "response_url": f"{fake_slack.url}/response/{key}", "trigger_id": "1.2.3",  # type: ignore[attr-defined]
+        "text": JAPAN_QUESTION, "response_url": f"{fake_slack.url}/response/{key}", "trigger_id": "1.2.3",
     }  # fmt: skip
     body = urlencode(form).encode()
     # Slack gives the ack 3 seconds, however long the answer takes: hold the answer back until the ack is in.

@@ -21,7 +21,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import JAPAN_ANSWER, JAPAN_QUESTION, ROOT, SEEDS, TINY_ANSWER, LiveServer, free_port, index_files
+from conftest import (
+    JAPAN_ANSWER,
+    JAPAN_QUESTION,
+    ROOT,
+    SEEDS,
+    TINY_ANSWER,
+    LiveServer,
+    free_port,
+    index_files,
+    session_token_in,
+)
 from filelock import FileLock
 
 from qa import staging, store
@@ -129,6 +139,12 @@ class Serve:
             return False
         return status["runs"] >= 1 and not status["in_progress"] and not status["pending"]
 
+    def owner(self) -> dict[str, str]:
+        """The header the person at the machine sends: the session token this process printed at start."""
+        token = session_token_in(self.log.read_text())
+        assert token, self.log.read_text()
+        return {"Authorization": f"Bearer {token}"}
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -150,7 +166,9 @@ def test_kill_9_mid_upload_is_rolled_back_at_the_next_start(tmp_path: Path, e5: 
         _until(server.settled, "qa serve to answer and finish its start-up build")
         with FileLock(settings.index_dir / LOCK), ThreadPoolExecutor(1) as pool:  # the upload's build waits here
             files = [("file", (SEED, UNCONFIRMED.encode()))]
-            reply = pool.submit(httpx.post, f"{server.url}/documents", files=files, timeout=WAIT)
+            reply = pool.submit(
+                httpx.post, f"{server.url}/documents", files=files, headers=server.owner(), timeout=WAIT
+            )
             _until(_holds(seed, UNCONFIRMED), "the new file to be placed")
             server.proc.send_signal(signal.SIGKILL)
             assert server.proc.wait(30) == -signal.SIGKILL

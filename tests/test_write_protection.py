@@ -1,4 +1,5 @@
-"""Who may change the corpus: the key, loopback without one, never cross-site, never a rebound Host.
+"""Who may change the corpus: a key (or the session token), never an address, never cross-site, never a rebound
+Host.
 
 A page on another site can make the user's browser send a simple POST (a form, multipart or text/plain: no
 preflight) to a qa on 127.0.0.1, or rebind its own name to 127.0.0.1 and read from it as same-origin. These
@@ -27,14 +28,21 @@ from qa.embedding import Embedder
 from qa.security import host_name, is_loopback
 
 KEY = "write-key-for-tests"
+SESSION = "session-token-for-tests"
+# How every client looks behind nginx on the same host with its default configuration: connecting from
+# 127.0.0.1, naming the upstream as Host, no X-Forwarded-For.
+PROXIED = {"Host": "127.0.0.1:8000"}
 FERRY = ("ferry.txt", b"The night ferry to Kirkwall leaves at 23:45 from pier four.")
 
 
-def _serve(tiny_settings: Settings, tmp_path: Path, e5: Embedder, **overrides: object) -> LiveServer:
+def _serve(
+    tiny_settings: Settings, tmp_path: Path, e5: Embedder, *, owner: bool = True, **overrides: object
+) -> LiveServer:
     shutil.copytree(tiny_settings.seeds_dir, tmp_path / "seeds")
     shutil.copytree(tiny_settings.index_dir, tmp_path / "index")
     settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="e5", **overrides)
-    return LiveServer(create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir))))
+    app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)), session_token=SESSION)
+    return LiveServer(app, owner=owner)
 
 
 @pytest.fixture()
@@ -102,14 +110,45 @@ def test_configured_hosts_are_served(keyed_service: tuple[str, Path]) -> None:
     assert raw_request(url, "GET", "/documents/harbour.txt", {**auth, "Host": "other.example"})[0] == 400
 
 
-def test_without_a_key_only_loopback_clients_may_write(open_service: tuple[str, Path]) -> None:
-    url, seeds = open_service
-    remote = {"X-Forwarded-For": "203.0.113.7"}  # uvicorn trusts it from 127.0.0.1: how a proxied client looks
-    upload = httpx.post(f"{url}/documents", files=[("file", FERRY)], headers=remote)
-    assert upload.status_code == 403
-    assert "203.0.113.7" in upload.json()["detail"] and "QA_API_KEY" in upload.json()["detail"]
-    assert httpx.delete(f"{url}/documents/harbour.txt", headers=remote).status_code == 403
+@pytest.fixture()
+def stranger_service(tiny_settings: Settings, tmp_path: Path, e5: Embedder) -> Iterator[tuple[str, Path]]:
+    """No key configured, called without the session token: what a client behind a local proxy can do."""
+    with _serve(tiny_settings, tmp_path, e5, owner=False) as server:
+        yield server.url, tmp_path / "seeds"
+
+
+def _proxied_writes_refused(url: str, seeds: Path) -> None:
+    upload = httpx.post(f"{url}/documents", files=[("file", FERRY)], headers=PROXIED)
+    assert upload.status_code == 401 and upload.headers["www-authenticate"] == "Bearer", upload.text
+    assert "Authorization: Bearer <key>" in upload.json()["detail"]
+    assert httpx.delete(f"{url}/documents/harbour.txt", headers=PROXIED).status_code == 401
+    assert httpx.post(f"{url}/admin/reindex", headers=PROXIED).status_code == 401
     assert not (seeds / "ferry.txt").exists() and (seeds / "harbour.txt").exists()
+    assert httpx.get(f"{url}/admin/reindex", headers={**PROXIED, "Authorization": f"Bearer {SESSION}"}).json()[
+        "runs"
+    ] == 0  # fmt: skip
+
+
+def test_without_a_key_a_proxied_request_from_loopback_may_not_write(stranger_service: tuple[str, Path]) -> None:
+    url, seeds = stranger_service
+    _proxied_writes_refused(url, seeds)
+    # reads stay open on this machine without a key, as before
+    assert httpx.get(f"{url}/documents/harbour.txt", headers=PROXIED).status_code == 200
+
+
+def test_without_a_key_only_the_session_token_writes(stranger_service: tuple[str, Path]) -> None:
+    url, seeds = stranger_service
+    session = {**PROXIED, "Authorization": f"Bearer {SESSION}"}
+    assert httpx.post(f"{url}/documents", files=[("file", FERRY)], headers=session).status_code == 201
+    assert httpx.delete(f"{url}/documents/harbour.txt", headers=session).status_code == 204
+    assert (seeds / "ferry.txt").exists() and not (seeds / "harbour.txt").exists()
+    other = {**PROXIED, "Authorization": "Bearer session-token-of-another-process"}
+    assert httpx.post(f"{url}/documents", files=[("file", ("x.txt", b"x"))], headers=other).status_code == 401
+
+
+def test_with_a_key_a_proxied_request_from_loopback_may_not_write(keyed_service: tuple[str, Path]) -> None:
+    url, seeds = keyed_service
+    _proxied_writes_refused(url, seeds)
 
 
 def test_with_a_key_writes_need_it_from_anywhere(keyed_service: tuple[str, Path]) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from qa import languages as langs
+from qa.collections import Scope
 from qa.model_identity import model_identity
 from qa.models import Chunk, Document, Span
 
@@ -63,26 +64,37 @@ class SearchIndex(Protocol):
 
     def document(self, doc_id: str) -> Document | None: ...
 
-    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
-        """The k rows of the highest raw inner product, best first; only rows of ``language`` when given."""
+    def search_hits(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Hit]:
+        """The k rows of the highest raw inner product, best first; only rows of ``language`` when given, and
+        only rows of documents in ``collections`` (qa.collections; None: every one). Filtered inside the
+        search, never after it: a small collection in a large corpus gets its own true top k."""
         ...
 
-    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
+    def search_rows(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Scored]:
         """As ``search_hits``, without reading the chunks' texts and sentences (the ranking stage reads only
         the k it keeps of the candidates it corrects)."""
         ...
 
-    def search_groups(self, query: np.ndarray, wanted: Mapping[str | None, int]) -> dict[str | None, list[Scored]]:
-        """``search_rows`` for each group (None: every row; else a language) and its k, as one round: a
-        remote store (Milvus) sends the searches together instead of one round trip after another."""
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        """``search_rows`` for each group (None: every row; else a language) and its k, inside ``collections``,
+        as one round: a remote store (Milvus) sends the searches together instead of one round trip after
+        another."""
         ...
 
     def hits(self, rows: list[Scored]) -> list[Hit]:
         """The chunks of ``rows``, in their order, each with its row's score."""
         ...
 
-    def language_stats(self) -> Stats | None:
-        """Per-language sums and counts of the stored chunk vectors, current with every write (None: not kept)."""
+    def language_stats(self, collections: Scope = None) -> Stats | None:
+        """Per-language sums and counts of the stored chunk vectors of ``collections`` (None: every one),
+        current with every write (None: not kept). A scope's own statistics: the passages a search competes
+        with are the scope's, so a collection is corrected as an index holding it alone would be."""
         ...
 
 

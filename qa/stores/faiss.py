@@ -21,7 +21,11 @@ Arrays of a generation (FORMAT 5, see qa.stores.rows for the encodings)::
 
 FAISS holds the chunk vectors as embedded (FORMAT 6); the generation's ``stats`` are the per-language sums
 and counts of those rows (qa.centering.Stats, stats.json), from which the ranking stage (qa.ranking)
-corrects every hit for its language, as it does Milvus's.
+corrects every hit for its language, as it does Milvus's; ``stats["collections"]`` holds the same per
+collection, so a search inside some collections is corrected by their rows alone.
+
+Collections (qa.collections) are read from the document ids: each chunk's collection is derived once, at
+load, from its document row, so a search restricted to some collections selects their rows inside FAISS.
 """
 
 from __future__ import annotations
@@ -36,12 +40,15 @@ from typing import Any, overload
 import numpy as np
 
 from qa import centering, vector_index
+from qa import collections as colls
 from qa.byte_offsets import utf8_offsets
+from qa.collections import Scope
 from qa.models import Chunk, Document, Span
 from qa.stores import rows as enc
 from qa.stores.arrayfile import ArrayFile
 from qa.stores.base import DocRows, Hit, Scored, chunk_languages
 
+SCOPES_CACHED = 256  # (language, scope) row selections kept per generation: a few keys' scopes times languages
 ARRAYS = (
     "texts", "doc_bytes", "chunks", "chunk_bytes", "chunk_languages", "sentences", "sentence_rows", "contexts",
     "context_rows", "sparse_ptr", "sparse_ids", "sparse_weights",
@@ -82,17 +89,25 @@ class IndexData:
     index: Any
     by_id: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] | None = None  # stats.json: {"centering": the rows' per-language sums and counts}
+    name: str = ""  # the generation's folder in the index folder ("" for one never written)
 
     def __post_init__(self) -> None:
         self.documents = Documents(list(self.manifest["documents"].values()), self.arrays["texts"],
                                    self.arrays["doc_bytes"])  # fmt: skip
         self.by_id = {meta["id"]: row for row, meta in enumerate(self.manifest["documents"].values())}
         self._rows_by_language: dict[str, np.ndarray] = {}
+        self._rows_by_scope: dict[tuple[str | None, frozenset[str]], np.ndarray | None] = {}
+        self._stats_by_scope: dict[frozenset[str], centering.Stats | None] = {}
         vector_index.configure(self.index, self.search_info)
 
     @property
     def search_info(self) -> dict[str, Any]:
         return self.manifest.get("search_index", {"kind": "flat"})
+
+    @property
+    def sequence(self) -> int:
+        """The commit's number in its index folder (qa.stores.local_writer): a server swaps only forward."""
+        return int(self.manifest.get("sequence", 0))
 
     @property
     def num_documents(self) -> int:
@@ -110,19 +125,39 @@ class IndexData:
         row = self.by_id.get(doc_id)
         return None if row is None else self.documents[row]
 
-    def search(self, queries: np.ndarray, k: int, language: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k chunk rows by inner product (cosine: all vectors are normalized), of one language if given."""
+    def document_ids(self, collections: Scope = None) -> list[str]:
+        """Every document id in id order (of ``collections`` when given), from the manifest: no text is read."""
+        ids = list(self.by_id)
+        return ids if collections is None else [doc_id for doc_id in ids if colls.of(doc_id) in collections]
+
+    def collection_counts(self) -> dict[str, int]:
+        """Collection -> how many documents it holds."""
+        counts: dict[str, int] = {}
+        for doc_id in self.by_id:
+            name = colls.of(doc_id)
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def search(
+        self, queries: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk rows by inner product (cosine: all vectors are normalized), of one language if given,
+        of documents in ``collections`` if given (selected inside the search: qa.vector_index)."""
         # approximate kinds re-score their candidates against the stored rows (read by pread once loaded)
-        rows = None if language is None else self._language_rows(language)
+        rows = self._selected_rows(language, collections)
         return vector_index.search(self.index, self.search_info, self.arrays.get("chunk_rows"), queries, k, rows)
 
-    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
+    def search_hits(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Hit]:
         """The k chunks closest to one query vector as embedded, best first (qa.ranking corrects them)."""
-        scores, rows = self.search(query[None, :], k, language)
+        scores, rows = self.search(query[None, :], k, language, collections)
         return [self.hit(int(row), float(score)) for score, row in zip(scores[0], rows[0]) if row >= 0]
 
-    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
-        scores, rows = self.search(query[None, :], k, language)
+    def search_rows(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Scored]:
+        scores, rows = self.search(query[None, :], k, language, collections)
         found = rows[0][rows[0] >= 0]
         vectors = self.raw_chunk_vectors(found)
         table, codes = self.manifest["languages"], self.arrays["chunk_languages"]
@@ -131,15 +166,65 @@ class IndexData:
             for row, score, vector in zip(found, scores[0], vectors)
         ]
 
-    def search_groups(self, query: np.ndarray, wanted: Mapping[str | None, int]) -> dict[str | None, list[Scored]]:
-        return {group: self.search_rows(query, k, group) for group, k in wanted.items()}
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        return {group: self.search_rows(query, k, group, collections) for group, k in wanted.items()}
 
     def hits(self, rows: list[Scored]) -> list[Hit]:
         return [self.hit(int(row.ref), row.score) for row in rows]
 
-    def language_stats(self) -> centering.Stats | None:
-        """The rows' per-language statistics, written with the generation (None: a generation without them)."""
-        return self._stats
+    def language_stats(self, collections: Scope = None) -> centering.Stats | None:
+        """The rows' per-language statistics, written with the generation (None: a generation without them);
+        of the rows of ``collections`` when given. A generation written before collections had statistics
+        of their own gives the whole corpus's."""
+        scope = self._narrowed(collections)
+        if scope is None:
+            return self._stats
+        found = self._stats_by_scope.get(scope)
+        if found is None and scope not in self._stats_by_scope:
+            per = (self.stats or {}).get("collections")
+            if per is None or self._stats is None:
+                found = self._stats
+            else:
+                parts = [centering.Stats.from_json(json.dumps(per[name])) for name in sorted(scope) if name in per]
+                found = centering.combine(parts, self._stats.dim, shrink=self._stats.shrink)
+            if len(self._stats_by_scope) >= SCOPES_CACHED:
+                self._stats_by_scope.pop(next(iter(self._stats_by_scope)))
+            self._stats_by_scope[scope] = found
+        return found
+
+    @cached_property
+    def _chunk_collections(self) -> tuple[np.ndarray, dict[str, int]]:
+        """Each chunk row's collection as a code into the table returned with it (derived from document ids)."""
+        table: dict[str, int] = {}
+        doc_codes = np.array([table.setdefault(colls.of(doc_id), len(table)) for doc_id in self.by_id], np.int32)
+        doc_rows = np.asarray(self.arrays["chunks"][:, 0]) if self.num_chunks else np.empty(0, np.int32)
+        return (doc_codes[doc_rows] if len(doc_codes) else np.empty(0, np.int32)), table
+
+    def _narrowed(self, collections: Scope) -> frozenset[str] | None:
+        """The collections of this generation inside ``collections``; None where that is all of them."""
+        if collections is None:
+            return None
+        table = self._chunk_collections[1]
+        present = frozenset(name for name in collections if name in table)
+        return None if present == frozenset(table) else present
+
+    def _selected_rows(self, language: str | None, collections: Scope) -> np.ndarray | None:
+        """The rows a search may return (None: every row): one language's, inside a scope's, or both."""
+        scope = self._narrowed(collections)
+        if scope is None:
+            return None if language is None else self._language_rows(language)
+        key = (language, scope)
+        if key not in self._rows_by_scope:
+            codes, table = self._chunk_collections
+            rows = np.flatnonzero(np.isin(codes, [table[name] for name in scope]))
+            if language is not None:
+                rows = np.intersect1d(rows, self._language_rows(language), assume_unique=True)
+            if len(self._rows_by_scope) >= SCOPES_CACHED:
+                self._rows_by_scope.pop(next(iter(self._rows_by_scope)))  # the oldest: scopes are few in practice
+            self._rows_by_scope[key] = rows
+        return self._rows_by_scope[key]
 
     @cached_property
     def _stats(self) -> centering.Stats | None:
@@ -198,6 +283,17 @@ class IndexData:
         if "chunk_rows" in self.arrays:
             return np.asarray(self.arrays["chunk_rows"][rows], dtype=np.float32)
         return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, self.dim))
+
+    def chunk_range(self, doc_id: str) -> tuple[int, int]:
+        """The document's chunk rows, ``start:end`` (chunks are stored in document order)."""
+        row = self.by_id[doc_id]
+        start, end = np.searchsorted(self.chunk_docs, [row, row + 1])
+        return int(start), int(end)
+
+    @cached_property
+    def chunk_docs(self) -> np.ndarray:
+        """Each chunk's document row (ascending)."""
+        return np.ascontiguousarray(self.arrays["chunks"][:, 0])
 
     def document_rows(self, doc_id: str) -> DocRows:
         """A stored document's rows as the writer received them: an unchanged document is copied, not embedded."""
@@ -260,6 +356,21 @@ def _language_codes(documents: list[DocRows]) -> tuple[np.ndarray, list[str]]:
     return np.array(codes, np.uint8), table
 
 
+def _collection_stats(documents: list[DocRows], raw: np.ndarray, row_languages: list[str]) -> dict[str, Any]:
+    """Per-language statistics of each collection's rows (qa.centering), for searches inside collections."""
+    table: dict[str, int] = {}
+    codes = [table.setdefault(colls.of(r.doc.id), len(table)) for r in documents]
+    owner = np.repeat(np.array(codes, np.int64), [len(r.chunks) for r in documents]) if documents else np.empty(0)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(table) + 1))
+    found: dict[str, Any] = {}
+    for name, code in sorted(table.items()):
+        picked = order[bounds[code] : bounds[code + 1]]
+        part = centering.fit(raw[picked], [row_languages[i] for i in picked])
+        found[name] = json.loads(part.to_json())
+    return found
+
+
 def assemble(
     header: dict[str, Any], documents: list[DocRows], index_kind: str = "auto"
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], Any, dict[str, Any]]:
@@ -292,8 +403,15 @@ def assemble(
 
     raw = np.ascontiguousarray(stack("vectors"), np.float32)
     languages, table = _language_codes(documents)
-    stats = {"centering": json.loads(centering.fit(raw, [table[int(c)] for c in languages]).to_json())}
     index, info = vector_index.build(raw, index_kind)
+    # the statistics of the rows as stored, as every later change adds and subtracts them (qa.stores.segments):
+    # then they depend on what is stored, never on which commit read which row as embedded
+    stored = vector_index.stored_rows(index, info, raw)
+    row_languages = [table[int(c)] for c in languages]
+    stats = {
+        "centering": json.loads(centering.fit(stored, row_languages).to_json()),
+        "collections": _collection_stats(documents, stored, row_languages),
+    }
     ptr, ids, weights = enc.encode_sparse(stack("sparse", header["embedder"]["sparse"]))
     arrays = {
         "texts": np.frombuffer(b"".join(texts), np.uint8),

@@ -2,13 +2,18 @@
 
 Layout of ``index_dir``::
 
-    CURRENT            name of the live generation (replaced atomically with os.replace)
+    CURRENT            name of the live generation or view (replaced atomically with os.replace)
     gen-<id>/          one complete, immutable generation (FORMAT 6: the arrays of qa.stores.faiss)
         manifest.json  format, embedder, dim, chunking, documents, languages, search index, per-file
                        checksums, and ``stats``: the file the rows' per-language statistics are in
         <array>.npy ... memory-mapped while serving; index.faiss memory-mapped too
         verified       written after the first full checksum pass (see ``load``)
+    gen-<id>/          or a view (qa.stores.segments): manifest.json lists its layers (a base generation and
+                       ``seg-`` segments) with the documents dead in each; stats.json its statistics
+    seg-<id>/          a segment: a small flat generation of the documents one change wrote
+    .merge-gen-<id>/   the next base a background merge is writing (qa.stores.merge)
     .lock              held by the one build at a time (qa.indexer)
+    .merge.lock        held by the one merge at a time
     .gc.lock           readers share it while opening a generation; garbage collection takes it alone
 
 A build writes a new generation beside the live one and only then points CURRENT at it, so a crash
@@ -31,13 +36,13 @@ from typing import Any
 
 import faiss
 import numpy as np
-from filelock import ReadWriteLock
+from filelock import FileLock, ReadWriteLock, Timeout
 
 from qa.errors import IndexCorrupt, IndexMissing, IndexOutdated
 from qa.hashing import file_sha256
 from qa.stores.arrayfile import ArrayFile
-from qa.stores.base import DocRows, model_header
-from qa.stores.faiss import ARRAYS, IndexData, assemble
+from qa.stores.faiss import ARRAYS, IndexData
+from qa.stores.segments import Layer, SegmentedIndex
 
 log = logging.getLogger(__name__)
 FORMAT = 6  # 3: compact rows (8-bit codes, CSR latent terms, texts once), everything memory-mapped; 4: one-byte
@@ -56,6 +61,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VERIFIED = "verified"
 GC_LOCK = ".gc.lock"
+MERGE_LOCK = ".merge.lock"  # held by the one merge at a time (qa.stores.merge)
 REBUILD_HINT = "run `qa index --rebuild` to build it again"
 
 
@@ -96,8 +102,8 @@ def _gc_guard(index_dir: Path, *, collect: bool, timeout: float = -1) -> Iterato
         yield
 
 
-def load(index_dir: Path, *, verify: bool = True) -> IndexData:
-    """Load the live generation; IndexMissing if none, IndexCorrupt if a file fails its checksum or size."""
+def load(index_dir: Path, *, verify: bool = True) -> IndexData | SegmentedIndex:
+    """Load the live generation or view; IndexMissing if none, IndexCorrupt if a file fails its checksum or size."""
     with _gc_guard(index_dir, collect=False):
         gen = current_generation(index_dir)
         if gen is None or not gen.is_dir():
@@ -109,16 +115,50 @@ def load(index_dir: Path, *, verify: bool = True) -> IndexData:
                 f"the index in {gen} was written by an older qa (format {manifest.get('format')}, this one reads "
                 f"{FORMAT}): run `qa index` to rebuild it"
             )
+        if "layers" in manifest:
+            return open_view(index_dir, gen, manifest, verify=verify)
         if verify:
             _verify(gen, manifest)
-        return _open(gen, manifest)
+        return open_generation(gen, manifest)
+
+
+def open_view(
+    index_dir: Path,
+    folder: Path,
+    view: dict[str, Any],
+    *,
+    verify: bool = True,
+    reuse: dict[str, IndexData] | None = None,
+) -> SegmentedIndex:
+    """A segmented view (qa.stores.segments): its layers opened (or ``reuse``d: a writer's previous view holds
+    them open already), each with the documents dead in it, and the view's own statistics."""
+    if verify:
+        _verify(folder, view)
+    layers = []
+    for entry in view["layers"]:
+        data = (reuse or {}).get(entry["dir"])
+        if data is None:
+            gen = index_dir / entry["dir"]
+            try:
+                manifest = json.loads((gen / MANIFEST).read_text())
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(f"index layer {gen} cannot be read ({exc}); {REBUILD_HINT}") from exc
+            if verify:
+                _verify(gen, manifest)
+            data = open_generation(gen, manifest)
+        layers.append(Layer(data, frozenset(entry.get("dead", ()))))
+    try:
+        stats = json.loads((folder / view["stats"]).read_text()) if view.get("stats") else None
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index in {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
+    return SegmentedIndex(folder.name, view, layers, stats)
 
 
 def _open_array(path: Path, by_slice: bool) -> np.ndarray | ArrayFile:
     return ArrayFile(path) if by_slice else np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
+def open_generation(gen: Path, manifest: dict[str, Any]) -> IndexData:
     """Nothing read into memory: the arrays a hit slices read by pread, the others and the FAISS index
     memory-mapped, so the generation costs page cache, not process memory."""
     optional = [name for name in ("chunk_rows",) if f"{name}.npy" in manifest.get("files", {})]
@@ -135,7 +175,7 @@ def _open(gen: Path, manifest: dict[str, Any]) -> IndexData:
         stats = json.loads((gen / manifest["stats"]).read_text()) if manifest.get("stats") else None
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"index in {gen} cannot be read ({exc}); {REBUILD_HINT}") from exc
-    return IndexData(manifest=manifest, arrays=arrays, index=index, stats=stats)
+    return IndexData(manifest=manifest, arrays=arrays, index=index, stats=stats, name=gen.name)
 
 
 def _stat(path: Path) -> list[int]:
@@ -177,14 +217,41 @@ def save(
     stats: dict[str, Any] | None = None,
 ) -> Path:
     """Write a new generation beside the live one, fsync it, then switch CURRENT to it atomically."""
+    gen = write_generation(index_dir, manifest, arrays, index, stats)
+    point_current(index_dir, gen)
+    collect_garbage(index_dir, keep={gen.name})
+    return gen
+
+
+def new_name(prefix: str = "gen-") -> str:
+    return f"{prefix}{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def write_generation(
+    index_dir: Path,
+    manifest: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    index: Any,
+    stats: dict[str, Any] | None = None,
+    *,
+    prefix: str = "gen-",
+    staging: str = ".tmp-",
+) -> Path:
+    """A complete folder (a generation, a segment, or a view with no arrays nor ``index``), every file fsynced
+    and hashed in its manifest, renamed into place under a fresh name; nothing points at it yet.
+
+    ``staging`` is where it is written first: ``.tmp-`` (any commit's garbage collection removes a leftover),
+    or ``.merge-`` with ``prefix`` too (kept as written: the merge renames it once it commits, qa.stores.merge).
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
-    gen = index_dir / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    tmp = index_dir / f".tmp-{gen.name}"
+    gen = index_dir / new_name(prefix)
+    tmp = index_dir / f"{staging}{gen.name}"
     tmp.mkdir()
     try:
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-        faiss.write_index(index, str(tmp / "index.faiss"))
+        if index is not None:
+            faiss.write_index(index, str(tmp / "index.faiss"))
         if stats is not None:
             _write_synced(tmp / STATS, json.dumps(stats))
         files = sorted(p.name for p in tmp.iterdir())
@@ -196,17 +263,47 @@ def save(
             _fsync(tmp / name)
         # every file was just hashed from what was written: the first load need not hash them again
         _write_synced(tmp / VERIFIED, json.dumps({name: _stat(tmp / name) for name in manifest["files"]}))
+        _fsync(tmp)
+        if staging.startswith(".merge-"):
+            return tmp
         os.replace(tmp, gen)
-        _fsync(index_dir)
-        pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
-        _write_synced(pointer_tmp, gen.name)
-        os.replace(pointer_tmp, index_dir / CURRENT)
         _fsync(index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    collect_garbage(index_dir, keep={gen.name})
     return gen
+
+
+def point_current(index_dir: Path, gen: Path) -> None:
+    """Switch CURRENT to ``gen`` atomically: the commit point of every change."""
+    pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+    _write_synced(pointer_tmp, gen.name)
+    os.replace(pointer_tmp, index_dir / CURRENT)
+    _fsync(index_dir)
+
+
+def _layers_of(index_dir: Path, names: set[str]) -> set[str]:
+    """The folders the views among ``names`` (and the live one) are made of."""
+    current = current_generation(index_dir)
+    found = set(names)
+    for name in [*names, *([current.name] if current is not None else [])]:
+        try:
+            manifest = json.loads((index_dir / name / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        found |= {name} | {entry["dir"] for entry in manifest.get("layers", ())}
+    return found
+
+
+def merge_running(index_dir: Path) -> bool:
+    """Whether a merge (in any process) holds the merge lock: its ``.merge-`` folder is not garbage."""
+    lock = FileLock(index_dir / MERGE_LOCK, is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def collect_garbage(index_dir: Path, keep: set[str], *, timeout: float = -1) -> list[str]:
@@ -217,9 +314,13 @@ def collect_garbage(index_dir: Path, keep: set[str], *, timeout: float = -1) -> 
     maps even after they are unlinked.
     """
     removed = []
+    keep = _layers_of(index_dir, set(keep))  # a view's base and segments live as long as the view
+    prefixes = ("gen-", "seg-", ".tmp-gen-", ".tmp-seg-", f".{CURRENT}.")
+    if not merge_running(index_dir):
+        prefixes += (".merge-",)  # a merge's unfinished base, left by a merge that was killed
     with _gc_guard(index_dir, collect=True, timeout=timeout):
         for path in sorted(index_dir.iterdir()):
-            if path.name in keep or not path.name.startswith(("gen-", ".tmp-gen-", f".{CURRENT}.")):
+            if path.name in keep or not path.name.startswith(prefixes):
                 continue
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -242,115 +343,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class FaissWriter:
-    """The StoreWriter of the local store: collects every document's rows, then writes one new generation.
-
-    ``commit`` serves the generation from disk, memory-mapped, like any other: a live re-index never keeps
-    the freshly built arrays in memory.
-    """
-
-    def __init__(
-        self,
-        index_dir: Path,
-        header: dict[str, Any],
-        previous: IndexData | None,
-        index_kind: str,
-    ) -> None:
-        self.index_dir = index_dir
-        self.header = header
-        self.previous = previous
-        self.index_kind = index_kind
-        self.rebuilt = previous is None
-        self.written = False
-        self._rows: dict[str, DocRows] = {}
-        self._changed = False
-
-    @classmethod
-    def open(
-        cls,
-        index_dir: Path,
-        header: dict[str, Any],
-        index_kind: str,
-        *,
-        rebuild: bool,
-        live: Any = None,
-    ) -> FaissWriter:
-        """``live``: the generation a running server holds; when built the same way it is the previous one
-        (no second load and checksum pass)."""
-        previous = None
-        if not rebuild:
-            previous = live if isinstance(live, IndexData) and _compatible(live.manifest, header) else None
-            previous = previous or _load_compatible(index_dir, header)
-        return cls(index_dir, header, previous, index_kind)
-
-    def stored(self) -> dict[str, str]:
-        if self.previous is None:
-            return {}
-        return {meta["id"]: meta["sha256"] for meta in self.previous.manifest["documents"].values()}
-
-    carried: tuple[()] = ()  # every document of a local store has its file in the seeds folder
-
-    def owned(self) -> set[str]:
-        """The seeds folder is the one origin of a local store: it holds every document."""
-        return set(self.stored())
-
-    def others(self) -> dict[str, frozenset[str]]:
-        return {}
-
-    def release(self, doc_id: str) -> bool:
-        return True
-
-    def keep(self, doc_id: str) -> None:
-        assert self.previous is not None
-        self._rows[doc_id] = self.previous.document_rows(doc_id)
-
-    def put(self, rows: DocRows) -> None:
-        self._rows[rows.doc.id] = rows
-        self._changed = True
-
-    def delete(self, doc_id: str) -> None:
-        self._rows.pop(doc_id, None)
-        self._changed = True
-
-    def commit(self) -> IndexData:
-        if self.previous is not None and not self._changed:
-            return self.previous
-        documents = [self._rows[doc_id] for doc_id in sorted(self._rows)]
-        manifest, *parts = assemble(self.header, documents, self.index_kind)
-        _stamp_indexed_at(manifest, self.previous)
-        gen = save(self.index_dir, manifest, *parts)
-        self.written = True
-        # served from disk like any generation (we hold the build lock: nothing collects it meanwhile)
-        return _open(gen, json.loads((gen / MANIFEST).read_text()))
-
-
-def _stamp_indexed_at(manifest: dict[str, Any], previous: IndexData | None) -> None:
-    """Each document's ``indexed_at`` (GET /documents): kept from the previous generation while unchanged."""
-    before = previous.manifest.get("documents", {}) if previous is not None else {}
-    for doc_id, entry in manifest["documents"].items():
-        old = before.get(doc_id, {})
-        same = old.get("sha256") == entry["sha256"] and old.get("indexed_at")
-        entry["indexed_at"] = old["indexed_at"] if same else manifest["built_at"]
-
-
-def _compatible(manifest: dict[str, Any], header: dict[str, Any]) -> bool:
-    """Same model and chunking; each generation's rows say by their width how they are packed, and a copied row
-    is packed again for the new one."""
-    same_model = model_header(manifest.get("embedder")) == model_header(header["embedder"])
-    return same_model and manifest.get("chunking") == header["chunking"]
-
-
-def _load_compatible(index_dir: Path, header: dict[str, Any]) -> IndexData | None:
-    try:
-        manifest = read_manifest(index_dir)
-        if manifest is None:
-            return None
-        if not _compatible(manifest, header):
-            log.info("embedder or chunking changed: full rebuild")
-            return None
-        return load(index_dir)
-    except (IndexCorrupt, IndexMissing) as exc:
-        log.warning("previous index unusable, rebuilding: %s", exc)
-        return None

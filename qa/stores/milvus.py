@@ -12,15 +12,21 @@ this process's writes at once, another replica's after Milvus's time tick, docs/
   starts that fall in each part, their content hashes (for incremental re-indexing) and one metadata row
   with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS; the header is
   written before any row, so rows of an interrupted rebuild are never taken for another model's); and one row
-  per language (``part`` -1) with the sum and count of its chunk vectors, updated with every batch of puts and
-  delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does FAISS's;
+  per collection and language (``part`` -1) with the sum and count of its chunk vectors, updated with every
+  batch of puts and delete, from which the ranking stage (qa.ranking) corrects hits for their language as it
+  does FAISS's (a search inside some collections by theirs alone);
 - ``<name>_holders``: which origins hold each document (an upload, or a folder on a named host: qa.origins),
   one row per (origin, document), so replicas over one Milvus never remove what they did not add.
 
-Writes go in batches of documents (one write per collection, one update of the statistics): a new version's
-rows are written beside the old ones, which are deleted only then (row ids carry the content hash), so a crash
-never leaves a document missing, only briefly doubled, and the next ``qa index`` finishes the job. Every VARCHAR
-is cut to its limit on a character boundary. The same code serves a Milvus cluster by URI.
+Chunk and document rows carry their document's ``collection`` (qa.collections.of), so a search inside some
+collections filters inside Milvus's search (``collection in [...]``) and gets their own top k, and a listing
+asks for one page of one scope.
+
+Writes go in batches of documents (one write per Milvus collection, one update of the statistics of the
+document collections they touch): a new version's rows are written beside the old ones, which are deleted only
+then (row ids carry the content hash), so a crash never leaves a document missing, only briefly doubled, and
+the next ``qa index`` finishes the job. Every VARCHAR is cut to its limit on a character boundary. The same
+code serves a Milvus cluster by URI.
 Every pymilvus and gRPC error surfaces as ``StoreUnavailable``: the store failed, not a document.
 """
 
@@ -37,19 +43,22 @@ from typing import Any
 
 import numpy as np
 
-from qa.centering import Stats
+from qa import collections as colls
+from qa.centering import Stats, combine
+from qa.collections import Scope
 from qa.embedding import SPARSE_K
 from qa.errors import StoreUnavailable
 from qa.models import Chunk, Document, Span
 from qa.stores.base import DocRows, Hit, Scored, chunk_languages, model_header
 
 META_ID = "\x00meta"  # the documents row that holds the embedder/chunking header
-STATS_ID = "\x00centering"  # doc_id of the per-language statistics rows (part STATS_PART, id STATS_ID + language)
+STATS_ID = "\x00centering"  # doc_id of the statistics rows (part STATS_PART, id STATS_ID + collection, language)
 STATS_PART = -1  # never 0: every "part == 0" query (hashes, counts) leaves them out
 # 2: page starts in the documents collection; 3: holders, content hashes on every row, each chunk's language and
-# per-language statistics
-SCHEMA = 3
+# per-language statistics; 4: each chunk's and document's collection, statistics per collection, page counts
+SCHEMA = 4
 LANGUAGE_MAX = 32
+COLLECTION_MAX = 64  # qa.collections.NAME
 TEXT_PART = 16_000  # characters per document part: at most 64,000 UTF-8 bytes, under VARCHAR's 65,535
 VARCHAR_MAX = 65_535
 ID_MAX = 4096  # document ids, titles and origins
@@ -61,15 +70,27 @@ CONSISTENCY = "Strong"  # the collections' own level: every write-side read (wha
 # timestamp per process), another replica's once Milvus has applied them (its time tick: 200 ms); Strong
 # made every read wait for the next tick (docs/replicas.md)
 READ = "Session"
-STATS_FOR_S = 2.0  # how long a served index re-uses the language statistics it read (its own writes make a new one)
+STATS_FOR_S = 2.0  # how long a served index re-uses a scope's statistics it read (its own writes make a new one)
+STATS_SCOPES = 256  # scopes whose statistics a served index keeps at most (callers' read scopes: a few)
 WRITE_BATCH = 2000  # sentence rows a writer gathers before it writes them, with their documents' other rows
 DELETE_BATCH = 100  # documents per delete expression
+QUERY_WINDOW = 16_384  # Milvus answers a query's offset + limit up to this many rows
 TIMEOUT_S = 30
+Rows = tuple[np.ndarray, list[str]]  # chunk vectors and each one's language
 
 
 def _quote(value: str) -> str:
     """A string literal for a Milvus filter expression."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def _names(collections: frozenset[str]) -> str:
+    """A Milvus list literal of collection names, each quoted (names are checked, and escaped all the same)."""
+    return "[" + ", ".join(_quote(name) for name in sorted(collections)) + "]"
+
+
+def _stats_id(collection: str, language: str) -> str:
+    return f"{STATS_ID}{collection}\x00{language}"
 
 
 def _row_id(*parts: object) -> int:
@@ -157,6 +178,7 @@ class MilvusStore:
                     # latent terms, base64 float32 (Milvus 2.3 has no sparse vectors and one vector field)
                     ("sparse", DataType.VARCHAR, {"max_length": SPARSE_MAX}),
                     ("language", DataType.VARCHAR, {"max_length": LANGUAGE_MAX}),  # qa.stores.base.chunk_languages
+                    ("collection", DataType.VARCHAR, {"max_length": COLLECTION_MAX}),  # qa.collections.of
                     ("vector", DataType.FLOAT_VECTOR, {"dim": self.dim}),
                 ],
                 ("HNSW", HNSW),
@@ -184,6 +206,8 @@ class MilvusStore:
                     ("sha256", DataType.VARCHAR, {"max_length": 64}),
                     ("text", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),
                     ("pages", DataType.VARCHAR, {"max_length": VARCHAR_MAX}),  # JSON: page starts in this part
+                    ("page_count", DataType.INT64, {}),  # the document's pages (every part), for listings
+                    ("collection", DataType.VARCHAR, {"max_length": COLLECTION_MAX}),
                     ("vector", DataType.FLOAT_VECTOR, {"dim": 2}),  # Milvus requires one vector field
                 ],
                 ("FLAT", {}),
@@ -230,7 +254,8 @@ class MilvusStore:
         return json.loads(rows[0]["text"]) if rows else None
 
     def set_header(self, header: dict) -> None:
-        row = {"id": META_ID, "doc_id": META_ID, "part": 0, "title": "", "sha256": "", "pages": "[]"}
+        row = {"id": META_ID, "doc_id": META_ID, "part": 0, "title": "", "sha256": "", "pages": "[]", "page_count": 0,
+               "collection": ""}  # fmt: skip
         self.client.upsert(self.documents, [{**row, "text": json.dumps(header), "vector": [0.0, 0.0]}])
 
     def document_hashes(self) -> dict[str, str]:
@@ -268,47 +293,72 @@ class MilvusStore:
         self.client.delete(self.holders, filter=f"id == {_quote(_holder_id(origin, doc_id))}")
 
     # -- language statistics ----------------------------------------------------------------------------
-    def language_stats(self, **read: str) -> Stats:
-        """The per-language sums and counts of every chunk vector stored (qa.centering.Stats); ``read`` may name
-        a ``consistency_level`` (a served index's)."""
-        stats = Stats(dim=self.dim)
-        rows = self.client.query(self.documents, filter=f"part == {STATS_PART}", output_fields=["text"], **read)
-        for row in rows:
+    def collection_stats(self, collections: Scope = None, **read: str) -> dict[str, Stats]:
+        """Collection -> the per-language sums and counts of its chunk vectors (qa.centering.Stats), of every
+        collection or of ``collections``; ``read`` may name a ``consistency_level`` (a served index's)."""
+        expr = f"part == {STATS_PART}"
+        if collections is not None:
+            expr += f" and collection in {_names(collections)}"
+        found: dict[str, Stats] = {}
+        for row in self.client.query(self.documents, filter=expr, output_fields=["text"], **read):
             entry = json.loads(row["text"])
+            stats = found.setdefault(entry["collection"], Stats(dim=self.dim))
             stats.sums[entry["language"]] = np.frombuffer(base64.b64decode(entry["sum"]), np.float64).copy()
             stats.counts[entry["language"]] = int(entry["count"])
-        return stats
+        return found
 
-    def _stored_vectors(self, expr: str) -> tuple[np.ndarray, list[str]]:
-        """Chunk vectors and languages as stored, of the rows ``expr`` selects (what their removal takes off)."""
-        rows = self.client.query(self.chunks, filter=expr, output_fields=["vector", "language"])
-        vectors = np.array([row["vector"] for row in rows], np.float64).reshape(-1, self.dim)
-        return vectors, [row["language"] for row in rows]
+    def language_stats(self, collections: Scope = None, **read: str) -> Stats:
+        """The per-language sums and counts of every chunk vector stored (of ``collections`` when given)."""
+        return combine(list(self.collection_stats(collections, **read).values()), self.dim)
 
-    def _update_stats(self, removed: tuple[np.ndarray, list[str]], added: tuple[np.ndarray, list[str]]) -> None:
-        """Take a document's old rows off the statistics and count its new ones in, language by language."""
-        if not removed[1] and not added[1]:
+    def _stored_vectors(self, expr: str) -> dict[str, Rows]:
+        """Chunk vectors and languages as stored, by collection, of the rows ``expr`` selects (what their removal
+        takes off)."""
+        rows = self.client.query(self.chunks, filter=expr, output_fields=["vector", "language", "collection"])
+        found: dict[str, tuple[list, list[str]]] = {}
+        for row in rows:
+            vectors, languages = found.setdefault(row["collection"], ([], []))
+            vectors.append(row["vector"])
+            languages.append(row["language"])
+        return {name: (self._matrix(vectors), languages) for name, (vectors, languages) in found.items()}
+
+    def _matrix(self, vectors: list) -> np.ndarray:
+        return np.array(vectors, np.float64).reshape(-1, self.dim)
+
+    def _update_stats(self, removed: Mapping[str, Rows], added: Mapping[str, Rows]) -> None:
+        """Take documents' old rows off their collections' statistics and count their new ones in, by language
+        (``removed``, ``added``: collection -> rows): one read of the touched collections' statistics, one
+        delete and one write for them all."""
+        none: Rows = (np.empty((0, self.dim)), [])
+        touched = sorted({name for side in (removed, added) for name, (_, langs) in side.items() if langs})
+        if not touched:
             return
-        stats = self.language_stats()
-        stats.remove(*removed)
-        stats.add(*added)
-        touched = set(removed[1]) | set(added[1])
-        gone = [lang for lang in touched if lang not in stats.counts]
+        current = self.collection_stats(frozenset(touched))
+        gone, kept = [], []
+        for name in touched:
+            stats = current.get(name, Stats(dim=self.dim))
+            stats.remove(*removed.get(name, none))
+            stats.add(*added.get(name, none))
+            for lang in sorted(set(removed.get(name, none)[1]) | set(added.get(name, none)[1])):
+                if lang in stats.counts:
+                    kept.append(self._stats_row(name, lang, stats))
+                else:
+                    gone.append(_quote(_stats_id(name, lang)))
         if gone:
-            ids = ", ".join(_quote(STATS_ID + lang) for lang in gone)
-            self.client.delete(self.documents, filter=f"id in [{ids}]")
-        kept = [lang for lang in touched if lang in stats.counts]
+            self.client.delete(self.documents, filter=f"id in [{', '.join(gone)}]")
         if kept:
-            self.client.upsert(self.documents, [self._stats_row(lang, stats) for lang in kept])
+            self.client.upsert(self.documents, kept)
 
-    def _stats_row(self, language: str, stats: Stats) -> dict[str, Any]:
+    def _stats_row(self, collection: str, language: str, stats: Stats) -> dict[str, Any]:
         entry = {
+            "collection": collection,
             "language": language,
             "count": stats.counts[language],
             "sum": base64.b64encode(np.asarray(stats.sums[language], np.float64).tobytes()).decode(),
         }
-        return {"id": STATS_ID + language, "doc_id": STATS_ID, "part": STATS_PART, "title": "", "sha256": "",
-                "text": json.dumps(entry), "pages": "[]", "vector": [0.0, 0.0]}  # fmt: skip
+        return {"id": _stats_id(collection, language), "doc_id": STATS_ID, "part": STATS_PART, "title": "",
+                "sha256": "", "text": json.dumps(entry), "pages": "[]", "page_count": 0, "collection": collection,
+                "vector": [0.0, 0.0]}  # fmt: skip
 
     def check_stats(self) -> None:
         """Recount the statistics from every stored chunk when their count disagrees with the chunks' (a write
@@ -317,16 +367,19 @@ class MilvusStore:
         stored = self.client.query(self.chunks, filter="", output_fields=["count(*)"])
         if stats.total == (int(stored[0]["count(*)"]) if stored else 0):
             return
-        fresh = Stats(dim=self.dim)
+        fresh: dict[str, Stats] = {}
         iterator = self.client.query_iterator(
-            self.chunks, batch_size=1000, filter="", output_fields=["vector", "language"]
+            self.chunks, batch_size=1000, filter="", output_fields=["vector", "language", "collection"]
         )
         while batch := iterator.next():
-            fresh.add(np.array([row["vector"] for row in batch], np.float64), [row["language"] for row in batch])
+            for row in batch:
+                part = fresh.setdefault(row["collection"], Stats(dim=self.dim))
+                part.add(np.array([row["vector"]], np.float64), [row["language"]])
         iterator.close()
         self.client.delete(self.documents, filter=f"part == {STATS_PART}")
-        if fresh.counts:
-            self.client.upsert(self.documents, [self._stats_row(lang, fresh) for lang in fresh.counts])
+        rows = [self._stats_row(name, lang, part) for name, part in fresh.items() for lang in part.counts]
+        if rows:
+            self.client.upsert(self.documents, rows)
 
     # -- writes ---------------------------------------------------------------------------------------
     def delete_document(self, doc_id: str, *, except_sha256: str | None = None) -> None:
@@ -338,24 +391,25 @@ class MilvusStore:
         removed = self._stored_vectors(expr)
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
-        self._update_stats(removed, (np.empty((0, self.dim)), []))
+        self._update_stats(removed, {})
         if except_sha256 is None:  # last: rows nobody holds would never be removed by anyone
             self.client.delete(self.holders, filter=f"doc_id == {_quote(doc_id)}")
 
     def write_documents(self, batch: list[DocRows], stored: dict[str, str]) -> None:
         """Write documents' rows beside their earlier versions' (``stored``: id -> hash of what is there now),
         then delete those: never a moment without a document. One write per collection for the whole batch,
-        and one update of the language statistics."""
+        and one update of the statistics of the collections it touches."""
         chunk_rows: list[dict[str, Any]] = []
         sentence_rows: list[dict[str, Any]] = []
         document_rows: list[dict[str, Any]] = []
-        vectors, languages = [], []
+        added: dict[str, tuple[list[np.ndarray], list[str]]] = {}  # collection -> its chunk vectors, languages
         for rows in batch:
             chunks, sentences, documents, langs = self._rows(rows)
             chunk_rows += chunks
             sentence_rows += sentences
             document_rows += documents
-            vectors.append(np.asarray(rows.vectors, np.float64).reshape(-1, self.dim))
+            vectors, languages = added.setdefault(colls.of(rows.doc.id), ([], []))
+            vectors.append(self._matrix(rows.vectors))
             languages += langs
         new = [rows.doc.id for rows in batch if rows.doc.id not in stored]
         for ids in _slices(new, DELETE_BATCH):  # rows a crashed write of another version left: never counted
@@ -373,13 +427,15 @@ class MilvusStore:
             " or ".join(f"(doc_id == {_quote(d)} and sha256 != {_quote(sha)})" for d, sha in part)
             for part in _slices(replaced, DELETE_BATCH)
         ]
-        removed = [self._stored_vectors(expr) for expr in earlier]
+        removed: dict[str, tuple[list[np.ndarray], list[str]]] = {}
+        for expr in earlier:
+            for name, (vectors, languages) in self._stored_vectors(expr).items():
+                gathered = removed.setdefault(name, ([], []))
+                gathered[0].append(vectors)
+                gathered[1].extend(languages)
         self._update_stats(
-            (
-                np.concatenate([v for v, _ in removed] or [np.empty((0, self.dim))]),
-                [x for _, ls in removed for x in ls],
-            ),
-            (np.concatenate(vectors or [np.empty((0, self.dim))]), languages),
+            {name: (np.concatenate(vectors), languages) for name, (vectors, languages) in removed.items()},
+            {name: (np.concatenate(vectors), languages) for name, (vectors, languages) in added.items()},
         )
         for expr in earlier:
             for name in (self.chunks, self.sentences, self.documents):
@@ -389,6 +445,7 @@ class MilvusStore:
         """A document's chunk, sentence and document rows, and each chunk's language."""
         doc = rows.doc
         title = fit(doc.title, ID_MAX)
+        collection = colls.of(doc.id)
         languages = chunk_languages(rows)
         chunk_rows, sentence_rows = [], []
         for position, (start, end, first, last) in enumerate(rows.chunks):
@@ -404,6 +461,7 @@ class MilvusStore:
                     "text": fit(doc.text[start:end], VARCHAR_MAX),
                     "sparse": base64.b64encode(rows.sparse[position].astype(np.float32).tobytes()).decode(),
                     "language": languages[position],
+                    "collection": collection,
                     "vector": rows.vectors[position].tolist(),
                 }
             )
@@ -433,6 +491,8 @@ class MilvusStore:
                 "sha256": doc.sha256,
                 "text": doc.text[at : at + TEXT_PART],
                 "pages": json.dumps([p for p in doc.pages if at <= p < at + TEXT_PART]),
+                "page_count": len(doc.pages),
+                "collection": collection,
                 "vector": [0.0, 0.0],
             }
             for part, at in enumerate(starts)
@@ -557,10 +617,10 @@ class MilvusIndex:
 
     def __init__(self, milvus: MilvusStore) -> None:
         self.milvus = milvus
-        self._stats: tuple[float, Stats] | None = None
+        self._stats: dict[Scope, tuple[float, Stats]] = {}  # scope -> when read, its statistics
 
-    def _count(self, collection: str, expr: str = "") -> int:
-        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"], consistency_level=READ)
+    def _count(self, collection: str, expr: str = "", level: str = READ) -> int:
+        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"], consistency_level=level)
         return int(rows[0]["count(*)"]) if rows else 0
 
     @property
@@ -573,6 +633,47 @@ class MilvusIndex:
 
     def document_ids(self) -> list[str]:
         return sorted(self.milvus.document_hashes())
+
+    def document_page(
+        self, offset: int, limit: int, collections: Scope = None
+    ) -> tuple[list[tuple[str, str, int]], int]:
+        """(id, title, pages) of documents ``offset .. offset+limit`` in id order (of ``collections`` when given),
+        and how many there are in all: one query for the page (the documents' first parts, whose primary keys
+        sort as their ids) and one count, whatever the corpus's size; no text is read."""
+        if collections is not None and not collections:
+            return [], 0
+        expr = f"part == 0 and id != {_quote(META_ID)}"
+        if collections is not None:
+            expr += f" and collection in {_names(collections)}"
+        total = self._count(self.milvus.documents, expr, CONSISTENCY)  # as strong as the page it counts
+        if offset >= total:
+            return [], total
+        if offset + limit <= QUERY_WINDOW:
+            rows = self.milvus.client.query(
+                self.milvus.documents, filter=expr, output_fields=["doc_id", "title", "page_count"],
+                offset=offset, limit=limit,
+            )  # fmt: skip
+            rows.sort(key=lambda row: row["doc_id"])
+        else:  # past Milvus's query window (offset + limit <= 16,384): the scope's ids, then the page's rows
+            ids = sorted(row["doc_id"] for row in self.milvus.client.query(
+                self.milvus.documents, filter=expr, output_fields=["doc_id"]))[offset : offset + limit]  # fmt: skip
+            rows = self.milvus.client.query(
+                self.milvus.documents,
+                filter=f"part == 0 and doc_id in [{', '.join(_quote(d) for d in ids)}]",
+                output_fields=["doc_id", "title", "page_count"],
+            )
+            rows.sort(key=lambda row: row["doc_id"])
+        return [(row["doc_id"], row["title"], int(row["page_count"])) for row in rows], total
+
+    def collection_counts(self) -> dict[str, int]:
+        """Collection -> how many documents it holds (one small field of each document's first part)."""
+        counts: dict[str, int] = {}
+        rows = self.milvus.client.query(
+            self.milvus.documents, filter=f"part == 0 and id != {_quote(META_ID)}", output_fields=["collection"]
+        )
+        for row in rows:
+            counts[row["collection"]] = counts.get(row["collection"], 0) + 1
+        return counts
 
     def holders(self, doc_id: str) -> frozenset[str]:
         """The origins that hold a document (qa.origins): an upload, folders of replicas."""
@@ -599,24 +700,38 @@ class MilvusIndex:
             rows.sort(key=lambda row: row["part"])
         return found
 
-    def language_stats(self) -> Stats:
-        """Read once per ``STATS_FOR_S`` (a few sums of thousands of rows move little): this process's writes
-        make a new index, so they count at once; another replica's within seconds."""
+    def language_stats(self, collections: Scope = None) -> Stats:
+        """A scope's statistics, read once per ``STATS_FOR_S`` (a few sums of thousands of rows move little):
+        this process's writes make a new index, so they count at once; another replica's within seconds."""
         now = time.monotonic()
-        if self._stats is None or now - self._stats[0] > STATS_FOR_S:
-            self._stats = (now, self.milvus.language_stats(consistency_level=READ))
-        return self._stats[1]
+        cached = self._stats.get(collections)
+        if cached is None or now - cached[0] > STATS_FOR_S:
+            if len(self._stats) >= STATS_SCOPES:
+                self._stats.clear()
+            cached = self._stats[collections] = (now, self.milvus.language_stats(collections, consistency_level=READ))
+        return cached[1]
 
-    def search_hits(self, query: np.ndarray, k: int, language: str | None = None) -> list[Hit]:
-        """The k chunks of the highest raw inner product (of one language if given); qa.ranking corrects them."""
-        return self.hits(self.search_rows(query, k, language))
+    def search_hits(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Hit]:
+        """The k chunks of the highest raw inner product (of one language, of some collections if given);
+        qa.ranking corrects them."""
+        return self.hits(self.search_rows(query, k, language, collections))
 
-    def search_rows(self, query: np.ndarray, k: int, language: str | None = None) -> list[Scored]:
-        """One search round trip: the chunks' own fields come with it, their sentences only with ``hits``."""
+    def search_rows(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Scored]:
+        """One search round trip: the chunks' own fields come with it, their sentences only with ``hits``.
+        The filters are Milvus's own (applied inside the search), so a small collection gets its true top k."""
+        if collections is not None and not collections:
+            return []
+        terms = [] if language is None else [f"language == {_quote(language)}"]
+        if collections is not None:
+            terms.append(f"collection in {_names(collections)}")
         results = self.milvus.client.search(
             self.milvus.chunks,
             data=[np.asarray(query, dtype=np.float32).tolist()],
-            filter="" if language is None else f"language == {_quote(language)}",
+            filter=" and ".join(terms),
             limit=k,
             output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
@@ -633,11 +748,14 @@ class MilvusIndex:
             for hit in results
         ]
 
-    def search_groups(self, query: np.ndarray, wanted: Mapping[str | None, int]) -> dict[str | None, list[Scored]]:
-        """The groups' searches sent at once (Milvus 2.3 takes one filter per search call)."""
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        """The groups' searches sent at once (Milvus 2.3 takes one filter per search call), each filtered to
+        ``collections`` inside Milvus as ``search_rows`` is."""
         if len(wanted) == 1:
-            return {group: self.search_rows(query, k, group) for group, k in wanted.items()}
-        futures = {group: _pool().submit(self.search_rows, query, k, group) for group, k in wanted.items()}
+            return {group: self.search_rows(query, k, group, collections) for group, k in wanted.items()}
+        futures = {group: _pool().submit(self.search_rows, query, k, group, collections) for group, k in wanted.items()}
         return {group: future.result() for group, future in futures.items()}
 
     def hits(self, rows: list[Scored]) -> list[Hit]:

@@ -1,0 +1,240 @@
+"""A segmented view of the local store: a base generation, small segments written since, and dead rows.
+
+A change to a large index writes only the changed documents' rows, as a small flat segment (a generation
+of its own, qa.stores.faiss), and marks the rows they replace or delete dead in the layers before it (the
+base and older segments). A view names its layers and, for each, the documents dead in it; it is committed
+as one small manifest by the same atomic rename of CURRENT as a whole generation (qa.stores.local), so a
+reader sees either the view before a change or the one after, never half of one.
+
+Search runs over every layer with its dead rows excluded inside FAISS (an IDSelector), each layer giving
+its own top k among live rows, and keeps the k best of them all: exactly the top k one merged index of
+the live rows would give, scored the same (flat codes are copied unchanged between layers). Documents are
+found in the newest layer that holds them live; every other copy of them is dead.
+
+The per-language statistics the ranking stage corrects with (qa.centering) are the view's own, kept current
+by adding a segment's rows and subtracting the dead ones (sums and counts), never by re-reading the base.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, overload
+
+import numpy as np
+
+from qa import centering, collections, vector_index
+from qa.collections import Scope
+from qa.models import Document
+from qa.stores.base import DocRows, Hit, Scored
+from qa.stores.faiss import IndexData
+
+
+@dataclass
+class Layer:
+    """One layer of a view: a generation read from its folder, and the documents dead in it."""
+
+    data: IndexData
+    dead_docs: frozenset[str] = frozenset()
+    _live_by_language: dict[tuple[str | None, Scope], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    @cached_property
+    def dead(self) -> np.ndarray:
+        """The chunk rows of the dead documents, sorted (a document's rows are one run: qa.stores.faiss)."""
+        runs = [self.data.chunk_range(doc_id) for doc_id in self.dead_docs if doc_id in self.data.by_id]
+        rows = [np.arange(a, b) for a, b in runs if b > a]
+        return np.sort(np.concatenate(rows)).astype(np.int64) if rows else np.empty(0, np.int64)
+
+    @property
+    def live_rows(self) -> int:
+        return self.data.num_chunks - len(self.dead)
+
+    def live_documents(self) -> list[str]:
+        return [doc_id for doc_id in self.data.by_id if doc_id not in self.dead_docs]
+
+    def _allowed(self, language: str | None, scope: Scope) -> np.ndarray:
+        """The live rows of one language and/or of some collections (cached: a view's dead rows never change)."""
+        key = (language, scope)
+        rows = self._live_by_language.get(key)
+        if rows is None:
+            data = self.data
+            keep = np.ones(data.num_chunks, bool)
+            if language is not None:
+                table = data.manifest["languages"]
+                codes = np.asarray(data.arrays["chunk_languages"])
+                keep &= codes == table.index(language) if language in table else False
+            if scope is not None:
+                inside = [row for doc_id, row in data.by_id.items() if collections.contains(scope, doc_id)]
+                keep &= np.isin(data.chunk_docs, np.asarray(inside, np.int64))
+            keep[self.dead] = False
+            rows = np.flatnonzero(keep)
+            self._live_by_language[key] = rows
+        return rows
+
+    def search(
+        self, query: np.ndarray, k: int, language: str | None, scope: Scope = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        data = self.data
+        rows = None if language is None and scope is None else self._allowed(language, scope)
+        excluded = self.dead if len(self.dead) else None
+        vectors = data.arrays.get("chunk_rows")
+        scores, found = vector_index.search(data.index, data.search_info, vectors, query[None, :], k, rows, excluded)
+        keep = found[0] >= 0
+        return scores[0][keep], found[0][keep]
+
+
+class SegmentedIndex:
+    """A base generation and its segments searched as one index (the local store's ``SearchIndex``)."""
+
+    def __init__(self, name: str, view: dict[str, Any], layers: list[Layer], stats: dict[str, Any] | None) -> None:
+        self.name = name  # the folder of the view's manifest (what CURRENT names)
+        self.view = view  # the view's own manifest: header, sequence, layers and their dead documents
+        self.layers = layers
+        self.stats = stats
+        self._starts = np.cumsum([0, *(layer.data.num_chunks for layer in layers)])
+        owner: dict[str, int] = {}
+        for position, layer in enumerate(layers):
+            for doc_id in layer.live_documents():
+                owner[doc_id] = position  # a later layer's live copy wins (an older one is dead anyway)
+        self._owner = owner
+
+    @property
+    def sequence(self) -> int:
+        return int(self.view.get("sequence", 0))
+
+    @property
+    def base(self) -> Layer:
+        return self.layers[0]
+
+    @property
+    def segment_rows(self) -> int:
+        """Live rows outside the base: what a merge would fold into it."""
+        return sum(layer.live_rows for layer in self.layers[1:])
+
+    @property
+    def num_documents(self) -> int:
+        return len(self._owner)
+
+    @property
+    def num_chunks(self) -> int:
+        return sum(layer.live_rows for layer in self.layers)
+
+    @property
+    def dim(self) -> int:
+        return self.base.data.dim
+
+    def owner(self, doc_id: str) -> Layer | None:
+        """The layer that holds the document's live rows."""
+        position = self._owner.get(doc_id)
+        return None if position is None else self.layers[position]
+
+    def document(self, doc_id: str) -> Document | None:
+        layer = self.owner(doc_id)
+        return None if layer is None else layer.data.document(doc_id)
+
+    def document_rows(self, doc_id: str) -> DocRows:
+        layer = self.owner(doc_id)
+        if layer is None:
+            raise KeyError(doc_id)
+        return layer.data.document_rows(doc_id)
+
+    @cached_property
+    def documents(self) -> Sequence[Document]:
+        """Every live document, sorted by id as a generation stores them (read when asked for)."""
+        return _Documents(self, sorted(self._owner))
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        """The view's manifest with each live document's entry, as a whole generation's reads."""
+        entries = {}
+        for doc_id in sorted(self._owner):
+            entries[doc_id] = self.owner(doc_id).data.manifest["documents"][doc_id]  # type: ignore[union-attr]
+        return dict(self.view, documents=entries)
+
+    def search_rows(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Scored]:
+        """The k live rows of the highest raw inner product over every layer: each layer's own top k among
+        its live rows, then the best k of them all (an exact merge of exact per-layer results). Only rows of
+        ``language`` and of documents in ``collections`` (qa.collections; None: every one) when given."""
+        best: list[tuple[float, int, int, int]] = []  # score, id over the layers, layer, row
+        for position, layer in enumerate(self.layers):
+            scores, rows = layer.search(query, k, language, collections)
+            start = int(self._starts[position])
+            best += [(float(score), start + int(row), position, int(row)) for score, row in zip(scores, rows)]
+        best.sort(key=lambda item: (-item[0], item[1]))
+        found = []
+        for score, ident, position, row in best[:k]:  # only the k kept are read back
+            data = self.layers[position].data
+            vector = data.raw_chunk_vectors(np.array([row]))[0]
+            language_of = data.manifest["languages"][int(data.arrays["chunk_languages"][row])]
+            found.append(Scored(ident, score, language_of, vector, (position, row)))
+        return found
+
+    def search_hits(
+        self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
+    ) -> list[Hit]:
+        return self.hits(self.search_rows(query, k, language, collections))
+
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        return {group: self.search_rows(query, k, group, collections) for group, k in wanted.items()}
+
+    def hits(self, rows: list[Scored]) -> list[Hit]:
+        return [self.layers[row.ref[0]].data.hit(row.ref[1], row.score) for row in rows]
+
+    def search(self, queries: np.ndarray, k: int, language: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """IndexData.search's shape (scores, ids), the ids unique over the layers (benchmarks, recall)."""
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        for i, query in enumerate(queries):
+            rows = self.search_rows(query, k, language)
+            scores[i, : len(rows)] = [row.score for row in rows]
+            ids[i, : len(rows)] = [row.id for row in rows]
+        return scores, ids
+
+    def language_stats(self) -> centering.Stats | None:
+        return self._stats
+
+    @cached_property
+    def _stats(self) -> centering.Stats | None:
+        if not self.stats or "centering" not in self.stats:
+            return None
+        return centering.Stats.from_json(json.dumps(self.stats["centering"]))
+
+
+class _Documents(Sequence[Document]):
+    """A view's documents in id order, each read from its layer when asked for."""
+
+    def __init__(self, view: SegmentedIndex, ids: list[str]) -> None:
+        self._view, self._ids = view, ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, row: int) -> Document: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Document]: ...
+    def __getitem__(self, row: int | slice) -> Document | list[Document]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        doc = self._view.document(self._ids[row])
+        assert doc is not None
+        return doc
+
+
+def chunk_rows_of(layer: Layer, doc_id: str) -> tuple[np.ndarray, list[str]]:
+    """A document's chunk vectors as embedded and their languages: what it adds to the statistics."""
+    data = layer.data
+    start, end = data.chunk_range(doc_id)
+    rows = np.arange(start, end)
+    table, codes = data.manifest["languages"], data.arrays["chunk_languages"]
+    return data.raw_chunk_vectors(rows), [table[int(code)] for code in np.asarray(codes[start:end])]
