@@ -25,9 +25,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _common import ROOT, free_port, machine
+from _common import ROOT, machine
 
 from qa.stores.milvus import MilvusStore
+
+sys.path.insert(0, str(ROOT / "tests"))
+from milvus_server import milvus_server  # noqa: E402 - tests/milvus_server.py, by path
 
 XQUAD = ROOT.parent / "shared" / "data" / "xquad"
 
@@ -39,30 +42,6 @@ def write_paragraphs(folder: Path, lang: str, skip: int, limit: int) -> int:
     for i, text in enumerate(contexts[skip : skip + limit], skip):
         (folder / f"p{i:04d}.txt").write_text(text + "\n", encoding="utf-8")
     return len(list(folder.iterdir()))
-
-
-@contextmanager
-def milvus_server(base: Path) -> Iterator[str]:
-    """A standalone Milvus on loopback, data under ``base`` (as tests/conftest.py's fixture)."""
-    from milvus import MilvusServer
-
-    server = MilvusServer()
-    server.set_base_dir(str(base))
-    for component in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
-        server.config.set(f"{component}.ip", "127.0.0.1")
-    server.listen_port = free_port()
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.listen_port}"
-    finally:
-        if server.server_proc is not None:  # MilvusServer.stop() waits too little on a loaded machine
-            server.server_proc.terminate()
-            try:
-                server.server_proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.server_proc.kill()
-                server.server_proc.wait(timeout=60)
-        server.stop()
 
 
 @contextmanager

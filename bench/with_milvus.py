@@ -1,5 +1,5 @@
-"""Run one command beside a throwaway standalone Milvus (PyPI `milvus`, as tests/conftest.py starts it), with
-QA_MILVUS_URI naming it; the server and its data folder go when the command ends.
+"""Run one command beside a throwaway standalone Milvus (PyPI `milvus`, started by tests/milvus_server.py as
+for the tests), with QA_MILVUS_URI naming it; the server and its data folder go when the command ends.
 
 For the mixed-language figure on Milvus (docs/quality.md), run alone on the machine:
 
@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from milvus_server import milvus_server  # noqa: E402 - tests/milvus_server.py, by path
 
 
 def main() -> int:
@@ -33,28 +30,12 @@ def main() -> int:
         parser.error("name a command to run after --")
     if command[0] == "qa":  # the qa of this interpreter, wherever its script is installed
         command = [sys.executable, "-m", "qa", *command[1:]]
-    from milvus import MilvusServer
-
     base = tempfile.mkdtemp(prefix="qa-milvus-")
-    server = MilvusServer()
-    server.set_base_dir(base)
-    for component in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
-        server.config.set(f"{component}.ip", "127.0.0.1")  # advertise loopback, never the LAN address
-    server.listen_port = free_port()
-    server.start()
     try:
-        uri = f"http://127.0.0.1:{server.listen_port}"
-        print(f"Milvus at {uri}", file=sys.stderr)
-        return subprocess.run(command, env={**os.environ, "QA_MILVUS_URI": uri}).returncode
+        with milvus_server(Path(base)) as uri:
+            print(f"Milvus at {uri}", file=sys.stderr)
+            return subprocess.run(command, env={**os.environ, "QA_MILVUS_URI": uri}).returncode
     finally:
-        if server.server_proc is not None:  # MilvusServer.stop() waits too little on a loaded machine
-            server.server_proc.terminate()
-            try:
-                server.server_proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.server_proc.kill()
-                server.server_proc.wait(timeout=60)
-        server.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -15,8 +15,9 @@ search's list; ``|v - o|`` spreads little within a language (XQuAD's mixed corpu
 (tests/test_ranking.py checks the same on a small corpus). A one-language corpus has no offsets: the
 store's own top k is returned untouched. A search inside some collections (qa.collections) is corrected by
 their rows' statistics alone: what competes is the scope's rows, so a collection ranks as it would alone.
-Candidates arrive as scored rows (``search_rows``: id, raw score, language, vector); only the k kept are read
-whole (``hits``), texts, sentences and all.
+Candidates arrive as scored rows (``search_rows``: id, raw score, language, vector), the groups of one round
+searched together (``search_groups``: Milvus sends them at once), each inside the scope; only the k kept are
+read whole (``hits``), texts, sentences and all.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def search(index: SearchIndex, query: np.ndarray, k: int, collections: Scope = N
     depth: dict[str | None, int] = {group: DEPTH * k for group in (None, *sorted(offsets))}
     for _ in range(MAX_ROUNDS):
         last: dict[str | None, float] = {}
-        for group, wanted in depth.items():
-            rows = index.search_rows(query, wanted, language=group, collections=collections)
+        for group, rows in index.search_groups(query, depth, collections).items():
+            wanted = depth[group]
             for row in rows:
                 if row.id not in found:
                     found[row.id], norm = _rescored(row, query, offsets32)

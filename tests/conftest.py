@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from milvus_server import milvus_server
 
 from qa import store
 from qa.answer import Answerer
@@ -186,23 +186,5 @@ def tiny_settings(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Set
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real standalone Milvus server (PyPI `milvus`), data in a temp folder, components on loopback."""
-    from milvus import MilvusServer
-
-    server = MilvusServer()
-    server.set_base_dir(str(tmp_path_factory.mktemp("milvus")))
-    for component in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
-        server.config.set(f"{component}.ip", "127.0.0.1")  # advertise loopback, never the LAN address
-    server.listen_port = free_port()
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.listen_port}"
-    finally:
-        # MilvusServer.stop() waits 1 s, then 3 s after SIGKILL: too little on a loaded machine
-        if server.server_proc is not None:
-            server.server_proc.terminate()
-            try:
-                server.server_proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.server_proc.kill()
-                server.server_proc.wait(timeout=60)
-        server.stop()  # closes its log files
+    with milvus_server(tmp_path_factory.mktemp("milvus")) as uri:
+        yield uri

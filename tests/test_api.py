@@ -246,6 +246,9 @@ class BlockingIndex:
     def search_rows(self, query, k, language=None, collections=None):
         return self.inner.search_rows(query, k, language, collections)
 
+    def search_groups(self, query, wanted, collections=None):
+        return self.inner.search_groups(query, wanted, collections)
+
     def hits(self, rows):
         return self.inner.hits(rows)
 

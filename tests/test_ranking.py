@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -131,9 +132,13 @@ def test_milvus_statistics_stay_current_after_a_delete_and_a_put(
         np.testing.assert_allclose(kept.sums[lang], fresh.sums[lang], atol=2e-2)
 
     # a write that crashed between its rows and its statistics: the next build's commit recounts them
-    MilvusStore(milvus.milvus_uri, milvus.milvus_collection, default_embedder.dim).client.delete(
-        f"{milvus.milvus_collection}_documents", filter="part == -1"
-    )
+    crashed = MilvusStore(milvus.milvus_uri, milvus.milvus_collection, default_embedder.dim)
+    crashed.client.delete(f"{milvus.milvus_collection}_documents", filter="part == -1")
+    assert crashed.language_stats().counts == {}
+    # the served index re-reads them within seconds (STATS_FOR_S), as it would another replica's write
+    deadline = time.monotonic() + 60
+    while _counts(milvus_index) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _counts(milvus_index) == {}
     _, milvus_index = build_index(milvus, embedder=default_embedder)
     assert _counts(milvus_index) == {"en": 7, "ru": 7, "de": 1}

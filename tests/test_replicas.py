@@ -184,16 +184,15 @@ def test_a_rebuild_that_stopped_halfway_is_not_kept_by_the_next_model(
     files = {"island.txt": LIGHTHOUSE, "town.txt": BAKERY}
     a = _replica(tmp_path, "a", files, milvus_uri, f"hdr_{uuid.uuid4().hex[:8]}")
     build_index(a, embedder=e5)
-    real = milvus.MilvusStore.write_document
+    real = milvus.MilvusStore.write_documents
     written: list[str] = []
 
-    def once(self: milvus.MilvusStore, rows) -> None:
-        if written:
-            raise Crash
-        written.append(rows.doc.id)
-        real(self, rows)
+    def first_only(self: milvus.MilvusStore, batch, stored) -> None:
+        written.append(batch[0].doc.id)
+        real(self, batch[:1], stored)
+        raise Crash
 
-    monkeypatch.setattr(milvus.MilvusStore, "write_document", once)
+    monkeypatch.setattr(milvus.MilvusStore, "write_documents", first_only)
     with pytest.raises(Crash):  # a rebuild with another model stops after its first document
         build_index(a.model_copy(update={"index_dir": tmp_path / "other"}), embedder=Negated(e5))
     monkeypatch.undo()
@@ -212,3 +211,19 @@ def test_uploads_survive_a_rebuild_of_the_shared_index(tmp_path: Path, e5: Embed
         assert http.get("/documents/reactor.txt").json()["text"] == REACTOR  # its only copy was in the store
         assert _cited(http, "When was the Halden reactor shut down?")[0] == "reactor.txt"
         assert http.delete("/documents/reactor.txt").status_code == 204  # still an upload: deletable by all
+
+
+def test_a_replica_answers_from_its_own_upload_at_once(tmp_path: Path, e5: Embedder, milvus_uri: str) -> None:
+    """Replies read at session consistency (the reads no longer wait for Milvus's next time tick): what this
+    replica has just written is still answered, listed and gone at once, never a moment later."""
+    a = _replica(tmp_path, "a", {"island.txt": LIGHTHOUSE}, milvus_uri, f"own_{uuid.uuid4().hex[:8]}")
+    with _serve(a, e5) as http:
+        assert _upload(http, "reactor.txt", REACTOR).status_code == 201
+        assert _cited(http, "When was the Halden reactor shut down?")[0] == "reactor.txt"
+        assert [doc["id"] for doc in http.get("/documents").json()["documents"]] == ["island.txt", "reactor.txt"]
+        assert _upload(http, "reactor.txt", REACTOR_V2).status_code == 201
+        response = http.post("/ask", json={"question": "When will the dismantling of the Halden reactor end?"})
+        citation = response.json()["citations"][0]
+        assert citation["document"] == "reactor.txt" and "2030" in citation["text"]
+        assert http.delete("/documents/reactor.txt").status_code == 204
+        assert "reactor.txt" not in _cited(http, "When was the Halden reactor shut down?")

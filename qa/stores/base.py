@@ -7,7 +7,7 @@ counts, pymilvus opens connections) just to name a type.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -77,6 +77,14 @@ class SearchIndex(Protocol):
     ) -> list[Scored]:
         """As ``search_hits``, without reading the chunks' texts and sentences (the ranking stage reads only
         the k it keeps of the candidates it corrects)."""
+        ...
+
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        """``search_rows`` for each group (None: every row; else a language) and its k, inside ``collections``,
+        as one round: a remote store (Milvus) sends the searches together instead of one round trip after
+        another."""
         ...
 
     def hits(self, rows: list[Scored]) -> list[Hit]:

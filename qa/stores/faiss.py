@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, overload
@@ -199,6 +199,11 @@ class IndexData:
             Scored(int(row), float(score), table[int(codes[row])], vector, int(row))
             for row, score, vector in zip(found, scores[0], vectors)
         ]
+
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        return {group: self.search_rows(query, k, group, collections) for group, k in wanted.items()}
 
     def hits(self, rows: list[Scored]) -> list[Hit]:
         return [self.hit(int(row.ref), row.score) for row in rows]

@@ -1,7 +1,8 @@
 """Milvus as the scale-out store (``QA_STORE=milvus``): the same SearchIndex the answerer reads, no local state.
 
 Four collections per ``QA_MILVUS_COLLECTION`` prefix, all with strong consistency (a read sees every
-write acknowledged before it):
+write acknowledged before it) for the writers' reads; a served index reads at session consistency (``READ``:
+this process's writes at once, another replica's after Milvus's time tick, docs/replicas.md):
 
 - ``<name>_chunks``: one row per chunk: the chunk vector (HNSW, inner product) and its document id,
   title, offsets and text, so a search returns everything a citation needs in one round trip;
@@ -12,8 +13,8 @@ write acknowledged before it):
   with the embedder, chunking and schema version (a change forces a rebuild, as with FAISS; the header is
   written before any row, so rows of an interrupted rebuild are never taken for another model's); and one row
   per collection and language (``part`` -1) with the sum and count of its chunk vectors, updated with every
-  put and delete, from which the ranking stage (qa.ranking) corrects hits for their language as it does
-  FAISS's (a search inside some collections by theirs alone);
+  batch of puts and delete, from which the ranking stage (qa.ranking) corrects hits for their language as it
+  does FAISS's (a search inside some collections by theirs alone);
 - ``<name>_holders``: which origins hold each document (an upload, or a folder on a named host: qa.origins),
   one row per (origin, document), so replicas over one Milvus never remove what they did not add.
 
@@ -21,7 +22,8 @@ Chunk and document rows carry their document's ``collection`` (qa.collections.of
 collections filters inside Milvus's search (``collection in [...]``) and gets their own top k, and a listing
 asks for one page of one scope.
 
-Writes go document by document: a new version's rows are written beside the old ones, which are deleted only
+Writes go in batches of documents (one write per Milvus collection, one update of the statistics of the
+document collections they touch): a new version's rows are written beside the old ones, which are deleted only
 then (row ids carry the content hash), so a crash never leaves a document missing, only briefly doubled, and
 the next ``qa index`` finishes the job. Every VARCHAR is cut to its limit on a character boundary. The same
 code serves a Milvus cluster by URI.
@@ -33,7 +35,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -59,9 +64,19 @@ VARCHAR_MAX = 65_535
 ID_MAX = 4096  # document ids, titles and origins
 SPARSE_MAX = 4 * 2 * SPARSE_K * 4 // 3 + 4  # base64 of 2 * SPARSE_K float32
 HNSW = {"M": 32, "efConstruction": 128}  # as qa.vector_index's HNSW
-CONSISTENCY = "Strong"
+CONSISTENCY = "Strong"  # the collections' own level: every write-side read (what is stored, who holds it)
+# a served index's reads (a reply's searches and hits, a document's text, the counts; the listing and holders
+# stay strong): this process's own writes are seen at once (pymilvus keeps each collection's last write
+# timestamp per process), another replica's once Milvus has applied them (its time tick: 200 ms); Strong
+# made every read wait for the next tick (docs/replicas.md)
+READ = "Session"
+STATS_FOR_S = 2.0  # how long a served index re-uses a scope's statistics it read (its own writes make a new one)
+STATS_SCOPES = 256  # scopes whose statistics a served index keeps at most (callers' read scopes: a few)
+WRITE_BATCH = 2000  # sentence rows a writer gathers before it writes them, with their documents' other rows
+DELETE_BATCH = 100  # documents per delete expression
 QUERY_WINDOW = 16_384  # Milvus answers a query's offset + limit up to this many rows
 TIMEOUT_S = 30
+Rows = tuple[np.ndarray, list[str]]  # chunk vectors and each one's language
 
 
 def _quote(value: str) -> str:
@@ -92,6 +107,12 @@ def fit(value: str, limit: int) -> str:
     """``value`` cut to at most ``limit`` UTF-8 bytes, never inside a character (Milvus counts VARCHARs in bytes)."""
     data = value.encode()
     return value if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The process's threads for reads sent together (one pool for every index a server swaps in)."""
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="qa-milvus")
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -259,55 +280,74 @@ class MilvusStore:
         found = (index.document(doc_id) for doc_id, origins in sorted(self.held_by().items()) if origin in origins)
         return [doc for doc in found if doc is not None]
 
-    def hold(self, doc_id: str, origin: str) -> None:
-        row = {"id": _holder_id(origin, doc_id), "doc_id": doc_id, "origin": fit(origin, ID_MAX)}
-        self.client.upsert(self.holders, [{**row, "vector": [0.0, 0.0]}])
+    def hold(self, doc_ids: list[str], origin: str) -> None:
+        """The origin holds these documents (one write for all)."""
+        rows = [
+            {"id": _holder_id(origin, doc_id), "doc_id": doc_id, "origin": fit(origin, ID_MAX), "vector": [0.0, 0.0]}
+            for doc_id in doc_ids
+        ]
+        if rows:
+            self.client.upsert(self.holders, rows)
 
     def let_go(self, doc_id: str, origin: str) -> None:
         self.client.delete(self.holders, filter=f"id == {_quote(_holder_id(origin, doc_id))}")
 
     # -- language statistics ----------------------------------------------------------------------------
-    def collection_stats(self, collections: Scope = None) -> dict[str, Stats]:
+    def collection_stats(self, collections: Scope = None, **read: str) -> dict[str, Stats]:
         """Collection -> the per-language sums and counts of its chunk vectors (qa.centering.Stats), of every
-        collection or of ``collections``."""
+        collection or of ``collections``; ``read`` may name a ``consistency_level`` (a served index's)."""
         expr = f"part == {STATS_PART}"
         if collections is not None:
             expr += f" and collection in {_names(collections)}"
         found: dict[str, Stats] = {}
-        for row in self.client.query(self.documents, filter=expr, output_fields=["text"]):
+        for row in self.client.query(self.documents, filter=expr, output_fields=["text"], **read):
             entry = json.loads(row["text"])
             stats = found.setdefault(entry["collection"], Stats(dim=self.dim))
             stats.sums[entry["language"]] = np.frombuffer(base64.b64decode(entry["sum"]), np.float64).copy()
             stats.counts[entry["language"]] = int(entry["count"])
         return found
 
-    def language_stats(self, collections: Scope = None) -> Stats:
+    def language_stats(self, collections: Scope = None, **read: str) -> Stats:
         """The per-language sums and counts of every chunk vector stored (of ``collections`` when given)."""
-        return combine(list(self.collection_stats(collections).values()), self.dim)
+        return combine(list(self.collection_stats(collections, **read).values()), self.dim)
 
-    def _stored_vectors(self, expr: str) -> tuple[np.ndarray, list[str]]:
-        """Chunk vectors and languages as stored, of the rows ``expr`` selects (what their removal takes off)."""
-        rows = self.client.query(self.chunks, filter=expr, output_fields=["vector", "language"])
-        vectors = np.array([row["vector"] for row in rows], np.float64).reshape(-1, self.dim)
-        return vectors, [row["language"] for row in rows]
+    def _stored_vectors(self, expr: str) -> dict[str, Rows]:
+        """Chunk vectors and languages as stored, by collection, of the rows ``expr`` selects (what their removal
+        takes off)."""
+        rows = self.client.query(self.chunks, filter=expr, output_fields=["vector", "language", "collection"])
+        found: dict[str, tuple[list, list[str]]] = {}
+        for row in rows:
+            vectors, languages = found.setdefault(row["collection"], ([], []))
+            vectors.append(row["vector"])
+            languages.append(row["language"])
+        return {name: (self._matrix(vectors), languages) for name, (vectors, languages) in found.items()}
 
-    def _update_stats(
-        self, collection: str, removed: tuple[np.ndarray, list[str]], added: tuple[np.ndarray, list[str]]
-    ) -> None:
-        """Take a document's old rows off its collection's statistics and count its new ones in, by language."""
-        if not removed[1] and not added[1]:
+    def _matrix(self, vectors: list) -> np.ndarray:
+        return np.array(vectors, np.float64).reshape(-1, self.dim)
+
+    def _update_stats(self, removed: Mapping[str, Rows], added: Mapping[str, Rows]) -> None:
+        """Take documents' old rows off their collections' statistics and count their new ones in, by language
+        (``removed``, ``added``: collection -> rows): one read of the touched collections' statistics, one
+        delete and one write for them all."""
+        none: Rows = (np.empty((0, self.dim)), [])
+        touched = sorted({name for side in (removed, added) for name, (_, langs) in side.items() if langs})
+        if not touched:
             return
-        stats = self.collection_stats(frozenset({collection})).get(collection, Stats(dim=self.dim))
-        stats.remove(*removed)
-        stats.add(*added)
-        touched = set(removed[1]) | set(added[1])
-        gone = [lang for lang in touched if lang not in stats.counts]
+        current = self.collection_stats(frozenset(touched))
+        gone, kept = [], []
+        for name in touched:
+            stats = current.get(name, Stats(dim=self.dim))
+            stats.remove(*removed.get(name, none))
+            stats.add(*added.get(name, none))
+            for lang in sorted(set(removed.get(name, none)[1]) | set(added.get(name, none)[1])):
+                if lang in stats.counts:
+                    kept.append(self._stats_row(name, lang, stats))
+                else:
+                    gone.append(_quote(_stats_id(name, lang)))
         if gone:
-            ids = ", ".join(_quote(_stats_id(collection, lang)) for lang in gone)
-            self.client.delete(self.documents, filter=f"id in [{ids}]")
-        kept = [lang for lang in touched if lang in stats.counts]
+            self.client.delete(self.documents, filter=f"id in [{', '.join(gone)}]")
         if kept:
-            self.client.upsert(self.documents, [self._stats_row(collection, lang, stats) for lang in kept])
+            self.client.upsert(self.documents, kept)
 
     def _stats_row(self, collection: str, language: str, stats: Stats) -> dict[str, Any]:
         entry = {
@@ -351,12 +391,58 @@ class MilvusStore:
         removed = self._stored_vectors(expr)
         for name in (self.chunks, self.sentences, self.documents):
             self.client.delete(name, filter=expr)
-        self._update_stats(colls.of(doc_id), removed, (np.empty((0, self.dim)), []))
+        self._update_stats(removed, {})
         if except_sha256 is None:  # last: rows nobody holds would never be removed by anyone
             self.client.delete(self.holders, filter=f"doc_id == {_quote(doc_id)}")
 
-    def write_document(self, rows: DocRows) -> None:
-        """Write a document's rows beside its earlier version's, then delete those: never a moment without it."""
+    def write_documents(self, batch: list[DocRows], stored: dict[str, str]) -> None:
+        """Write documents' rows beside their earlier versions' (``stored``: id -> hash of what is there now),
+        then delete those: never a moment without a document. One write per collection for the whole batch,
+        and one update of the statistics of the collections it touches."""
+        chunk_rows: list[dict[str, Any]] = []
+        sentence_rows: list[dict[str, Any]] = []
+        document_rows: list[dict[str, Any]] = []
+        added: dict[str, tuple[list[np.ndarray], list[str]]] = {}  # collection -> its chunk vectors, languages
+        for rows in batch:
+            chunks, sentences, documents, langs = self._rows(rows)
+            chunk_rows += chunks
+            sentence_rows += sentences
+            document_rows += documents
+            vectors, languages = added.setdefault(colls.of(rows.doc.id), ([], []))
+            vectors.append(self._matrix(rows.vectors))
+            languages += langs
+        new = [rows.doc.id for rows in batch if rows.doc.id not in stored]
+        for ids in _slices(new, DELETE_BATCH):  # rows a crashed write of another version left: never counted
+            expr = f"doc_id in [{', '.join(map(_quote, ids))}]"
+            for name in (self.chunks, self.sentences):
+                self.client.delete(name, filter=expr)
+        # upserts: the ids are the version's, so a write repeated after a crash replaces its own rows. The
+        # documents rows go last (part 0 carries the hash the next incremental run compares), then the
+        # earlier versions' rows go
+        for name, rows in ((self.chunks, chunk_rows), (self.sentences, sentence_rows), (self.documents, document_rows)):
+            for part in _slices(rows, 1000):
+                self.client.upsert(name, part)
+        replaced = [(rows.doc.id, rows.doc.sha256) for rows in batch if rows.doc.id in stored]
+        earlier = [
+            " or ".join(f"(doc_id == {_quote(d)} and sha256 != {_quote(sha)})" for d, sha in part)
+            for part in _slices(replaced, DELETE_BATCH)
+        ]
+        removed: dict[str, tuple[list[np.ndarray], list[str]]] = {}
+        for expr in earlier:
+            for name, (vectors, languages) in self._stored_vectors(expr).items():
+                gathered = removed.setdefault(name, ([], []))
+                gathered[0].append(vectors)
+                gathered[1].extend(languages)
+        self._update_stats(
+            {name: (np.concatenate(vectors), languages) for name, (vectors, languages) in removed.items()},
+            {name: (np.concatenate(vectors), languages) for name, (vectors, languages) in added.items()},
+        )
+        for expr in earlier:
+            for name in (self.chunks, self.sentences, self.documents):
+                self.client.delete(name, filter=expr)
+
+    def _rows(self, rows: DocRows) -> tuple[list[dict], list[dict], list[dict], list[str]]:
+        """A document's chunk, sentence and document rows, and each chunk's language."""
         doc = rows.doc
         title = fit(doc.title, ID_MAX)
         collection = colls.of(doc.id)
@@ -411,23 +497,16 @@ class MilvusStore:
             }
             for part, at in enumerate(starts)
         ]
-        # upserts: the ids are the version's, so a write repeated after a crash replaces its own rows. The
-        # documents rows go last (part 0 carries the hash the next incremental run compares), then the
-        # earlier version's rows go
-        for name, batch in ((self.chunks, chunk_rows), (self.sentences, sentence_rows)):
-            for start in range(0, len(batch), 1000):
-                self.client.upsert(name, batch[start : start + 1000])
-        self.client.upsert(self.documents, document_rows)
-        self._update_stats(
-            collection,
-            (np.empty((0, self.dim)), []),
-            (np.asarray(rows.vectors, np.float64).reshape(-1, self.dim), list(languages)),
-        )
-        self.delete_document(doc.id, except_sha256=doc.sha256)
+        return chunk_rows, sentence_rows, document_rows, list(languages)
+
+
+def _slices(items: list, size: int) -> list[list]:
+    return [items[at : at + size] for at in range(0, len(items), size)]
 
 
 class MilvusWriter:
-    """The StoreWriter of Milvus: each put or delete is written at once, document by document.
+    """The StoreWriter of Milvus: puts are gathered and written together (``WRITE_BATCH`` sentence rows, and at
+    every delete, release and commit), each collection in one write, the language statistics once.
 
     Several writers (replicas, `qa index` runs on other hosts) share one Milvus; each writes for one origin
     and holds the documents it put or kept, so a folder sync removes only what its own folder held.
@@ -442,6 +521,8 @@ class MilvusWriter:
         self._holders = milvus.held_by()
         self.carried: list[Document] = []
         self.rebuilt = rebuilt or not self._stored
+        self._pending: list[DocRows] = []
+        self._holds: list[str] = []  # documents this origin holds from now on, written with the next batch
 
     @classmethod
     def open(
@@ -474,7 +555,8 @@ class MilvusWriter:
         return dict(self._stored)
 
     def owned(self) -> set[str]:
-        return {doc_id for doc_id, origins in self._holders.items() if self.origin in origins}
+        held = {doc_id for doc_id, origins in self._holders.items() if self.origin in origins}
+        return held | set(self._holds)  # and what this origin holds from its next write on
 
     def others(self) -> dict[str, frozenset[str]]:
         """Documents held by other origins (only those whose rows are stored), with those origins."""
@@ -487,35 +569,58 @@ class MilvusWriter:
     def keep(self, doc_id: str) -> None:
         """The rows stay as they are; this origin holds the document from now on (another may have put it)."""
         if self.origin not in self._holders.get(doc_id, set()):
-            self.milvus.hold(doc_id, self.origin)
+            self._holds.append(doc_id)
 
     def put(self, rows: DocRows) -> None:
-        self.milvus.hold(rows.doc.id, self.origin)  # first: rows nobody holds would never be removed
-        self.milvus.write_document(rows)
-        self.written = True
+        if self.origin not in self._holders.get(rows.doc.id, set()):
+            self._holds.append(rows.doc.id)
+        self._pending.append(rows)
+        if sum(len(pending.sentences) for pending in self._pending) >= WRITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """The gathered holds and rows, written: the holds first (rows nobody holds would never be removed)."""
+        holds, self._holds = list(dict.fromkeys(self._holds)), []
+        batch, self._pending = self._pending, []
+        self.milvus.hold(holds, self.origin)
+        for doc_id in holds:
+            self._holders.setdefault(doc_id, set()).add(self.origin)
+        if batch:
+            self.milvus.write_documents(batch, self._stored)
+            self._stored.update((rows.doc.id, rows.doc.sha256) for rows in batch)
+            self.written = True
 
     def release(self, doc_id: str) -> bool:
+        self._flush()
         self.milvus.let_go(doc_id, self.origin)
+        self._holders.get(doc_id, set()).discard(self.origin)
         return not self.milvus.held_by(doc_id)
 
     def delete(self, doc_id: str) -> None:
+        self._flush()
         self.milvus.delete_document(doc_id)
+        self._stored.pop(doc_id, None)
+        self._holders.pop(doc_id, None)
         self.written = True
 
     def commit(self) -> MilvusIndex:
+        self._flush()
         self.milvus.check_stats()
         self.milvus.set_header(self.header)
         return MilvusIndex(self.milvus)
 
 
 class MilvusIndex:
-    """The answerer's SearchIndex, served by Milvus: every read goes to the server (no local state)."""
+    """The answerer's SearchIndex, served by Milvus: every read goes to the server (no local state but the
+    language statistics, re-read after ``STATS_FOR_S``), at ``READ`` consistency; the searches of one ranking
+    round and the reads of the kept hits are sent together, each on a thread of its own."""
 
     def __init__(self, milvus: MilvusStore) -> None:
         self.milvus = milvus
+        self._stats: dict[Scope, tuple[float, Stats]] = {}  # scope -> when read, its statistics
 
-    def _count(self, collection: str, expr: str = "") -> int:
-        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"])
+    def _count(self, collection: str, expr: str = "", level: str = READ) -> int:
+        rows = self.milvus.client.query(collection, filter=expr, output_fields=["count(*)"], consistency_level=level)
         return int(rows[0]["count(*)"]) if rows else 0
 
     @property
@@ -540,7 +645,7 @@ class MilvusIndex:
         expr = f"part == 0 and id != {_quote(META_ID)}"
         if collections is not None:
             expr += f" and collection in {_names(collections)}"
-        total = self._count(self.milvus.documents, expr)
+        total = self._count(self.milvus.documents, expr, CONSISTENCY)  # as strong as the page it counts
         if offset >= total:
             return [], total
         if offset + limit <= QUERY_WINDOW:
@@ -586,15 +691,25 @@ class MilvusIndex:
     def _document_rows(self, doc_ids: list[str], fields: list[str]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         expr = f"doc_id in [{', '.join(_quote(d) for d in doc_ids)}]"
-        for row in self.milvus.client.query(self.milvus.documents, filter=expr, output_fields=["doc_id", *fields]):
+        fields = ["doc_id", *fields]
+        for row in self.milvus.client.query(
+            self.milvus.documents, filter=expr, output_fields=fields, consistency_level=READ
+        ):
             found.setdefault(row["doc_id"], []).append(row)
         for rows in found.values():
             rows.sort(key=lambda row: row["part"])
         return found
 
     def language_stats(self, collections: Scope = None) -> Stats:
-        """Read at every search (one small query): a write through another replica counts at once."""
-        return self.milvus.language_stats(collections)
+        """A scope's statistics, read once per ``STATS_FOR_S`` (a few sums of thousands of rows move little):
+        this process's writes make a new index, so they count at once; another replica's within seconds."""
+        now = time.monotonic()
+        cached = self._stats.get(collections)
+        if cached is None or now - cached[0] > STATS_FOR_S:
+            if len(self._stats) >= STATS_SCOPES:
+                self._stats.clear()
+            cached = self._stats[collections] = (now, self.milvus.language_stats(collections, consistency_level=READ))
+        return cached[1]
 
     def search_hits(
         self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
@@ -620,6 +735,7 @@ class MilvusIndex:
             limit=k,
             output_fields=["doc_id", "title", "start", "end", "text", "sparse", "language", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
+            consistency_level=READ,
         )[0]
         return [
             Scored(
@@ -632,18 +748,31 @@ class MilvusIndex:
             for hit in results
         ]
 
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        """The groups' searches sent at once (Milvus 2.3 takes one filter per search call), each filtered to
+        ``collections`` inside Milvus as ``search_rows`` is."""
+        if len(wanted) == 1:
+            return {group: self.search_rows(query, k, group, collections) for group, k in wanted.items()}
+        futures = {group: _pool().submit(self.search_rows, query, k, group, collections) for group, k in wanted.items()}
+        return {group: future.result() for group, future in futures.items()}
+
     def hits(self, rows: list[Scored]) -> list[Hit]:
         if not rows:
             return []
         ids = [row.id for row in rows]
         sentences: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for found in self.milvus.client.query(
+        reading = _pool().submit(
+            self.milvus.client.query,
             self.milvus.sentences,
             filter=f"chunk_id in {ids}",
             output_fields=["chunk_id", "position", "start", "end", "text", "vector"],
-        ):
-            sentences[found["chunk_id"]].append(found)
+            consistency_level=READ,
+        )
         documents = self._document_rows(sorted({row.ref["doc_id"] for row in rows}), ["part", "pages"])
+        for found in reading.result():
+            sentences[found["chunk_id"]].append(found)
         pages = {d: tuple(p for part in parts for p in json.loads(part["pages"])) for d, parts in documents.items()}
         dim = self.milvus.dim
         hits = []

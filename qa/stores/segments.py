@@ -19,7 +19,7 @@ dead ones (sums and counts), never by re-reading the base.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, overload
@@ -182,6 +182,11 @@ class SegmentedIndex:
         self, query: np.ndarray, k: int, language: str | None = None, collections: Scope = None
     ) -> list[Hit]:
         return self.hits(self.search_rows(query, k, language, collections))
+
+    def search_groups(
+        self, query: np.ndarray, wanted: Mapping[str | None, int], collections: Scope = None
+    ) -> dict[str | None, list[Scored]]:
+        return {group: self.search_rows(query, k, group, collections) for group, k in wanted.items()}
 
     def hits(self, rows: list[Scored]) -> list[Hit]:
         return [self.layers[row.ref[0]].data.hit(row.ref[1], row.score) for row in rows]
