@@ -594,6 +594,24 @@ def test_upload_refused_for_every_file_names_each_reason(browser: Browser, libra
         tab.close()
 
 
+def test_upload_over_a_folders_name_says_it_is_taken(browser: Browser, library: Library, tmp_path: Path) -> None:
+    """A 409 (the name is a folder's) reads as what it is, with the server's reason, not as a server error."""
+    (library.settings.seeds_dir / "minutes.txt").mkdir()
+    (library.settings.seeds_dir / "minutes.txt" / "kept.txt").write_text("Kept.", encoding="utf-8")
+    (tmp_path / "minutes.txt").write_text("The board met on Monday.", encoding="utf-8")
+    tab = Chat(browser, library.url)
+    try:
+        panel = _open_panel(tab)
+        panel.get_by_label("Files to upload").set_input_files([tmp_path / "minutes.txt"])
+        result = panel.locator(".upload-result")
+        expect(result.locator(".result-status")).to_have_text("Failed")
+        expect(result.locator(".result-reason")).to_contain_text("Already taken: ")
+        expect(result.locator(".result-reason")).not_to_contain_text("Server error")
+        assert (library.settings.seeds_dir / "minutes.txt" / "kept.txt").read_text(encoding="utf-8") == "Kept."
+    finally:
+        tab.close()
+
+
 def test_documents_panel_pages_and_deletes_after_confirmation(browser: Browser, library: Library) -> None:
     tab = Chat(browser, library.url)
     try:

@@ -210,6 +210,7 @@ export function errorText(err, titlesByStatus = {}) {
     401: "API key needed",
     403: "Not allowed",
     404: "Not found",
+    409: "Already taken",
     413: "Too large",
     415: "Not accepted",
     422: "Not accepted",
