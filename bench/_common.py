@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,3 +78,30 @@ def per_owner_max(scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     for j in range(scores.shape[1]):
         np.maximum(out[:, owner[j]], scores[:, j], out=out[:, owner[j]])
     return out
+
+
+def serve_ready(work: Path, port: int, *, index_first: bool = False, watch: bool = True) -> subprocess.Popen:
+    """`qa serve` on 127.0.0.1 over ``work/seeds`` and ``work/index`` (after a `qa index` when ``index_first``),
+    returned once /healthz says its index serves; its output goes to ``work/server.log`` (where the start-up
+    URL's session token is). The benches' one way to start a server of their own."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    folders = ["--seeds-dir", str(work / "seeds"), "--index-dir", str(work / "index")]
+    if index_first:
+        subprocess.run([sys.executable, "-m", "qa", "index", *folders], env=env, cwd=work, check=True)
+    command = [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), *folders]
+    if not watch:
+        command.append("--no-watch")
+    log = work / "server.log"
+    server = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=work)
+    deadline = time.monotonic() + 600  # a first start without `qa index` indexes the corpus
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"qa serve exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("status") == "ok":
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("qa serve did not become healthy in 600 s")

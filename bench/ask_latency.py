@@ -13,17 +13,15 @@ each request of the 1-client run, so that both feel the same load.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from _common import ROOT, free_port, machine, ms, pct
+from _common import ROOT, free_port, machine, ms, pct, serve_ready
 
 XQUAD = ROOT.parent / "shared" / "data" / "xquad" / "xquad.en.json"
 
@@ -42,23 +40,7 @@ FIRST = "Who is the American defence secretary?"
 
 def start_server(work: Path, port: int) -> subprocess.Popen:
     shutil.copytree(ROOT / "seeds", work / "seeds")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    command = [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--seeds-dir", str(work / "seeds"), "--index-dir", str(work / "index")]
-    log = (work / "server.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-    deadline = time.monotonic() + 600  # the first start indexes the corpus
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"qa serve exited: {(work / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("status") == "ok":
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.terminate()
-    raise SystemExit("qa serve did not become healthy in 600 s")
+    return serve_ready(work, port)
 
 
 def distinct_questions() -> list[str]:

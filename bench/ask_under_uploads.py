@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from _common import ROOT, free_port, machine, ms, pct
+from _common import ROOT, free_port, machine, ms, pct, serve_ready
 
 XQUAD = ROOT.parent / "shared" / "data" / "xquad"
 TARGET = 2.0
@@ -36,26 +34,12 @@ def load(language: str) -> list[tuple[str, list[str]]]:
 
 def serve(work: Path, port: int) -> tuple[subprocess.Popen, str]:
     """`qa index`, then `qa serve`; returns the server and the session token it printed."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    folders = ["--seeds-dir", str(work / "seeds"), "--index-dir", str(work / "index")]
-    subprocess.run([sys.executable, "-m", "qa", "index", *folders], env=env, cwd=work, check=True, capture_output=True)
-    command = [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-watch"]
-    log_path = work / "server.log"
-    server = subprocess.Popen([*command, *folders], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"qa serve exited: {log_path.read_text()[-2000:]}")
-        token = re.search(r"#token=([A-Za-z0-9_-]+)", log_path.read_text())
-        try:
-            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            ready = False
-        if ready and token:
-            return server, token.group(1)
-        time.sleep(0.5)
-    server.terminate()
-    raise SystemExit("qa serve was not ready in 600 s")
+    server = serve_ready(work, port, index_first=True, watch=False)
+    token = re.search(r"#token=([A-Za-z0-9_-]+)", (work / "server.log").read_text())
+    if token is None:
+        server.terminate()
+        raise SystemExit("qa serve printed no session token")
+    return server, token.group(1)
 
 
 def phase(url: str, questions: list[str], askers: int, seconds: float, upload: tuple[str, list[str]] | None) -> dict:

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _common import ROOT, free_port, machine, ms, pct
+from _common import ROOT, free_port, machine, ms, pct, serve_ready
 
 XQUAD = ROOT.parent / "shared" / "data" / "xquad"
 COLLECTIONS = 6
@@ -46,27 +43,6 @@ def write_corpus(seeds: Path, count: int) -> list[str]:
             if language == "en":
                 questions += asked
     return questions
-
-
-def serve(work: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    folders = ["--seeds-dir", str(work / "seeds"), "--index-dir", str(work / "index")]
-    subprocess.run([sys.executable, "-m", "qa", "index", *folders], env=env, cwd=work, check=True)
-    command = [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-watch"]
-    log = (work / "server.log").open("w")
-    server = subprocess.Popen([*command, *folders], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"qa serve exited: {(work / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("status") == "ok":
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.terminate()
-    raise SystemExit("qa serve did not become healthy in 600 s")
 
 
 def measure(url: str, questions: list[str], requests: int) -> dict[str, list[float]]:
@@ -100,7 +76,7 @@ def main() -> None:
         work = Path(tmp)
         questions = write_corpus(work / "seeds", args.paragraphs)
         port = free_port()
-        server = serve(work, port)
+        server = serve_ready(work, port, index_first=True, watch=False)
         try:
             health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
             times = measure(f"http://127.0.0.1:{port}", questions, args.requests)
