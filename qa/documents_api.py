@@ -134,7 +134,10 @@ def add_document_routes(app: FastAPI, guarded: list[DependsParam], write: list[D
         caller = caller_of(request)
         library: Library = request.app.state.library
         readable = {name: count for name, count in library.collections().items() if _may_read(caller, name)}
-        counts = {colls.DEFAULT: 0, **readable}  # default always: where an upload goes unless told otherwise
+        # default where the caller may write it (an upload goes there unless told otherwise), though empty; never
+        # to a key that can neither read nor write it: a count of 0 there would be a lie, any other a leak
+        shown = {colls.DEFAULT: 0} if caller.can_write(colls.DEFAULT) else {}
+        counts = {**shown, **readable}
         return CollectionListOut(
             collections=[
                 CollectionOut(name=name, documents=count, writable=caller.can_write(name))

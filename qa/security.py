@@ -137,7 +137,9 @@ def install(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            # a page on another origin reads the id to quote in a report, and how long to wait after a 503
+            expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
     app.add_middleware(HostGuard, hosts=allowed_hosts(settings))

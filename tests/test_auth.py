@@ -129,6 +129,9 @@ def test_cors_opens_for_the_listed_origins_only(keyed: str) -> None:
     response = httpx.post(f"{keyed}/ask", json={"question": "x"}, headers={"Origin": "https://other.example.org"})
     assert response.status_code == 401
     assert response.headers["access-control-allow-origin"] == "https://other.example.org"
+    # and the page may read the request's id, to quote it when it reports the error
+    exposed = response.headers["access-control-expose-headers"].lower()
+    assert "x-request-id" in exposed and response.headers["x-request-id"]
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/openapi.json", "/documents/nope", "/ask"])

@@ -171,8 +171,7 @@ def test_a_reader_of_one_collection_never_sees_another(tiny_settings: Settings, 
         assert upload.status_code == 403 and "'hr'" in upload.json()["detail"]
         assert http.get("/collections").json() == {
             "collections": [
-                {"name": "default", "documents": 0, "writable": False},  # listed always, its count not told
-                {"name": "hr", "documents": 1, "writable": False},
+                {"name": "hr", "documents": 1, "writable": False},  # default (it holds documents) is not named
             ]
         }
     assert (reader_base / "seeds" / "eng" / "deploy.txt").is_file()
