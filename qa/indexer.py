@@ -99,9 +99,11 @@ def open_writer(
         )
     from qa.stores.local_writer import FaissWriter
 
-    return FaissWriter.open(
+    writer = FaissWriter.open(
         settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live, merge_share=settings.merge_share
     )
+    writer.pause = _pause_file("QA_DEBUG_SEGMENT_PAUSE")
+    return writer
 
 
 def merge_due(settings: Settings, index: SearchIndex | None) -> bool:
@@ -121,13 +123,16 @@ def merge_index(
     named by ``QA_DEBUG_MERGE_PAUSE`` holds it (see ``_pause_file``)."""
     from qa.stores.merge import merge
 
-    return merge(settings.index_dir, settings.index_kind, _lock_path(settings), live=live, pause=pause or _pause_file())
+    pause = pause or _pause_file("QA_DEBUG_MERGE_PAUSE")
+    return merge(settings.index_dir, settings.index_kind, _lock_path(settings), live=live, pause=pause)
 
 
-def _pause_file() -> Callable[[], None] | None:
-    """For the crash tests, which kill a real `qa index` mid-merge: with ``QA_DEBUG_MERGE_PAUSE=PATH`` set, a
-    merge that has written its new base creates ``PATH.reached`` and waits until ``PATH`` exists."""
-    path = os.environ.get("QA_DEBUG_MERGE_PAUSE")
+def _pause_file(variable: str) -> Callable[[], None] | None:
+    """For the crash tests, which kill a real `qa index` at a chosen point: with ``variable=PATH`` set, the
+    point creates ``PATH.reached`` and waits until ``PATH`` exists. ``QA_DEBUG_MERGE_PAUSE``: a merge that has
+    written its new base, before it commits; ``QA_DEBUG_SEGMENT_PAUSE``: a change whose segment's arrays are
+    written but not its manifest, before CURRENT moves (docs/segments.md)."""
+    path = os.environ.get(variable)
     if not path:
         return None
 

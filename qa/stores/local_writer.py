@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,8 @@ class FaissWriter:
         self._put: dict[str, DocRows] = {}
         self._deleted: set[str] = set()
         self.sequence = (previous.sequence if previous is not None else 0) + 1  # what the commit is numbered
+        # crash tests only (qa.indexer, QA_DEBUG_SEGMENT_PAUSE): run once a segment's arrays are on disk
+        self.pause: Callable[[], None] | None = None
 
     @classmethod
     def open(
@@ -204,7 +207,9 @@ class FaissWriter:
             manifest, arrays, index, segment_stats = assemble(self.header, documents, "flat")
             for doc_id, entry in manifest["documents"].items():
                 entry["indexed_at"] = stamps.get(doc_id) or manifest["built_at"]
-            segment = write_generation(self.index_dir, manifest, arrays, index, segment_stats, prefix="seg-")
+            segment = write_generation(
+                self.index_dir, manifest, arrays, index, segment_stats, prefix="seg-", pause=self.pause
+            )
             entries.append({"dir": segment.name, "dead": []})
             layer = Layer(open_generation(segment, json.loads((segment / MANIFEST).read_text())))
             reuse[segment.name] = layer.data
