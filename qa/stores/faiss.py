@@ -159,6 +159,14 @@ class IndexData:
         row = self.by_id.get(doc_id)
         return None if row is None else self.documents[row]
 
+    def document_shas(self) -> dict[str, str]:
+        """Document id -> the sha256 of the text it was indexed from (what a writer compares a file with)."""
+        return dict(self._shas)
+
+    @cached_property
+    def _shas(self) -> dict[str, str]:
+        return {doc_id: meta["sha256"] for doc_id, meta in self.manifest["documents"].items()}
+
     def document_ids(self, collections: Scope = None) -> list[str]:
         """Every document id in id order (of ``collections`` when given), from the manifest: no text is read."""
         ids = list(self.by_id)
