@@ -345,7 +345,7 @@ class IndexData:
         """A stored document's rows as the writer received them: an unchanged document is copied, not embedded."""
         row = self.by_id[doc_id]
         a = self.arrays
-        chunk_rows = np.arange(*np.searchsorted(a["chunks"][:, 0], [row, row + 1]))
+        chunk_rows = np.arange(*self.chunk_range(doc_id))  # the cached column: a merge calls this per document
         doc = self.documents[row]
         if len(chunk_rows) == 0:
             empty = np.empty((0, self.dim), np.float32)
