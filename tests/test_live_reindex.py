@@ -96,6 +96,25 @@ def test_watcher_picks_up_added_changed_and_removed_files_while_answering(tiny_c
     assert {answer for _, answer, _ in hammer.results} == {TINY_ANSWER}
 
 
+def test_watcher_follows_a_folder_renamed_and_removed(tiny_copy: Settings, e5: Embedder) -> None:
+    settings = tiny_copy.model_copy(update={"watch": True})
+    app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        assert app.state.watcher.ready.wait(30)
+        (settings.seeds_dir / "hr").mkdir()
+        (settings.seeds_dir / "hr" / "ferry.txt").write_text(FERRY, encoding="utf-8")
+        _until(lambda: _status(http, "/documents/hr/ferry.txt") == 200)
+        # a folder's name changes: every document in it moves (the events name the folders, not each file)
+        (settings.seeds_dir / "hr").rename(settings.seeds_dir / "ops")
+        _until(lambda: _status(http, "/documents/ops/ferry.txt") == 200)
+        _until(lambda: _status(http, "/documents/hr/ferry.txt") == 404)
+        shutil.rmtree(settings.seeds_dir / "ops")
+        _until(lambda: _status(http, "/documents/ops/ferry.txt") == 404)
+        top = http.post("/ask", json={"question": "When does the night ferry leave?"}).json()["citations"]
+        assert all(c["document"] != "ops/ferry.txt" for c in top)
+        assert http.post("/ask", json={"question": HARBOUR_QUESTION}).json()["answer"] == TINY_ANSWER
+
+
 def test_post_admin_reindex_rebuilds_in_the_background(tiny_copy: Settings, e5: Embedder) -> None:
     app = create_app(tiny_copy, answerer=Answerer(e5, store.load(tiny_copy.index_dir)))
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
