@@ -311,6 +311,7 @@ def updates_child(work: Path, kind: str) -> None:
     recall = float(np.mean([len(f & t) / 10 for f, t in zip(found, truth)]))
     segments = len(live.layers) - 1
     after_updates = rss_mb()
+    split_updates = rss_split_mb()  # anonymous and file-backed (mapped index pages, reclaimable) parts
     # the merge in the background, as `qa serve` runs it, while questions keep coming
     done: list[object] = []
     thread = threading.Thread(target=lambda: done.append(merge.merge(index_dir, kind, index_dir / ".lock")))
@@ -327,6 +328,7 @@ def updates_child(work: Path, kind: str) -> None:
     assert merged is not None and len(merged.layers) == 1
     del live  # the server swaps to the merged view: the old layers are dropped
     after_merge = rss_mb()
+    split_merge = rss_split_mb()
     result = {
         "update_ms": pct(update_s, 50) * 1000,
         "update_p99_ms": pct(update_s, 99) * 1000,
@@ -337,6 +339,8 @@ def updates_child(work: Path, kind: str) -> None:
         "recall_at_10": recall,
         "rss_mb_after_updates": after_updates,
         "rss_mb_after_merge": after_merge,
+        "rss_anon_file_mb_after_updates": [round(x) for x in split_updates],
+        "rss_anon_file_mb_after_merge": [round(x) for x in split_merge],
         "rss_mb_peak": peak_rss_mb(),  # the process's high-water mark: updates, searches and the merge
         "segments": segments,
     }
