@@ -80,11 +80,14 @@ def per_owner_max(scores: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def serve_ready(work: Path, port: int, *, index_first: bool = False, watch: bool = True) -> subprocess.Popen:
+def serve_ready(
+    work: Path, port: int, *, index_first: bool = False, watch: bool = True, root: Path = ROOT
+) -> subprocess.Popen:
     """`qa serve` on 127.0.0.1 over ``work/seeds`` and ``work/index`` (after a `qa index` when ``index_first``),
     returned once /healthz says its index serves; its output goes to ``work/server.log`` (where the start-up
-    URL's session token is). The benches' one way to start a server of their own."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    URL's session token is). The benches' one way to start a server of their own. ``root``: the checkout
+    whose qa runs (another commit's, for a before/after figure)."""
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
     folders = ["--seeds-dir", str(work / "seeds"), "--index-dir", str(work / "index")]
     if index_first:
         subprocess.run([sys.executable, "-m", "qa", "index", *folders], env=env, cwd=work, check=True)

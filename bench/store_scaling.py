@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -246,10 +247,11 @@ def _change(index_dir: Path, kind: str, live, *, put=None, delete: str | None = 
 def _truth(work: Path, view, queries: np.ndarray, extra: dict[tuple[str, int], np.ndarray], k: int = 10):
     """Exact top-k keys (layer name, row) over the live rows: the base's (dead ones skipped) and ``extra``."""
     from qa import vector_index
+    from qa.stores.arrayfile import ArrayFile
 
     base = view.base
     dead = set(base.dead.tolist())
-    vectors = np.load(work / "vectors.npy", mmap_mode="r")
+    vectors = ArrayFile(work / "vectors.npy")  # pread: the bench's own scan leaves no mapped pages in the RSS
     rows = vector_index.exact_top_k(vectors, queries, k + len(dead))
     keys = list(extra)
     matrix = np.stack([extra[key] for key in keys]) if keys else np.empty((0, vectors.shape[1]), np.float32)
@@ -269,12 +271,14 @@ def updates_child(work: Path, kind: str) -> None:
     import threading
 
     from qa.stores import local, merge
+    from qa.stores.arrayfile import ArrayFile
 
     index_dir = work / "index"
     live = local.load(index_dir)
     rng = np.random.default_rng(7)
-    vectors = np.load(work / "vectors.npy", mmap_mode="r")
-    centres = np.asarray(vectors[rng.choice(len(vectors), 2000, replace=False)], np.float32)
+    vectors = ArrayFile(work / "vectors.npy")
+    centres = np.asarray(vectors[np.sort(rng.choice(len(vectors), 2000, replace=False))], np.float32)
+    del vectors
     queries = np.load(work / "queries.npy")
     update_s, delete_s, uploaded = [], [], {}
     for number in range(UPDATES):
@@ -305,7 +309,9 @@ def updates_child(work: Path, kind: str) -> None:
     truth = _truth(work, live, queries, extra)
     found = [{(live.layers[s.ref[0]].name, s.ref[1]) for s in live.search_rows(q, 10)} for q in queries]
     recall = float(np.mean([len(f & t) / 10 for f, t in zip(found, truth)]))
+    segments = len(live.layers) - 1
     after_updates = rss_mb()
+    split_updates = rss_split_mb()  # anonymous and file-backed (mapped index pages, reclaimable) parts
     # the merge in the background, as `qa serve` runs it, while questions keep coming
     done: list[object] = []
     thread = threading.Thread(target=lambda: done.append(merge.merge(index_dir, kind, index_dir / ".lock")))
@@ -320,7 +326,9 @@ def updates_child(work: Path, kind: str) -> None:
     merge_s = time.perf_counter() - started
     merged = done[0]
     assert merged is not None and len(merged.layers) == 1
+    del live  # the server swaps to the merged view: the old layers are dropped
     after_merge = rss_mb()
+    split_merge = rss_split_mb()
     result = {
         "update_ms": pct(update_s, 50) * 1000,
         "update_p99_ms": pct(update_s, 99) * 1000,
@@ -331,7 +339,10 @@ def updates_child(work: Path, kind: str) -> None:
         "recall_at_10": recall,
         "rss_mb_after_updates": after_updates,
         "rss_mb_after_merge": after_merge,
-        "segments": len(live.layers) - 1,
+        "rss_anon_file_mb_after_updates": [round(x) for x in split_updates],
+        "rss_anon_file_mb_after_merge": [round(x) for x in split_merge],
+        "rss_mb_peak": peak_rss_mb(),  # the process's high-water mark: updates, searches and the merge
+        "segments": segments,
     }
     (work / f"{kind}.updates.json").write_text(json.dumps(result))
 
@@ -364,7 +375,8 @@ def main() -> None:
 
     dim = args.dim or make_embedder(DEFAULT_EMBEDDER).dim  # builds no model weights: both load lazily or mmap
     say = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print
-    say(f"# store scaling: {machine()}")
+    started_on = machine()  # with the load average: the machine may be shared
+    say(f"# store scaling: {started_on}")
     say(f"vectors: dim {dim}, {CENTRES} cluster centres, normalized; {QUERIES} queries near stored vectors")
     header = (
         f"{'chunks':>9} {'kind':>8} {'params':>22} {'build':>8} {'build peak':>10} {'serve RSS':>9} "
@@ -387,9 +399,12 @@ def main() -> None:
                 child(["--child", "build", str(work), kind])
                 info = json.loads((work / f"{kind}.json").read_text())
                 if args.json:  # the update figures, on the generation just written
+                    load_before = os.getloadavg()
                     child(["--child", "updates", str(work), kind])
                     updates = json.loads((work / f"{kind}.updates.json").read_text())
-                    figures[str(n)] = dict(updates, kind=kind, build_s=info["build_s"])
+                    figures[str(n)] = dict(updates, kind=kind, build_s=info["build_s"],
+                                           load_average_start=[round(x, 2) for x in load_before],
+                                           load_average_end=[round(x, 2) for x in os.getloadavg()])  # fmt: skip
                     say(f"{n}: {json.dumps(figures[str(n)])}", flush=True)
                     continue
                 child(["--child", "search", str(work), kind])
@@ -416,12 +431,15 @@ def main() -> None:
                     flush=True,
                 )
     if args.json:
-        print(json.dumps({"machine": machine(), "dim": dim, "updates": UPDATES, "deletes": DELETES, "sizes": figures}))
+        print(json.dumps({"machine": started_on, "machine_at_end": machine(), "load_average_end":
+                          [round(x, 2) for x in os.getloadavg()], "dim": dim, "updates": UPDATES,
+                          "deletes": DELETES, "sizes": figures}))  # fmt: skip
         return
     print(
         "targets at 1M: p50 <= 2 ms, recall@10 >= 0.98, serve RSS <= 2 GB after start and after a swap "
         "(RSS includes touched mmap pages)"
     )
+    print(f"# at the end: {machine()}")
 
 
 if __name__ == "__main__":

@@ -99,9 +99,11 @@ def open_writer(
         )
     from qa.stores.local_writer import FaissWriter
 
-    return FaissWriter.open(
+    writer = FaissWriter.open(
         settings.index_dir, header, settings.index_kind, rebuild=rebuild, live=live, merge_share=settings.merge_share
     )
+    writer.pause = _pause_file("QA_DEBUG_SEGMENT_PAUSE")
+    return writer
 
 
 def merge_due(settings: Settings, index: SearchIndex | None) -> bool:
@@ -121,13 +123,16 @@ def merge_index(
     named by ``QA_DEBUG_MERGE_PAUSE`` holds it (see ``_pause_file``)."""
     from qa.stores.merge import merge
 
-    return merge(settings.index_dir, settings.index_kind, _lock_path(settings), live=live, pause=pause or _pause_file())
+    pause = pause or _pause_file("QA_DEBUG_MERGE_PAUSE")
+    return merge(settings.index_dir, settings.index_kind, _lock_path(settings), live=live, pause=pause)
 
 
-def _pause_file() -> Callable[[], None] | None:
-    """For the crash tests, which kill a real `qa index` mid-merge: with ``QA_DEBUG_MERGE_PAUSE=PATH`` set, a
-    merge that has written its new base creates ``PATH.reached`` and waits until ``PATH`` exists."""
-    path = os.environ.get("QA_DEBUG_MERGE_PAUSE")
+def _pause_file(variable: str) -> Callable[[], None] | None:
+    """For the crash tests, which kill a real `qa index` at a chosen point: with ``variable=PATH`` set, the
+    point creates ``PATH.reached`` and waits until ``PATH`` exists. ``QA_DEBUG_MERGE_PAUSE``: a merge that has
+    written its new base, before it commits; ``QA_DEBUG_SEGMENT_PAUSE``: a change whose segment's arrays are
+    written but not its manifest, before CURRENT moves (docs/segments.md)."""
+    path = os.environ.get(variable)
     if not path:
         return None
 
@@ -149,8 +154,13 @@ def build_index(
     live: SearchIndex | None = None,
     report: IndexReport | None = None,
     meter: EncodeMeter | None = None,
+    only: frozenset[str] | None = None,
 ) -> tuple[IndexReport, SearchIndex]:
     """Bring the store in line with the seeds folder; returns the report and the index to serve.
+
+    ``only``: bring in line these document ids alone (an upload's or a deletion's files: each is hashed,
+    indexed or deleted as a whole build would), every other stored document kept unread, so the change
+    costs what it changes, not the folder. None: every file of the folder.
 
     ``live`` is the index a running server already holds: a local generation built the same way serves as
     the previous one instead of being loaded (and checksummed) from disk again. A store failure raises
@@ -168,7 +178,7 @@ def build_index(
         report.rebuilt = writer.rebuilt
         cache_dir = settings.index_dir / CACHE_DIR
         with Builder(embedder, params, settings.batch_size, cache_dir, read_cache=not rebuild, meter=meter) as builder:
-            _sync(settings, writer, builder, report, progress)
+            _sync(settings, writer, builder, report, progress, only)
             index = writer.commit()
             if writer.carried:  # uploads to a shared store have no file: their stored texts are embedded again
                 uploads = open_writer(settings, header, rebuild=False, origin=origins.UPLOAD)
@@ -183,14 +193,27 @@ def build_index(
     return report, index
 
 
-def _sync(settings: Settings, writer: StoreWriter, builder: Builder, report: IndexReport, progress: Progress | None):
+def _sync(
+    settings: Settings,
+    writer: StoreWriter,
+    builder: Builder,
+    report: IndexReport,
+    progress: Progress | None,
+    only: frozenset[str] | None = None,
+):
     """Discover -> check -> hash -> keep, or load -> plan -> embed -> put; then delete what went away.
 
     In a shared store only what this folder held goes away, and a file never replaces an upload's document.
+    ``only``: the files of these ids alone; every other stored document is kept as it is.
     """
     stored = writer.stored()
     others = writer.others()
-    paths = loader.discover(settings.seeds_dir)
+    if only is None:
+        paths = loader.discover(settings.seeds_dir)
+    else:
+        paths = loader.discover_named(settings.seeds_dir, only)
+        for doc_id in stored.keys() - only:
+            writer.keep(doc_id)
     pending: list[Plan] = []
     seen: set[str] = set()
     for done, path in enumerate(paths, 1):
@@ -219,7 +242,7 @@ def _sync(settings: Settings, writer: StoreWriter, builder: Builder, report: Ind
     _flush(pending, writer, builder, report, stored)
     # a file indexed before that now fails is dropped from the index too; a document another origin still
     # holds stays (a shared store), but this folder no longer holds it
-    owned = writer.owned()
+    owned = writer.owned() if only is None else writer.owned() & only
     gone = sorted((owned - seen) | {f.path for f in report.failed if f.path in owned})
     for doc_id in gone:
         if writer.release(doc_id):

@@ -1,12 +1,13 @@
 """Adding, removing and listing documents while serving: files in the seeds folder, indexed by the Reindexer.
 
 The seeds folder stays the one source of truth: an upload is a file written there and a deletion is a file
-removed, and the live re-index (qa.live) brings the index in line, exactly as when someone edits the folder
-by hand. What this module adds is the guarantee the API promises: a request answers once its change is
-searchable (it waits for a build that saw it), a file that cannot be indexed never stays in the folder, and
-an upload that replaces a document by the same name never loses the earlier version: not when the new one is
-refused, not when the store or the service fails after it is placed (the upload is undone and the request
-fails), not when the process dies (qa.staging journals the upload, and the next start rolls it back).
+removed, and the live re-index (qa.live) brings the index in line for those files alone (not the whole
+folder: the change costs what it changes), exactly as when someone edits them in the folder by hand. What
+this module adds is the guarantee the API promises: a request answers once its change is searchable (it
+waits for a build that saw it), a file that cannot be indexed never stays in the folder, and an upload that
+replaces a document by the same name never loses the earlier version: not when the new one is refused, not
+when the store or the service fails after it is placed (the upload is undone and the request fails), not
+when the process dies (qa.staging journals the upload, and the next start rolls it back).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Library:
                 path.unlink(missing_ok=True)  # a link is removed itself, never what it points to
             except OSError as exc:
                 raise WriteFailed(f"cannot remove {doc_id}: {exc.strerror or exc}") from exc
-            result = self._rebuild(f"DELETE /documents/{doc_id}")
+            result = self._rebuild(f"DELETE /documents/{doc_id}", [doc_id])
             if result.error is not None:
                 raise WriteFailed(f"{doc_id} was removed from the seeds folder, but re-indexing failed: {result.error}")
 
@@ -202,7 +203,8 @@ class Library:
         """
         try:
             staging.place(staged)
-            result = self._rebuild("upload: " + ", ".join(item.name for item in staged))
+            names = [item.name for item in staged]
+            result = self._rebuild("upload: " + ", ".join(names), names)
             outcomes = self._judge(staged, result)
         except BaseException:
             staging.rollback()
@@ -212,7 +214,7 @@ class Library:
         for name in refused:
             staging.undo(name)
         if refused:  # the build dropped the earlier versions with the refused files (a shutdown: the next start)
-            ticket = self.reindexer.submit("upload: earlier versions of refused files put back")
+            ticket = self.reindexer.submit("upload: earlier versions of refused files put back", refused)
             if ticket:
                 self.reindexer.wait_for(ticket)
         return outcomes
@@ -231,8 +233,9 @@ class Library:
             outcomes[item.index] = Outcome(item.name, None, reason or "was not indexed (changed meanwhile?)")
         return outcomes
 
-    def _rebuild(self, trigger: str) -> BuildResult:
-        ticket = self.reindexer.submit(trigger)
+    def _rebuild(self, trigger: str, names: list[str]) -> BuildResult:
+        """Index the files of ``names`` (the change's own: not the whole folder) and wait for it."""
+        ticket = self.reindexer.submit(trigger, names)
         result = self.reindexer.wait_for(ticket) if ticket else None
         if result is None:
             raise WriteFailed("the service is shutting down; the change was not indexed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from qa.answer import Answerer
 from qa.config import Settings
 from qa.encode_meter import EncodeMeter
+from qa.extract import SUPPORTED
 
 if TYPE_CHECKING:
     from qa.indexer import IndexReport
@@ -83,21 +84,30 @@ class Reindexer:
     meter: EncodeMeter = field(default_factory=EncodeMeter)  # the model's work in every build (/metrics)
     _merger: threading.Thread | None = None  # the background merge of the local store's segments, if running
     _swap_lock: threading.Lock = field(default_factory=threading.Lock)
+    _only: set[str] | None = None  # what the pending build is to read: these document ids, or (None) every file
 
-    def request(self, trigger: str) -> bool:
+    def request(self, trigger: str, only: Iterable[str] | None = None) -> bool:
         """Ask for a rebuild; True if it starts now, False if it was queued behind the one running."""
-        ticket, queued = self._submit(trigger)
+        ticket, queued = self._submit(trigger, only)
         return bool(ticket) and not queued
 
-    def submit(self, trigger: str) -> int:
-        """Ask for a rebuild and get a ticket for :meth:`wait_for` (0 once closed: nothing will run)."""
-        return self._submit(trigger)[0]
+    def submit(self, trigger: str, only: Iterable[str] | None = None) -> int:
+        """Ask for a rebuild and get a ticket for :meth:`wait_for` (0 once closed: nothing will run).
 
-    def _submit(self, trigger: str) -> tuple[int, bool]:
+        ``only``: the document ids that changed (an upload's, a deletion's); the build then reads those files
+        alone (qa.indexer.build_index). Requests coalesced into one build add up their ids; one for the whole
+        folder (None) makes it a whole build."""
+        return self._submit(trigger, only)[0]
+
+    def _submit(self, trigger: str, only: Iterable[str] | None = None) -> tuple[int, bool]:
         with self._cond:
             if self._closed:
                 return 0, False
             queued = self._status.in_progress
+            if only is None or (self._status.pending and self._only is None):
+                self._only = None
+            else:
+                self._only = (self._only if self._status.pending and self._only else set()) | set(only)
             self._tickets += 1
             self._status.pending = True
             self._status.last_trigger = trigger
@@ -159,7 +169,9 @@ class Reindexer:
                 self._status.last_started = time.time()
                 self._status.progress = _progress(self._status.last_started)
                 covering = self._tickets
-            report, error = self._build()
+                only = frozenset(self._only) if self._only is not None else None
+                self._only = None
+            report, error = self._build(only)
             with self._cond:
                 status = self._status
                 status.in_progress = False
@@ -187,10 +199,12 @@ class Reindexer:
             self._builds_failed += failed
             self._documents_failed += len(report.failed)
 
-    def _build(self) -> tuple[IndexReport | None, str | None]:
+    def _build(self, only: frozenset[str] | None = None) -> tuple[IndexReport | None, str | None]:
         from qa.indexer import IndexReport, build_index
 
         answerer = self.answerer()
+        if self.settings.store != "faiss":  # a shared store's folder sync holds what it keeps: read it whole
+            only = None
         settings = self.settings.model_copy(update={"batch_size": min(self.settings.batch_size, LIVE_BATCH)})
         report = IndexReport()
         try:
@@ -201,6 +215,7 @@ class Reindexer:
                 progress=lambda doc_id, done, total: self._on_progress(report, doc_id, done, total),
                 report=report,
                 meter=self.meter,
+                only=only,
             )
         except Exception as exc:  # noqa: BLE001 - a failed rebuild keeps the old index serving
             log.exception("re-index failed; still serving the previous index")
@@ -327,4 +342,22 @@ class SeedsWatcher:
             if not changes:
                 continue
             names = sorted({Path(path).name for _, path in changes})
-            self.reindexer.request("files changed: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))
+            trigger = "files changed: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            self.reindexer.request(trigger, self._changed_ids({path for _, path in changes}))
+
+    def _changed_ids(self, paths: set[str]) -> set[str] | None:
+        """The document ids of changed files, or None (read the whole folder) when a folder changed: a file
+        that exists, or one gone whose name has a document's suffix, is a document; anything else may be a
+        folder (moved, removed) holding many."""
+        root = self.seeds_dir.resolve()
+        ids = set()
+        for name in paths:
+            path = Path(name)
+            gone = not path.exists() and not path.is_symlink()
+            if (gone and path.suffix.lower() not in SUPPORTED) or (not gone and path.is_dir()):
+                return None
+            try:
+                ids.add(path.relative_to(root).as_posix())
+            except ValueError:
+                return None
+        return ids

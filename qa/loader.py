@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from qa.config import Settings, get_settings
 from qa.errors import BadDocument
@@ -48,6 +49,22 @@ def discover(seeds_dir: Path) -> list[Path]:
         if not any(part.startswith((".", "~$")) for part in p.relative_to(seeds_dir).parts)
         and (p.is_symlink() or not p.is_dir())
     )
+
+
+def discover_named(seeds_dir: Path, ids: Iterable[str]) -> list[Path]:
+    """The entries :func:`discover` would list among the document ids ``ids`` (a change to those alone:
+    an upload or a deletion indexes its own files, not the whole folder), sorted."""
+    found = []
+    for name in ids:
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or any(p in ("", "..") for p in parts):
+            continue
+        if any(part.startswith((".", "~$")) for part in parts):
+            continue
+        path = seeds_dir.joinpath(*parts)
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            found.append(path)
+    return sorted(found)
 
 
 def doc_id(seeds_dir: Path, path: Path) -> str:

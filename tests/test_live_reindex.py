@@ -96,6 +96,25 @@ def test_watcher_picks_up_added_changed_and_removed_files_while_answering(tiny_c
     assert {answer for _, answer, _ in hammer.results} == {TINY_ANSWER}
 
 
+def test_watcher_follows_a_folder_renamed_and_removed(tiny_copy: Settings, e5: Embedder) -> None:
+    settings = tiny_copy.model_copy(update={"watch": True})
+    app = create_app(settings, answerer=Answerer(e5, store.load(settings.index_dir)))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        assert app.state.watcher.ready.wait(30)
+        (settings.seeds_dir / "hr").mkdir()
+        (settings.seeds_dir / "hr" / "ferry.txt").write_text(FERRY, encoding="utf-8")
+        _until(lambda: _status(http, "/documents/hr/ferry.txt") == 200)
+        # a folder's name changes: every document in it moves (the events name the folders, not each file)
+        (settings.seeds_dir / "hr").rename(settings.seeds_dir / "ops")
+        _until(lambda: _status(http, "/documents/ops/ferry.txt") == 200)
+        _until(lambda: _status(http, "/documents/hr/ferry.txt") == 404)
+        shutil.rmtree(settings.seeds_dir / "ops")
+        _until(lambda: _status(http, "/documents/ops/ferry.txt") == 404)
+        top = http.post("/ask", json={"question": "When does the night ferry leave?"}).json()["citations"]
+        assert all(c["document"] != "ops/ferry.txt" for c in top)
+        assert http.post("/ask", json={"question": HARBOUR_QUESTION}).json()["answer"] == TINY_ANSWER
+
+
 def test_post_admin_reindex_rebuilds_in_the_background(tiny_copy: Settings, e5: Embedder) -> None:
     app = create_app(tiny_copy, answerer=Answerer(e5, store.load(tiny_copy.index_dir)))
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
@@ -113,6 +132,31 @@ def test_post_admin_reindex_rebuilds_in_the_background(tiny_copy: Settings, e5: 
     assert status["in_progress"] is False and status["last_trigger"] == "POST /admin/reindex"
     assert status["last_report"]["added"] == ["ferry.txt"] and status["last_report"]["written"] is True
     assert {code for code, _, _ in hammer.results} == {200}
+
+
+def test_an_upload_and_a_deletion_read_their_own_files_alone(tiny_copy: Settings, e5: Embedder) -> None:
+    app = create_app(tiny_copy, answerer=Answerer(e5, store.load(tiny_copy.index_dir)))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        # a file put in the folder by hand, no watcher: only a build of the whole folder would read it
+        (tiny_copy.seeds_dir / "lighthouse.txt").write_text("The lighthouse is painted red.", encoding="utf-8")
+        uploaded = http.post("/documents", files=[("file", ("ferry.txt", FERRY.encode()))])
+        assert uploaded.status_code == 201, uploaded.text
+        assert [d["status"] for d in uploaded.json()["documents"]] == ["indexed"]
+        report = http.get("/admin/reindex").json()["last_report"]
+        assert report["added"] == ["ferry.txt"] and report["removed"] == [] and report["failed"] == []
+        assert _status(http, "/documents/lighthouse.txt") == 404  # the upload did not read the rest of the folder
+        top = http.post("/ask", json={"question": "When does the night ferry leave?"}).json()["citations"][0]
+        assert top["document"] == "ferry.txt"
+        assert http.post("/ask", json={"question": HARBOUR_QUESTION}).json()["answer"] == TINY_ANSWER
+
+        assert http.delete("/documents/ferry.txt").status_code == 204
+        report = http.get("/admin/reindex").json()["last_report"]
+        assert report["removed"] == ["ferry.txt"] and report["added"] == []
+        assert _status(http, "/documents/ferry.txt") == 404 and _status(http, "/documents/lighthouse.txt") == 404
+
+        assert http.post("/admin/reindex").status_code == 202  # the whole folder, when asked
+        _until(lambda: _status(http, "/documents/lighthouse.txt") == 200)
+        assert http.post("/ask", json={"question": HARBOUR_QUESTION}).json()["answer"] == TINY_ANSWER
 
 
 def test_bursts_of_requests_are_coalesced(tiny_copy: Settings, e5: Embedder) -> None:

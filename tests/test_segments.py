@@ -2,7 +2,8 @@
 
 What a user would notice: after uploads, edits and deletions written as segments, and after the merge that
 folds them into a new base, every question gets the citations and scores a full rebuild of the same folder
-gives; a merge killed by SIGKILL leaves the last committed index serving; a deletion that lands while a
+gives; a merge or a change killed by SIGKILL mid-write leaves the last committed index serving, and the next
+write succeeds and collects what the killed one left; a deletion that lands while a
 merge runs stays deleted once the merge commits.
 """
 
@@ -231,6 +232,64 @@ def test_a_merge_killed_mid_way_leaves_the_last_commit_serving(segmented, tmp_pa
     assert isinstance(merged, SegmentedIndex) and len(merged.layers) == 1
     assert merged.num_documents == before.num_documents and merged.num_chunks == before.num_chunks
     assert not any(p.name.startswith(".merge-") for p in settings.index_dir.iterdir())
+
+
+def _paused(command: list[str], env: dict[str, str], gate: Path) -> subprocess.Popen:
+    """``command`` started and run until it waits at the debug gate ``gate`` (qa.indexer._pause_file)."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    waited = threading.Event()
+    for _ in range(2400):
+        if Path(f"{gate}.reached").exists() or proc.poll() is not None:
+            break
+        waited.wait(0.05)
+    if not Path(f"{gate}.reached").exists():
+        proc.kill()
+        raise AssertionError(f"it never paused: {proc.stderr.read() if proc.stderr else ''}")
+    return proc
+
+
+def test_a_write_killed_mid_segment_leaves_the_last_commit_serving(segmented, tmp_path: Path, e5: Embedder) -> None:
+    settings, _ = segmented
+    committed = (settings.index_dir / store.CURRENT).read_text()
+    before = store.load(settings.index_dir)
+    _write(settings, {"ferry.txt": FERRY})  # a new document: one segment
+    gate = tmp_path / "segment-gate"
+    index = [sys.executable, "-m", "qa", "index", "--seeds-dir", str(settings.seeds_dir)]
+    index += ["--index-dir", str(settings.index_dir), "--embedder", "e5"]
+    proc = _paused(index, _env(QA_MERGE_SHARE="0.5", QA_DEBUG_SEGMENT_PAUSE=str(gate)), gate)
+    try:
+        partial = [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-seg-")]
+        assert len(partial) == 1 and any(partial[0].glob("*.npy"))  # its arrays written, no manifest yet
+        assert not (partial[0] / "manifest.json").exists()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+
+    # the last committed state serves: the killed write is not there, every earlier one is
+    assert (settings.index_dir / store.CURRENT).read_text() == committed
+    ask = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "When does the night ferry to Kirkwall leave?", "--json"]
+        + ["--index-dir", str(settings.index_dir), "--embedder", "e5"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ask.returncode == 0, ask.stderr
+    assert "ferry.txt" not in {c["document"] for c in json.loads(ask.stdout)["citations"]}
+    reloaded = store.load(settings.index_dir)
+    assert reloaded.num_documents == before.num_documents and reloaded.document("ferry.txt") is None
+    assert "Leuchtturm" in reloaded.document("de-02.txt").text  # type: ignore[union-attr]
+
+    # the next write succeeds, takes the document in, and collects the killed one's leftover
+    report, after = build_index(settings, embedder=e5)
+    assert report.added == ["ferry.txt"] and isinstance(after, SegmentedIndex)
+    assert not any(p.name.startswith(".tmp-") for p in settings.index_dir.iterdir())
+    answer = Answerer(e5, store.load(settings.index_dir)).ask("When does the night ferry to Kirkwall leave?")
+    assert answer.citations[0].document == "ferry.txt"
+    assert after.num_documents == before.num_documents + 1
 
 
 def test_the_server_merges_in_the_background_and_keeps_answering(segmented, e5: Embedder) -> None:

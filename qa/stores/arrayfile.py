@@ -41,6 +41,10 @@ class ArrayFile:
         return self.shape[0]
 
     @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 

@@ -159,6 +159,14 @@ class IndexData:
         row = self.by_id.get(doc_id)
         return None if row is None else self.documents[row]
 
+    def document_shas(self) -> dict[str, str]:
+        """Document id -> the sha256 of the text it was indexed from (what a writer compares a file with)."""
+        return dict(self._shas)
+
+    @cached_property
+    def _shas(self) -> dict[str, str]:
+        return {doc_id: meta["sha256"] for doc_id, meta in self.manifest["documents"].items()}
+
     def document_ids(self, collections: Scope = None) -> list[str]:
         """Every document id in id order (of ``collections`` when given), from the manifest: no text is read."""
         ids = list(self.by_id)
@@ -337,7 +345,7 @@ class IndexData:
         """A stored document's rows as the writer received them: an unchanged document is copied, not embedded."""
         row = self.by_id[doc_id]
         a = self.arrays
-        chunk_rows = np.arange(*np.searchsorted(a["chunks"][:, 0], [row, row + 1]))
+        chunk_rows = np.arange(*self.chunk_range(doc_id))  # the cached column: a merge calls this per document
         doc = self.documents[row]
         if len(chunk_rows) == 0:
             empty = np.empty((0, self.dim), np.float32)
@@ -409,11 +417,12 @@ def _collection_stats(documents: list[DocRows], raw: np.ndarray, row_languages: 
     return found
 
 
-def assemble(
-    header: dict[str, Any], documents: list[DocRows], index_kind: str = "auto"
-) -> tuple[dict[str, Any], dict[str, np.ndarray], Any, dict[str, Any]]:
-    """A new generation from documents' rows (in the order given): manifest, arrays, FAISS index and the
-    rows' per-language statistics (stats.json), which the ranking stage corrects hits with."""
+def rows_arrays(
+    header: dict[str, Any], documents: list[DocRows]
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """The arrays of a generation holding ``documents`` (in the order given), without its FAISS index and
+    ``chunk_rows``: also the chunk vectors as embedded (float32) and the table of ``chunk_languages``.
+    ``assemble`` builds a whole generation from them; qa.stores.streamed appends them batch by batch."""
     dim = int(header["embedder"]["dim"])
     fine = header["embedder"].get("fine")
     texts = [r.doc.text.encode("utf-8") for r in documents]
@@ -441,15 +450,6 @@ def assemble(
 
     raw = np.ascontiguousarray(stack("vectors"), np.float32)
     languages, table = _language_codes(documents)
-    index, info = vector_index.build(raw, index_kind)
-    # the statistics of the rows as stored, as every later change adds and subtracts them (qa.stores.segments):
-    # then they depend on what is stored, never on which commit read which row as embedded
-    stored = vector_index.stored_rows(index, info, raw)
-    row_languages = [table[int(c)] for c in languages]
-    stats = {
-        "centering": json.loads(centering.fit(stored, row_languages).to_json()),
-        "collections": _collection_stats(documents, stored, row_languages),
-    }
     ptr, ids, weights = enc.encode_sparse(stack("sparse", header["embedder"]["sparse"]))
     arrays = {
         "texts": np.frombuffer(b"".join(texts), np.uint8),
@@ -465,20 +465,39 @@ def assemble(
         "sparse_ids": ids,
         "sparse_weights": weights,
     }
+    return arrays, raw, table
+
+
+def document_entries(documents: list[DocRows]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``documents``: what listing a document reads without its rows."""
+    return {
+        r.doc.id: {"id": r.doc.id, "sha256": r.doc.sha256, "title": r.doc.title, "chunks": len(r.chunks),
+                   "pages": list(r.doc.pages)}
+        for r in documents
+    }  # fmt: skip
+
+
+def assemble(
+    header: dict[str, Any], documents: list[DocRows], index_kind: str = "auto"
+) -> tuple[dict[str, Any], dict[str, np.ndarray], Any, dict[str, Any]]:
+    """A new generation from documents' rows (in the order given): manifest, arrays, FAISS index and the
+    rows' per-language statistics (stats.json), which the ranking stage corrects hits with."""
+    arrays, raw, table = rows_arrays(header, documents)
+    languages = arrays["chunk_languages"]
+    index, info = vector_index.build(raw, index_kind)
+    # the statistics of the rows as stored, as every later change adds and subtracts them (qa.stores.segments):
+    # then they depend on what is stored, never on which commit read which row as embedded
+    stored = vector_index.stored_rows(index, info, raw)
+    row_languages = [table[int(c)] for c in languages]
+    stats = {
+        "centering": json.loads(centering.fit(stored, row_languages).to_json()),
+        "collections": _collection_stats(documents, stored, row_languages),
+    }
     if info["kind"] != "flat":
         arrays["chunk_rows"] = raw.astype(np.float16)
     manifest = dict(
         header,
-        documents={
-            r.doc.id: {
-                "id": r.doc.id,
-                "sha256": r.doc.sha256,
-                "title": r.doc.title,
-                "chunks": len(r.chunks),
-                "pages": list(r.doc.pages),
-            }
-            for r in documents
-        },  # fmt: skip
+        documents=document_entries(documents),
         languages=table,
         search_index=info,
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -29,7 +29,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -236,22 +236,42 @@ def write_generation(
     *,
     prefix: str = "gen-",
     staging: str = ".tmp-",
+    pause: Callable[[], None] | None = None,
 ) -> Path:
     """A complete folder (a generation, a segment, or a view with no arrays nor ``index``), every file fsynced
     and hashed in its manifest, renamed into place under a fresh name; nothing points at it yet.
 
     ``staging`` is where it is written first: ``.tmp-`` (any commit's garbage collection removes a leftover),
     or ``.merge-`` with ``prefix`` too (kept as written: the merge renames it once it commits, qa.stores.merge).
+    ``pause`` runs once the arrays are written, before the manifest (the crash tests kill a writer there).
     """
+    with staged_generation(index_dir, prefix=prefix, staging=staging) as (tmp, finish):
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+        if pause is not None:
+            pause()
+        if index is not None:
+            faiss.write_index(index, str(tmp / "index.faiss"))
+        written = finish(manifest, stats)
+    return written
+
+
+Finish = Callable[[dict[str, Any], "dict[str, Any] | None"], Path]
+
+
+@contextmanager
+def staged_generation(
+    index_dir: Path, *, prefix: str = "gen-", staging: str = ".tmp-"
+) -> Iterator[tuple[Path, Finish]]:
+    """A staging folder to write a generation's files into, and ``finish(manifest, stats)``: hash and fsync
+    every file, write the manifest, and rename the folder into place (``write_generation``; a ``.merge-``
+    staging folder stays where it is). The folder is removed if the block raises."""
     index_dir.mkdir(parents=True, exist_ok=True)
     gen = index_dir / new_name(prefix)
     tmp = index_dir / f"{staging}{gen.name}"
     tmp.mkdir()
-    try:
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-        if index is not None:
-            faiss.write_index(index, str(tmp / "index.faiss"))
+
+    def finish(manifest: dict[str, Any], stats: dict[str, Any] | None) -> Path:
         if stats is not None:
             _write_synced(tmp / STATS, json.dumps(stats))
         files = sorted(p.name for p in tmp.iterdir())
@@ -268,10 +288,13 @@ def write_generation(
             return tmp
         os.replace(tmp, gen)
         _fsync(index_dir)
+        return gen
+
+    try:
+        yield tmp, finish
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return gen
 
 
 def point_current(index_dir: Path, gen: Path) -> None:

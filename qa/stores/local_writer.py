@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,10 @@ class FaissWriter:
         self._kept: set[str] = set()
         self._put: dict[str, DocRows] = {}
         self._deleted: set[str] = set()
+        self._stored: dict[str, str] | None = None
         self.sequence = (previous.sequence if previous is not None else 0) + 1  # what the commit is numbered
+        # crash tests only (qa.indexer, QA_DEBUG_SEGMENT_PAUSE): run once a segment's arrays are on disk
+        self.pause: Callable[[], None] | None = None
 
     @classmethod
     def open(
@@ -122,7 +126,9 @@ class FaissWriter:
     def stored(self) -> dict[str, str]:
         if self.previous is None:
             return {}
-        return {meta["id"]: meta["sha256"] for meta in self.previous.manifest["documents"].values()}
+        if self._stored is None:  # the previous index never changes: read once per writer
+            self._stored = self.previous.document_shas()
+        return dict(self._stored)
 
     carried: tuple[()] = ()  # every document of a local store has its file in the seeds folder
 
@@ -179,9 +185,10 @@ class FaissWriter:
     def _commit_segment(self, previous: Stored) -> SegmentedIndex:
         """The changed documents as a new segment, what they replace or delete dead, one view committed."""
         layers = layers_of(previous)
-        owners = {doc_id: layer for layer in layers for doc_id in layer.live_documents()}
-        gone = set(owners) - self._kept - set(self._put)  # a document neither kept nor written is deleted
-        killed = {doc_id for doc_id in gone | set(self._put) if doc_id in owners}
+        live = self.stored().keys()
+        gone = live - self._kept - self._put.keys()  # a document neither kept nor written is deleted
+        killed = gone | (self._put.keys() & live)
+        owners = {doc_id: _owner(previous, doc_id) for doc_id in killed}
         stats = ViewStats.read(previous.stats)
         assert stats is not None  # _small
         for doc_id in killed:
@@ -204,7 +211,9 @@ class FaissWriter:
             manifest, arrays, index, segment_stats = assemble(self.header, documents, "flat")
             for doc_id, entry in manifest["documents"].items():
                 entry["indexed_at"] = stamps.get(doc_id) or manifest["built_at"]
-            segment = write_generation(self.index_dir, manifest, arrays, index, segment_stats, prefix="seg-")
+            segment = write_generation(
+                self.index_dir, manifest, arrays, index, segment_stats, prefix="seg-", pause=self.pause
+            )
             entries.append({"dir": segment.name, "dead": []})
             layer = Layer(open_generation(segment, json.loads((segment / MANIFEST).read_text())))
             reuse[segment.name] = layer.data
@@ -218,6 +227,15 @@ class FaissWriter:
             built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         return commit_view(self.index_dir, view, stats.to_json(), reuse)
+
+
+def _owner(index: Stored, doc_id: str) -> Layer:
+    """The layer holding a live document of ``index``."""
+    if isinstance(index, SegmentedIndex):
+        layer = index.owner(doc_id)
+        assert layer is not None
+        return layer
+    return Layer(index)
 
 
 def commit_view(

@@ -27,7 +27,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from qa.stores.faiss import IndexData, assemble
+from qa.stores.faiss import IndexData
 from qa.stores.local import (
     FORMAT,
     MANIFEST,
@@ -36,10 +36,10 @@ from qa.stores.local import (
     load,
     new_name,
     open_generation,
-    write_generation,
 )
 from qa.stores.local_writer import commit_view, stamp_indexed_at
 from qa.stores.segments import Layer, SegmentedIndex, ViewStats
+from qa.stores.streamed import write_streamed
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +98,18 @@ def merge(
 
 
 def _write_base(index_dir: Path, snapshot: SegmentedIndex, index_kind: str) -> Path:
-    """Every live document of the snapshot as one generation, in a ``.merge-`` folder (not yet a layer)."""
-    ids = sorted(snapshot.manifest["documents"])
-    documents = [snapshot.document_rows(doc_id) for doc_id in ids]
-    manifest, *parts = assemble(_header(snapshot.view), documents, index_kind)
-    stamp_indexed_at(manifest, snapshot.manifest["documents"])
-    return write_generation(index_dir, manifest, *parts, staging=".merge-")
+    """Every live document of the snapshot as one generation, in a ``.merge-`` folder (not yet a layer),
+    read and written a batch at a time (qa.stores.streamed): the merge's memory does not grow with the base."""
+    before = snapshot.manifest["documents"]
+    return write_streamed(
+        index_dir,
+        _header(snapshot.view),
+        sorted(before),
+        snapshot.document_rows,
+        index_kind,
+        staging=".merge-",
+        stamp=lambda manifest: stamp_indexed_at(manifest, before),
+    )
 
 
 def _commit(index_dir: Path, snapshot: SegmentedIndex, folder: Path) -> SegmentedIndex | None:

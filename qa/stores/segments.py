@@ -99,10 +99,15 @@ class SegmentedIndex:
         self.layers = layers
         self.stats = stats
         self._starts = np.cumsum([0, *(layer.data.num_chunks for layer in layers)])
+        # document -> the layer holding it live; built from whole tables (dict.fromkeys runs in C), not
+        # document by document in Python: a view is opened at every commit, of a base of any size
         owner: dict[str, int] = {}
         for position, layer in enumerate(layers):
-            for doc_id in layer.live_documents():
-                owner[doc_id] = position  # a later layer's live copy wins (an older one is dead anyway)
+            owner.update(dict.fromkeys(layer.data.by_id, position))  # a later layer's copy wins
+        for position, layer in enumerate(layers):
+            for doc_id in layer.dead_docs:
+                if owner.get(doc_id) == position:
+                    del owner[doc_id]
         self._owner = owner
 
     @property
@@ -134,6 +139,16 @@ class SegmentedIndex:
         """The layer that holds the document's live rows."""
         position = self._owner.get(doc_id)
         return None if position is None else self.layers[position]
+
+    def document_shas(self) -> dict[str, str]:
+        """Live document id -> the sha256 of its text, each from the layer holding it (the base's table is
+        read once per generation, then copied: a commit on a large base costs no pass over its manifest)."""
+        found: dict[str, str] = {}
+        for layer in self.layers:
+            found.update(layer.data.document_shas())
+        for doc_id in found.keys() - self._owner.keys():  # dead in every layer holding it
+            del found[doc_id]
+        return found
 
     def document(self, doc_id: str) -> Document | None:
         layer = self.owner(doc_id)
