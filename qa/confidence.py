@@ -3,8 +3,10 @@
 Every answer used to look equally sure, yet the no-answer decision still answers many questions whose paragraph
 is missing, and in about one right passage in five the highlighted sentence is the wrong one (issue 23). Two
 signals say when to doubt: the no-answer model's probability that the top passage answers (qa.answerability),
-and the sentence choice's margin, the closest sentence's cosine minus the next closest sentence's of the same
-passage (a near tie means the highlight may be the wrong sentence). Both thresholds are fitted by
+and the sentence choice's margin: where the learned choice picks the answer line (qa.sentence_choice), the share
+of the passage's choice its pick takes (qa.highlight.Choice.sureness, 1.0 for a passage of one sentence), else
+the closest sentence's cosine minus the next closest's (``sentence_margin``); either way, a near tie means the
+highlight may be the wrong sentence. Both thresholds are fitted by
 bench/fit_confidence.py so that a "high" answer's highlight holds the answer at least 90% of the time on every
 development corpus (docs/quality.md). A corpus too small for the model (the single calibrated cut on the top
 score decides there, qa.answer) is judged by that score's lead over its cut instead.
