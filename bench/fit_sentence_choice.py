@@ -16,7 +16,8 @@ scikit-learn's gradient-boosted trees on the same rows and folds (fit time only)
         --contexts ../shared/data/xquad/xquad.$L.json --workdir /tmp/choice-eval-$L; done
     python bench/fit_sentence_choice.py --workdirs /tmp/choice-eval-{LANG} --cache /tmp/choice-fit --write
 
-Rows (cosines and texts, not signals) are cached per corpus in --cache, so a change of the signals refits in
+scipy (the fit) and scikit-learn (--trees) come with the st extra (sentence-transformers needs both). Rows
+(cosines and texts, not signals) are cached per corpus in --cache, so a change of the signals refits in
 seconds; delete it after the index or the encoder changes.
 """
 
