@@ -11,7 +11,8 @@ Held out: each corpus in turn, thresholds fitted on the others and scored on it.
         --contexts ../shared/data/xquad/xquad.$L.json --workdir /tmp/answer-eval-$L; done
     python bench/fit_confidence.py --workdirs /tmp/answer-eval-{LANG} --cache /tmp/confidence-fit
 
-Rows are cached per corpus in --cache (delete it after the pipeline changes). Copy the printed thresholds into
+Rows are cached per corpus in --cache (delete it after the pipeline changes); bench/eval_rows.py writes them
+from a `qa eval`-identical run, so the refit needs no pass of its own. Copy the printed thresholds into
 qa/confidence.py.
 """
 
@@ -29,7 +30,8 @@ from qa.eval import Judged, distinct_documents, holds_answer, indexed, load_eval
 
 DATA = ROOT.parent / "shared" / "data" / "xquad"
 PROBABILITIES = np.round(np.arange(0.30, 0.96, 0.01), 2)
-MARGINS = np.round(np.arange(0.0, 0.061, 0.002), 3)
+# the margin is the learned choice's share for its pick (0-1) where it chooses, else a cosine lead (0-0.06)
+MARGINS = np.round(np.r_[np.arange(0.0, 0.061, 0.002), np.arange(0.30, 1.001, 0.02)], 3)
 
 
 def rows(language: str, workdir: Path, cache: Path) -> np.ndarray:

@@ -19,11 +19,16 @@ from qa.config import Settings
 from qa.conversation import follow_up_text
 from qa.embedding import Embedder, base_name, make_embedder, sparse_encoder, sparse_scores
 from qa.errors import DocumentNotFound, IndexMissing, QAError
-from qa.highlight import best_sentence, is_negated
+from qa.highlight import Choice, best_sentence
 from qa.kinds import question_kind
 from qa.models import Answer, Citation, Document, Turn
+from qa.negation import is_negated
 from qa.numerals import numbers, numerals  # digits survive translation (names did not: they lowered en->en recall)
 from qa.parts import query_parts
+from qa.sentence_choice import MODEL_PATH as CHOICE_PATH
+from qa.sentence_choice import Model as ChoiceModel
+from qa.sentence_choice import load_model as load_choice
+from qa.sentence_signals import Cues, has_date
 from qa.stores.base import Hit, SearchIndex
 
 CANDIDATES = 30  # chunks scored per question before the top_k are kept
@@ -32,6 +37,10 @@ EXCLUDED_EXTRA = 16  # more chunks searched per left-out document, so enough oth
 # documents among the candidates (the seed: one article) there is nothing to stand out from, and the single
 # calibrated cut on the score decides (on the seed it keeps every question about the article, docs/quality.md)
 MIN_DOCUMENTS = 5
+# A "when" question's passage whose answering sentence names a date (a month, a year, a century) gains this
+# much: on the seed, "When did the ministers meet?" ranked the passage saying the talks were the first "in 15
+# years" 0.004 above the one saying they met "29 July" (docs/quality.md, "Learned sentence choice")
+DATE_BONUS = 0.01
 ENCODED = 256  # questions whose vectors are kept (eval asks each twice; a retried question is free)
 WARM_UP_QUESTION = "Who is the mayor of the town?"  # read once at start, never answered
 
@@ -89,6 +98,14 @@ def _decision(
     return None, Rule("cut", cut, f"{what}: {unfit}")
 
 
+def _chooser(embedder_name: str) -> ChoiceModel | None:
+    """The learned sentence choice where it was fitted for this embedder's cosines, else None (the hand rules)."""
+    if not CHOICE_PATH.exists():
+        return None
+    model = load_choice(CHOICE_PATH)
+    return model if model.fits(embedder_name) else None
+
+
 class Answerer:
     """Holds the model and the live index; ``swap`` replaces the index atomically while serving."""
 
@@ -114,6 +131,8 @@ class Answerer:
         self.decision, self.rule = _decision(
             embedder.name, min_score, self.fallback_min_score, has_terms=self._encode_sparse is not None
         )
+        self.chooser = _chooser(embedder.name)
+        self._fine = int(getattr(embedder, "fine_dim", embedder.dim))
         self._encoded: OrderedDict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self.sentence_weight = sentence_weight
         self.follow_up_margin = follow_up_margin
@@ -221,7 +240,7 @@ class Answerer:
         ranked = self._rank(index, question, queries, sparse_queries, wanted, set(exclude_documents), collections)
         citations = _citations(ranked, top_k)
         signals: dict[str, float] = {}
-        margin = confidence.sentence_margin(ranked[0].hit, queries[0]) if ranked else 0.0
+        margin = self._margin(question, ranked[0].hit, queries[0]) if ranked else 0.0
         if not ranked:
             probability, no_answer, sure = 0.0, True, None
         elif self.decision is None or len({c.hit.chunk.doc_id for c in ranked}) < MIN_DOCUMENTS:
@@ -279,6 +298,7 @@ class Answerer:
         denies = is_negated(question)  # "which ... did not ...?": then a denial may be the answer itself
         kind = question_kind(question)  # "when", "how many": the highlight prefers a sentence with a number
         asked = frozenset(numerals(question))  # and one with the question's own numbers
+        choice = Choice(self.chooser, Cues.of(question), self._fine) if self.chooser is not None else None
         best: dict[tuple[str, int], Candidate] = {}
         for reading, query in enumerate(queries):
             penalty = self.follow_up_margin if reading else 0.0
@@ -288,18 +308,29 @@ class Answerer:
             lexical = self._lexical(sparse_queries[reading] if sparse_queries is not None else None, hits)
             for hit, terms in zip(hits, lexical):
                 key = (hit.chunk.doc_id, hit.chunk.start)
-                span, sentence_score = best_sentence(hit, queries[0], question_denies=denies, kind=kind, asked=asked)
+                span, sentence_score = best_sentence(
+                    hit, queries[0], question_denies=denies, kind=kind, asked=asked, choice=choice
+                )
                 if reading:  # the passage is scored as this reading sees it, highlighted for the question
                     sentence_score = best_sentence(hit, query, question_denies=denies)[1]
                 score = self._score(hit.score, sentence_score)
                 if terms is not None:  # rerank by shared latent terms
                     score = (1 - self.sparse_weight) * score + self.sparse_weight * terms
                 score -= penalty
+                if kind == "when" and has_date(span.text):
+                    score += DATE_BONUS
                 if wanted:  # a small lift for passages holding the question's numbers
                     score += self.number_bonus * len(wanted & numbers(hit.chunk.text)) / len(wanted)
                 if key not in best or score > best[key].score:
                     best[key] = Candidate(score, hit, span, sentence_score, terms)
         return sorted(best.values(), key=lambda c: -c.score)
+
+    def _margin(self, question: str, hit: Hit, query: np.ndarray) -> float:
+        """How clearly the top passage's answer line stands out among its sentences (qa.confidence): the learned
+        choice's share for its pick where it chooses, else the closest sentence's cosine lead."""
+        if self.chooser is None:
+            return confidence.sentence_margin(hit, query)
+        return Choice(self.chooser, Cues.of(question), self._fine).sureness(hit, query)
 
     @staticmethod
     def _lexical(query: np.ndarray | None, hits: list[Hit]) -> list[float | None]:

@@ -19,8 +19,8 @@ from qa.chunking import ChunkingParams, chunk_document, make_splitter
 from qa.embed_cache import EmbeddingCache, text_key
 from qa.embedding import SPARSE_K, Embedder, sparse_encoder
 from qa.encode_meter import EncodeMeter
-from qa.highlight import is_negated
 from qa.models import Document
+from qa.negation import is_negated
 from qa.parts import one_pass, passage_parts
 from qa.sentences import split_sentences
 from qa.stores.base import DocRows

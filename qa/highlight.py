@@ -8,14 +8,17 @@ head of the Indo-Pacific Command in Hawaii exercises command"), which only match
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from qa.kinds import kind_met
 from qa.models import Span
+from qa.negation import is_negated
 from qa.numerals import numerals
+from qa.sentence_choice import Model
+from qa.sentence_signals import Cues, rows
 from qa.stores.base import Hit
 
 # "when" and "how many" ask for a number, "... in 1998?" names one: a sentence that holds none (none of the
@@ -23,31 +26,6 @@ from qa.stores.base import Hit
 # XQuAD de, el, zh and en: docs/quality.md)
 KIND_MARGIN = 0.03
 _NUMBER_KINDS = ("when", "how many")
-
-# Negation cues of the languages the bundled models know best; whole words except for CJK.
-_NEGATION = re.compile(
-    r"\b(?:not|no|never|none|neither|nor|cannot|without|[a-z]+n't|"
-    r"не|нет|ни|никогда|никто|без|"
-    r"nicht|kein|keine|keinen|keiner|nie|niemals|ohne|"
-    r"ne|pas|jamais|aucun|aucune|sans|nunca|ningún|ninguna|sin|non|mai|nessun|senza|não|nem|"
-    r"δεν|μην|όχι|ούτε|χωρίς)\b"
-    # Chinese: words, not characters (不同 "different", 非洲 "Africa" and 未来 "future" deny nothing); as
-    # single characters they cost 0.8 points of Chinese highlight on XQuAD (docs/quality.md)
-    r"|不是|不能|不会|不會|不再|并不|並不|没有|沒有|从未|從未|未能|无法|無法|并非|並非|绝不|絕不|无权|無權"
-    r"|不得|不可|未曾|毫无|毫無"
-    # Hindi and Arabic: whole words, bounded by anything but a letter or a vowel sign (to \b a vowel sign is
-    # no word character, so नहीं would never end); Arabic's "and"/"so" may be attached (ولا, فلم)
-    r"|(?<![\w\u0900-\u0963])(?:नहीं|न|बिना)(?![\w\u0900-\u0963])"
-    r"|(?<![\w\u0610-\u061A\u064B-\u065F\u0670])[وف]?(?:لا|ليس|ليست|ليسوا|لم|لن|بدون|دون)"
-    r"(?![\w\u0610-\u061A\u064B-\u065F\u0670])"
-    # Thai writes no spaces between words: ไม่ "not", except in ไม่ว่า "whatever" and ไม่กี่ "a few"
-    r"|ไม่(?!ว่า|กี่)|มิได้|ปราศจาก",
-    re.IGNORECASE,
-)
-
-
-def is_negated(text: str) -> bool:
-    return _NEGATION.search(text) is not None
 
 
 def best_sentence(
@@ -57,6 +35,7 @@ def best_sentence(
     question_denies: bool = False,
     kind: str | None = None,
     asked: frozenset[str] = frozenset(),
+    choice: Choice | None = None,
 ) -> tuple[Span, float]:
     """The answering sentence(s) of a retrieved chunk and their score (cosine with the query).
 
@@ -78,10 +57,13 @@ def best_sentence(
         return Span(hit.chunk.start, hit.chunk.end, hit.chunk.text), 0.0
     alone = hit.sentence_vectors @ query
     best = closest = int(np.argmax(alone))
-    if kind in _NUMBER_KINDS and kind_met(kind, spans[best].text) < 0:
-        best = _closest_holding(spans, alone, best, lambda text: kind_met(kind, text) > 0)
-    if asked and not asked & numerals(spans[best].text):
-        best = _closest_holding(spans, alone, best, lambda text: bool(asked & numerals(text)))
+    if choice is not None and len(spans) > 1:
+        best = choice.pick(hit, query, alone)
+    else:
+        if kind in _NUMBER_KINDS and kind_met(kind, spans[best].text) < 0:
+            best = _closest_holding(spans, alone, best, lambda text: kind_met(kind, text) > 0)
+        if asked and not asked & numerals(spans[best].text):
+            best = _closest_holding(spans, alone, best, lambda text: bool(asked & numerals(text)))
     after = best + 1
     if question_denies or after >= len(spans) or not is_negated(spans[best].text) or is_negated(spans[after].text):
         return spans[best], float(alone[closest])
@@ -91,6 +73,34 @@ def best_sentence(
     start, end = spans[best].start, spans[after].end
     offset = hit.chunk.start
     return Span(start, end, hit.chunk.text[start - offset : end - offset]), float(alone[closest])
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The learned sentence choice for one question: its model, the question's cues, the fused embedder's split."""
+
+    model: Model
+    cues: Cues
+    fine: int  # the leading columns of a row that are e5's (the rest USE's); the row's width when not fused
+
+    def pick(self, hit: Hit, query: np.ndarray, alone: np.ndarray) -> int:
+        """The index of the sentence the model scores highest."""
+        return int(np.argmax(self.scores(hit, query, alone)))
+
+    def sureness(self, hit: Hit, query: np.ndarray) -> float:
+        """The share of the passage's choice the pick takes (a softmax over its sentences' scores): near 1 when
+        one sentence clearly answers, near 1/n when the model cannot tell them apart (qa.confidence)."""
+        if len(hit.sentences) < 2:
+            return 1.0
+        scores = self.scores(hit, query, hit.sentence_vectors @ query)
+        shares = np.exp(scores - scores.max())
+        return float(1 / shares.sum())
+
+    def scores(self, hit: Hit, query: np.ndarray, alone: np.ndarray) -> np.ndarray:
+        fine = hit.sentence_vectors[:, : self.fine] @ query[: self.fine]
+        context = hit.context_vectors @ query
+        signals = rows([s.text for s in hit.sentences], alone, fine, context, self.cues)
+        return self.model.scores(signals, query, hit.sentence_vectors)
 
 
 def _closest_holding(spans: list[Span], alone: np.ndarray, best: int, holds: Callable[[str], bool]) -> int:

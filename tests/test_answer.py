@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, answerer_over
 
@@ -168,3 +169,33 @@ def test_an_answer_says_how_sure_it_is(seed_answerer: Answerer, seed_index) -> N
     barely = Answerer(seed_answerer.embedder, seed_index, min_score=sure.citations[0].score - 0.02)
     unsure = barely.ask(JAPAN_QUESTION)
     assert not unsure.no_answer and unsure.answer == sure.answer and unsure.confidence == "low"
+
+
+def test_a_when_question_is_answered_with_the_date_not_with_a_count(seed_answerer: Answerer) -> None:
+    """The seed's article says the ministers "met on 29 July"; another passage says the talks were the first
+    "in 15 years", a number, but not a date (issue 23)."""
+    answer = seed_answerer.ask("When did the ministers meet?")
+    assert "29 июля" in answer.answer and "15 лет" not in answer.answer
+
+
+BRIDGE = {
+    "bridge.txt": "The Harwick bridge over the Lune was the first bridge built on the river in 40 years. "
+    "The Harwick bridge was finished on 14 May 1887, after a long dispute over the toll. "
+    "Today it carries a footpath and a cycle lane.",
+    "mill.txt": "The Harwick mill ground corn for the valley until its wheel broke. Its owners sold it to the town.",
+    "school.txt": "The village school has two classrooms and a library. It teaches 60 children from the valley.",
+    "church.txt": "The church of St Anne stands on a hill above the village. Its tower can be seen from the bridge.",
+    "market.txt": "A market is held in the square every Saturday. Farmers sell cheese, bread and apples there.",
+}
+
+
+def test_a_when_question_whose_closest_sentence_holds_the_wrong_number_is_answered_with_the_date(
+    tmp_path, default_embedder: Embedder
+) -> None:
+    answerer = answerer_over(tmp_path, BRIDGE, default_embedder)
+    question = "When was the Harwick bridge built?"
+    reply = answerer.reply(question, 3)
+    hit = reply.ranked[0].hit
+    closest = hit.sentences[int(np.argmax(hit.sentence_vectors @ reply.query))]
+    assert "40 years" in closest.text  # the trap: the closest sentence holds a number, but not the date
+    assert reply.answer.answer == "The Harwick bridge was finished on 14 May 1887, after a long dispute over the toll."
