@@ -52,6 +52,7 @@ class Candidate:
     span: Span  # its answering sentence(s)
     sentence: float  # cosine of that sentence with the question
     terms: float | None  # cosine of the latent terms, None without a sparse head
+    chosen: bool = True  # False: ``span`` is the closest sentence, the learned choice not yet run (qa.answer)
 
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:

@@ -6,6 +6,7 @@ Read by the highlight (a denial's answer is often the next sentence) and by the 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Negation cues of the languages the bundled models know best; whole words except for CJK.
 _NEGATION = re.compile(
@@ -29,5 +30,6 @@ _NEGATION = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)  # a passage's sentences come back question after question; the pattern is slow
 def is_negated(text: str) -> bool:
     return _NEGATION.search(text) is not None
