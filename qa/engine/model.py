@@ -7,7 +7,7 @@ in fp32 (or int8 through torch's dynamic quantization, or fp16/bf16 on a GPU).
 
 On a CPU in bf16, :meth:`E5Model.pack` hands the matmuls to oneDNN with their weights laid out once for its
 kernels, the GELU fused into the FFN's up projection and each residual add into the projection before it: the
-same arithmetic in fewer passes over the activations (docs/performance.md, "The engine's own pass").
+same arithmetic in fewer passes over the activations (docs/performance.md, "Indexing throughput").
 """
 
 from __future__ import annotations
