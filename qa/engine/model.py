@@ -104,7 +104,7 @@ class E5Model(nn.Module):
         self.layers = nn.ModuleList(Layer(w, f"l{i}", weights.heads, weights.eps) for i in range(weights.layers))
 
     def pack(self) -> None:
-        """oneDNN's layout for every layer's matmuls (see :func:`can_pack`); call after moving to the dtype."""
+        """oneDNN's layout for every layer's matmuls (when: qa.engine.encoder.packs); call after moving to bf16."""
         for layer in self.layers:
             layer.pack()
 
