@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(500, ge=100, le=4000, description="Target characters per chunk.")
     chunk_overlap: int = Field(60, ge=0, le=1000, description="Characters shared by neighbouring chunks.")
-    batch_size: int = Field(16, ge=1, le=1024, description="Chunks embedded per encoder call while indexing.")
+    batch_size: int = Field(
+        64, ge=1, le=1024, description="Texts embedded per encoder call while indexing (docs/performance.md)."
+    )
     min_score: float | None = Field(
         None,
         description="Below this top score the answer is flagged no_answer. Unset: the value calibrated for the "

@@ -183,6 +183,24 @@ def test_precisions_keep_the_vectors_and_questions_follow_the_passages(
         e5_embedder("cpu", "torch", "fp8")
 
 
+def test_packed_matmuls_read_what_torch_reads(engines) -> None:
+    """bf16 on a CPU that multiplies it natively runs oneDNN's packed, fused matmuls: the same vectors and latent
+    terms as torch's own kernels, only faster; elsewhere the engine keeps torch's."""
+    torch_e5, _ = engines
+    fast = encoder.TorchE5("cpu", "bf16")
+    plain = encoder.TorchE5("cpu", "bf16")
+    for layer in plain.model.layers:
+        layer.packed = None
+    plain.sparse_head.packed = None
+    assert (fast.model.layers[0].packed is not None) == (native_bf16() and torch_e5.precision == "bf16")
+    assert encoder.TorchE5("cpu", "fp32").model.layers[0].packed is None
+    a = fast.encode([*TEXTS, CHUNK], PASSAGE, sparse_top_k=32)
+    b = plain.encode([*TEXTS, CHUNK], PASSAGE, sparse_top_k=32)
+    assert (a.dense * b.dense).sum(axis=1).min() >= 0.9999
+    for (ids_a, _), (ids_b, _) in zip(a.sparse, b.sparse):
+        assert len(set(ids_a[:16]) & set(ids_b[:16])) >= 14  # the strongest latent terms, ties aside
+
+
 def test_cuda_is_refused_in_words_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
