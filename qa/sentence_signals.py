@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -127,20 +128,46 @@ def rows(texts: list[str], alone: np.ndarray, fine: np.ndarray, context: np.ndar
     return out
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a sentence's text shows whatever the question (kept per text: passages come back question after
+    question, and these regular expressions are most of the choice's cost)."""
+
+    digits: bool
+    date: bool
+    count: bool  # holds a number, as "how many" asks
+    name: float  # qa.kinds.kind_met("who", text)
+    numerals: frozenset[str]
+    stems: frozenset[str]
+    lowered: str
+
+
+@lru_cache(maxsize=65536)
+def _facts(text: str) -> _Facts:
+    lowered = text.lower()
+    return _Facts(
+        _DIGIT.search(text) is not None,
+        has_date(text),
+        kind_met("how many", text) > 0,
+        kind_met("who", text),
+        frozenset(numerals(text)),
+        frozenset(w[:5] for w in _WORD.findall(lowered)),
+        lowered,
+    )
+
+
 def _text_signals(text: str, cues: Cues) -> list[float]:
     """when_date, when_number, count, name, numbers, overlap, names of one sentence."""
-    digits = _DIGIT.search(text) is not None
-    date = cues.kind == "when" and has_date(text)
-    lowered = text.lower()
-    held = len(cues.numbers & numerals(text)) / len(cues.numbers) if cues.numbers else 0.0
-    stems = {w[:5] for w in _WORD.findall(lowered)}
-    overlap = len(cues.stems & stems) / len(cues.stems) if cues.stems else 0.0
-    names = sum(name.lower() in lowered for name in cues.names) / len(cues.names) if cues.names else 0.0
+    facts = _facts(text)
+    date = cues.kind == "when" and facts.date
+    held = len(cues.numbers & facts.numerals) / len(cues.numbers) if cues.numbers else 0.0
+    overlap = len(cues.stems & facts.stems) / len(cues.stems) if cues.stems else 0.0
+    names = sum(name.lower() in facts.lowered for name in cues.names) / len(cues.names) if cues.names else 0.0
     return [
         float(date),
-        float(cues.kind == "when" and digits and not date),
-        float(cues.kind == "how many" and kind_met("how many", text) > 0),
-        kind_met("who", text) if cues.kind == "who" else 0.0,
+        float(cues.kind == "when" and facts.digits and not date),
+        float(cues.kind == "how many" and facts.count),
+        facts.name if cues.kind == "who" else 0.0,
         held,
         overlap,
         names,
