@@ -234,9 +234,7 @@ def _change(index_dir: Path, kind: str, live, *, put=None, delete: str | None = 
 
     header = {key: header_of(live)[key] for key in ("embedder", "chunking")}
     writer = FaissWriter.open(index_dir, header, kind, rebuild=False, live=live, merge_share=1.0)
-    for doc_id in writer.stored():
-        if doc_id != delete and (put is None or doc_id != put.doc.id):
-            writer.keep(doc_id)
+    writer.keep_others({doc_id for doc_id in (delete, put and put.doc.id) if doc_id})  # as build_index(only=)
     if put is not None:
         writer.put(put)
     if delete is not None:

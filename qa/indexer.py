@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,8 +212,7 @@ def _sync(
         paths = loader.discover(settings.seeds_dir)
     else:
         paths = loader.discover_named(settings.seeds_dir, only)
-        for doc_id in stored.keys() - only:
-            writer.keep(doc_id)
+        writer.keep_others(only)
     pending: list[Plan] = []
     seen: set[str] = set()
     for done, path in enumerate(paths, 1):
@@ -242,7 +241,9 @@ def _sync(
     _flush(pending, writer, builder, report, stored)
     # a file indexed before that now fails is dropped from the index too; a document another origin still
     # holds stays (a shared store), but this folder no longer holds it
-    owned = writer.owned() if only is None else writer.owned() & only
+    owned = writer.owned()
+    if only is not None:  # the named documents alone: membership tests, no pass over the store
+        owned = {doc_id for doc_id in only if doc_id in owned}
     gone = sorted((owned - seen) | {f.path for f in report.failed if f.path in owned})
     for doc_id in gone:
         if writer.release(doc_id):
@@ -252,7 +253,9 @@ def _sync(
     report.updated.sort()
 
 
-def _flush(pending: list[Plan], writer: StoreWriter, builder: Builder, report: IndexReport, stored: dict) -> None:
+def _flush(
+    pending: list[Plan], writer: StoreWriter, builder: Builder, report: IndexReport, stored: Mapping[str, str]
+) -> None:
     """Embed the pending documents together (full batches even when files are small); when the model fails
     on the group, embed them one by one so only the document it fails on is reported."""
     groups = [pending[:]] if pending else []

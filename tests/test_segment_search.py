@@ -92,3 +92,40 @@ def test_segments_search_exactly_the_live_rows(tmp_path: Path) -> None:
             want = _exact(live, query, 8, language, scope)
             assert [(d, s) for d, s, _ in got] == [(d, s) for d, s, _ in want]
             assert np.allclose([g[2] for g in got], [w[2] for w in want], atol=1e-5)
+
+
+def _commit_named(index_dir: Path, live, named: set[str], put: list[DocRows], keep: tuple[str, ...] = ()):
+    """A change as build_index(only=named) makes it: every other stored document kept by one call."""
+    writer = FaissWriter.open(index_dir, HEADER, "flat", rebuild=False, live=live, merge_share=0.5)
+    writer.keep_others(named)
+    for doc_id in keep:
+        writer.keep(doc_id)
+    for rows in put:
+        writer.put(rows)
+    return writer.commit()
+
+
+def test_a_change_naming_its_documents_commits_what_keeping_each_other_one_does(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    base = [_rows(f"hr/d{i:02d}.txt", rng, "en") for i in range(30)]
+    edit, upload = _rows("hr/d04.txt", rng, "en"), _rows("hr/new.txt", rng, "de")
+    big = [_rows(f"hr/b{i:02d}.txt", rng, "en") for i in range(20)]  # past merge_share: a whole generation
+    # named: the edit, the upload, one unchanged (kept), one named and neither kept nor written (gone)
+    each = _commit(tmp_path / "each", _commit(tmp_path / "each", None, base), [edit, upload], ("hr/d09.txt",))
+    each = _commit(tmp_path / "each", each, big, ("hr/d11.txt",))
+    named = _commit(tmp_path / "named", None, base)
+    named = _commit_named(
+        tmp_path / "named", named, {"hr/d04.txt", "hr/new.txt", "hr/d02.txt", "hr/d09.txt"}, [edit, upload],
+        keep=("hr/d02.txt",),
+    )  # fmt: skip
+    assert isinstance(named, SegmentedIndex)
+    named = _commit_named(tmp_path / "named", named, {"hr/d11.txt", *(rows.doc.id for rows in big)}, big)
+    assert not isinstance(named, SegmentedIndex)  # the large change wrote a whole generation
+    assert named.document_ids() == each.document_ids()
+    assert "hr/d09.txt" not in named.document_ids() and "hr/d11.txt" not in named.document_ids()
+    assert "hr/d02.txt" in named.document_ids() and dict(named.sha_table()) == dict(each.sha_table())
+    queries = rng.normal(size=(20, DIM)).astype(np.float32)
+    for query in queries / np.linalg.norm(queries, axis=1, keepdims=True):
+        got = [(h.chunk.doc_id, h.chunk.start, round(h.score, 5)) for h in named.hits(named.search_rows(query, 6))]
+        want = [(h.chunk.doc_id, h.chunk.start, round(h.score, 5)) for h in each.hits(each.search_rows(query, 6))]
+        assert got == want

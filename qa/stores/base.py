@@ -7,7 +7,8 @@ counts, pymilvus opens connections) just to name a type.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -122,7 +123,8 @@ def chunk_languages(rows: DocRows) -> tuple[str, ...]:
 class StoreWriter(Protocol):
     """How the indexer changes a store. It decides what changes; a writer only applies it.
 
-    Calls arrive as: ``stored()`` once, then ``keep``/``put``/``release``/``delete`` per document, then
+    Calls arrive as: ``stored()`` once, then ``keep_others`` (a change of named documents) or ``keep`` for each
+    unchanged document, ``put``/``release``/``delete`` per document, then
     ``commit()``. A writer writes for one origin (qa.origins): the local store has one, its seeds folder;
     a shared store (Milvus) records which origins hold each document, so that a folder sync removes only
     what its own folder held and never an upload or another replica's document.
@@ -134,11 +136,11 @@ class StoreWriter(Protocol):
     carried: Sequence[Document]  # documents with no file (a shared store's uploads) read before a rebuild
     written: bool  # set by commit(): whether the store changed
 
-    def stored(self) -> dict[str, str]:
-        """Document id -> content hash of every document the store holds now."""
+    def stored(self) -> Mapping[str, str]:
+        """Document id -> content hash of every document the store holds now (read-only)."""
         ...
 
-    def owned(self) -> set[str]:
+    def owned(self) -> AbstractSet[str]:
         """The documents this writer's origin holds (the local store: every document)."""
         ...
 
@@ -148,6 +150,11 @@ class StoreWriter(Protocol):
 
     def keep(self, doc_id: str) -> None:
         """The document is unchanged: keep its rows as they are (this origin holds it)."""
+        ...
+
+    def keep_others(self, named: Collection[str]) -> None:
+        """Keep every stored document outside ``named`` as it is (a change that names its documents, an
+        upload's: no ``keep`` call per unchanged document, so it costs what it changes)."""
         ...
 
     def put(self, rows: DocRows) -> None:

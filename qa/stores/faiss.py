@@ -35,6 +35,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, overload
 
 import numpy as np
@@ -162,6 +163,11 @@ class IndexData:
     def document_shas(self) -> dict[str, str]:
         """Document id -> the sha256 of the text it was indexed from (what a writer compares a file with)."""
         return dict(self._shas)
+
+    def sha_table(self) -> Mapping[str, str]:
+        """document_shas without the copy: read-only, for a writer that only looks documents up (a commit
+        costs what it changes, not a pass over every document)."""
+        return MappingProxyType(self._shas)
 
     @cached_property
     def _shas(self) -> dict[str, str]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +89,10 @@ class FaissWriter:
         self.rebuilt = previous is None
         self.written = False
         self._kept: set[str] = set()
+        self._named: frozenset[str] | None = None  # keep_others: the only stored documents not kept unasked
         self._put: dict[str, DocRows] = {}
         self._deleted: set[str] = set()
-        self._stored: dict[str, str] | None = None
+        self._stored: Mapping[str, str] | None = None
         self.sequence = (previous.sequence if previous is not None else 0) + 1  # what the commit is numbered
         # crash tests only (qa.indexer, QA_DEBUG_SEGMENT_PAUSE): run once a segment's arrays are on disk
         self.pause: Callable[[], None] | None = None
@@ -123,18 +125,20 @@ class FaissWriter:
         writer.sequence = _last_sequence(index_dir, previous) + 1
         return writer
 
-    def stored(self) -> dict[str, str]:
+    def stored(self) -> Mapping[str, str]:
+        """Read-only and not copied: the previous index never changes, and a change that names a few
+        documents (keep_others) must not cost a pass over every stored one."""
         if self.previous is None:
             return {}
-        if self._stored is None:  # the previous index never changes: read once per writer
-            self._stored = self.previous.document_shas()
-        return dict(self._stored)
+        if self._stored is None:
+            self._stored = self.previous.sha_table()
+        return self._stored
 
     carried: tuple[()] = ()  # every document of a local store has its file in the seeds folder
 
-    def owned(self) -> set[str]:
+    def owned(self) -> AbstractSet[str]:
         """The seeds folder is the one origin of a local store: it holds every document."""
-        return set(self.stored())
+        return self.stored().keys()
 
     def others(self) -> dict[str, frozenset[str]]:
         return {}
@@ -145,6 +149,11 @@ class FaissWriter:
     def keep(self, doc_id: str) -> None:
         assert self.previous is not None
         self._kept.add(doc_id)
+
+    def keep_others(self, named: Collection[str]) -> None:
+        """Every stored document outside ``named`` stays as it is, with no call (nor a set entry) each: the
+        segment commit then looks at the named documents alone."""
+        self._named = frozenset(named) | (self._named or frozenset())
 
     def put(self, rows: DocRows) -> None:
         self._put[rows.doc.id] = rows
@@ -173,7 +182,10 @@ class FaissWriter:
 
     def _commit_generation(self) -> IndexData:
         previous = self.previous
-        ids = sorted(self._kept | set(self._put))
+        kept = self._kept
+        if self._named is not None and previous is not None:  # a whole generation costs the corpus anyway
+            kept = kept | {doc_id for doc_id in self.stored() if doc_id not in self._named}
+        ids = sorted((kept | set(self._put)) - self._deleted)
         documents = [self._put[i] if i in self._put else previous.document_rows(i) for i in ids]  # type: ignore[union-attr]
         manifest, *parts = assemble(self.header, documents, self.index_kind)
         manifest["sequence"] = self.sequence
@@ -185,9 +197,7 @@ class FaissWriter:
     def _commit_segment(self, previous: Stored) -> SegmentedIndex:
         """The changed documents as a new segment, what they replace or delete dead, one view committed."""
         layers = layers_of(previous)
-        live = self.stored().keys()
-        gone = live - self._kept - self._put.keys()  # a document neither kept nor written is deleted
-        killed = gone | (self._put.keys() & live)
+        killed = self._killed()
         owners = {doc_id: _owner(previous, doc_id) for doc_id in killed}
         stats = ViewStats.read(previous.stats)
         assert stats is not None  # _small
@@ -227,6 +237,14 @@ class FaissWriter:
             built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         return commit_view(self.index_dir, view, stats.to_json(), reuse)
+
+    def _killed(self) -> set[str]:
+        """The stored documents whose rows die: those replaced, deleted, or neither kept nor written. Only
+        the named ones are looked at after keep_others (the cost of the change, not of the corpus)."""
+        live = self.stored()
+        asked = live.keys() if self._named is None else self._named | self._deleted
+        gone = {doc_id for doc_id in asked if doc_id in live and doc_id not in self._kept}
+        return gone | {doc_id for doc_id in self._put if doc_id in live}
 
 
 def _owner(index: Stored, doc_id: str) -> Layer:

@@ -36,7 +36,7 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -570,6 +570,11 @@ class MilvusWriter:
         """The rows stay as they are; this origin holds the document from now on (another may have put it)."""
         if self.origin not in self._holders.get(doc_id, set()):
             self._holds.append(doc_id)
+
+    def keep_others(self, named: Collection[str]) -> None:
+        """As ``keep`` for each stored document outside ``named`` (this origin holds them all)."""
+        for doc_id in self._stored.keys() - set(named):
+            self.keep(doc_id)
 
     def put(self, rows: DocRows) -> None:
         if self.origin not in self._holders.get(rows.doc.id, set()):

@@ -19,7 +19,7 @@ dead ones (sums and counts), never by re-reading the base.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, overload
@@ -90,6 +90,9 @@ class Layer:
         return scores[0][keep], found[0][keep]
 
 
+DEAD = -1  # SegmentedIndex's table: the newest copy of the document is dead
+
+
 class SegmentedIndex:
     """A base generation and its segments searched as one index (the local store's ``SearchIndex``)."""
 
@@ -99,16 +102,22 @@ class SegmentedIndex:
         self.layers = layers
         self.stats = stats
         self._starts = np.cumsum([0, *(layer.data.num_chunks for layer in layers)])
-        # document -> the layer holding it live; built from whole tables (dict.fromkeys runs in C), not
-        # document by document in Python: a view is opened at every commit, of a base of any size
-        owner: dict[str, int] = {}
-        for position, layer in enumerate(layers):
-            owner.update(dict.fromkeys(layer.data.by_id, position))  # a later layer's copy wins
-        for position, layer in enumerate(layers):
+        # document -> the segment holding its newest copy (DEAD: that copy is dead); a document not in it is
+        # the base's, live unless dead there. Only the segments' documents are tabled: a view is opened at
+        # every commit, and a table of the base's would cost a pass over every document each time.
+        top: dict[str, int] = {}
+        for position, layer in enumerate(layers[1:], 1):
+            top.update(dict.fromkeys(layer.data.by_id, position))  # a later layer's copy wins
+        for position, layer in enumerate(layers[1:], 1):
             for doc_id in layer.dead_docs:
-                if owner.get(doc_id) == position:
-                    del owner[doc_id]
-        self._owner = owner
+                if top.get(doc_id) == position:
+                    top[doc_id] = DEAD
+        self._top = top
+        base = layers[0]
+        shadowed = sum(1 for doc_id in top if doc_id in base.data.by_id and doc_id not in base.dead_docs)
+        dead_in_base = sum(1 for doc_id in base.dead_docs if doc_id in base.data.by_id)
+        above = sum(1 for position in top.values() if position != DEAD)
+        self._count = len(base.data.by_id) - dead_in_base - shadowed + above
 
     @property
     def sequence(self) -> int:
@@ -125,7 +134,7 @@ class SegmentedIndex:
 
     @property
     def num_documents(self) -> int:
-        return len(self._owner)
+        return self._count
 
     @property
     def num_chunks(self) -> int:
@@ -135,10 +144,21 @@ class SegmentedIndex:
     def dim(self) -> int:
         return self.base.data.dim
 
+    def live_ids(self) -> Iterator[str]:
+        """Every live document id, unordered (the base's table and the segments', nothing copied)."""
+        base = self.base
+        for doc_id in base.data.by_id:
+            if doc_id not in self._top and doc_id not in base.dead_docs:
+                yield doc_id
+        yield from (doc_id for doc_id, position in self._top.items() if position != DEAD)
+
     def owner(self, doc_id: str) -> Layer | None:
         """The layer that holds the document's live rows."""
-        position = self._owner.get(doc_id)
-        return None if position is None else self.layers[position]
+        position = self._top.get(doc_id)
+        if position is not None:
+            return None if position == DEAD else self.layers[position]
+        base = self.base
+        return base if doc_id in base.data.by_id and doc_id not in base.dead_docs else None
 
     def document_shas(self) -> dict[str, str]:
         """Live document id -> the sha256 of its text, each from the layer holding it (the base's table is
@@ -146,9 +166,12 @@ class SegmentedIndex:
         found: dict[str, str] = {}
         for layer in self.layers:
             found.update(layer.data.document_shas())
-        for doc_id in found.keys() - self._owner.keys():  # dead in every layer holding it
-            del found[doc_id]
-        return found
+        return {doc_id: found[doc_id] for doc_id in self.live_ids()}
+
+    def sha_table(self) -> Mapping[str, str]:
+        """document_shas without building it: each live document's sha looked up in the layer holding it
+        when asked for, so a commit on a large base reads only the documents it names."""
+        return _LiveShas(self)
 
     def document(self, doc_id: str) -> Document | None:
         layer = self.owner(doc_id)
@@ -169,7 +192,7 @@ class SegmentedIndex:
     def manifest(self) -> dict[str, Any]:
         """The view's manifest with each live document's entry, as a whole generation's reads."""
         entries = {}
-        for doc_id in sorted(self._owner):
+        for doc_id in self._ids:
             entries[doc_id] = self.owner(doc_id).data.manifest["documents"][doc_id]  # type: ignore[union-attr]
         return dict(self.view, documents=entries)
 
@@ -228,7 +251,7 @@ class SegmentedIndex:
     @cached_property
     def _collections(self) -> frozenset[str]:
         """The collections holding a live document."""
-        return frozenset(collections.of(doc_id) for doc_id in self._owner)
+        return frozenset(collections.of(doc_id) for doc_id in self.live_ids())
 
     def _narrowed(self, scope: Scope) -> frozenset[str] | None:
         """The view's collections inside ``scope``; None where that is all of them (as IndexData narrows)."""
@@ -250,7 +273,7 @@ class SegmentedIndex:
     @cached_property
     def _ids(self) -> list[str]:
         """Every live document id, sorted once per view (a view never changes)."""
-        return sorted(self._owner)
+        return sorted(self.live_ids())
 
     def document_entry(self, doc_id: str) -> dict[str, Any]:
         """A live document's manifest entry, from the layer holding it (KeyError: none does)."""
@@ -266,7 +289,7 @@ class SegmentedIndex:
     def collection_sizes(self) -> dict[str, tuple[int, int]]:
         """Collection -> (live documents, their chunks) (for /metrics), from the layers' manifests."""
         sizes: dict[str, tuple[int, int]] = {}
-        for doc_id in self._owner:
+        for doc_id in self.live_ids():
             chunks = int(self.document_entry(doc_id).get("chunks", 0))
             docs, rows = sizes.get(collections.of(doc_id), (0, 0))
             sizes[collections.of(doc_id)] = (docs + 1, rows + chunks)
@@ -309,6 +332,28 @@ class ViewStats:
             "centering": json.loads(self.whole.to_json()),
             "collections": {name: json.loads(part.to_json()) for name, part in sorted(self.per.items())},
         }
+
+
+class _LiveShas(Mapping[str, str]):
+    """A view's live document id -> sha256, read through its owner table (nothing copied)."""
+
+    def __init__(self, view: SegmentedIndex) -> None:
+        self._view = view
+
+    def __getitem__(self, doc_id: str) -> str:
+        layer = self._view.owner(doc_id)
+        if layer is None:
+            raise KeyError(doc_id)
+        return layer.data.sha_table()[doc_id]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self._view.owner(doc_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._view.live_ids())
+
+    def __len__(self) -> int:
+        return self._view.num_documents
 
 
 class _Documents(Sequence[Document]):
