@@ -190,11 +190,8 @@ def test_a_merge_killed_mid_way_leaves_the_last_commit_serving(segmented, tmp_pa
     proc = _paused(index, _env(QA_MERGE_SHARE="0.01", QA_DEBUG_MERGE_PAUSE=str(gate)), gate)
     try:
         assert any(p.name.startswith(".merge-") for p in settings.index_dir.iterdir())  # its new base, written
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
     finally:
-        proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+        _kill(proc)
 
     # a restart serves the last committed state, and answers from it
     assert (settings.index_dir / store.CURRENT).read_text() == committed
@@ -228,6 +225,13 @@ def _ask(settings: Settings, question: str) -> list[str]:
     return [c["document"] for c in json.loads(ask.stdout)["citations"]]
 
 
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL, as a crash or the OOM killer would: no handler, no cleanup of its own."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+
+
 def _paused(command: list[str], env: dict[str, str], gate: Path) -> subprocess.Popen:
     """``command`` started and run until it waits at the debug gate ``gate`` (qa.indexer._pause_file)."""
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -255,11 +259,8 @@ def test_a_write_killed_mid_segment_leaves_the_last_commit_serving(segmented, tm
         partial = [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-seg-")]
         assert len(partial) == 1 and any(partial[0].glob("*.npy"))  # its arrays written, no manifest yet
         assert not (partial[0] / "manifest.json").exists()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
     finally:
-        proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+        _kill(proc)
 
     # the last committed state serves: the killed write is not there, every earlier one is
     assert (settings.index_dir / store.CURRENT).read_text() == committed
