@@ -38,6 +38,7 @@ from fit_answerability import articles, fit_logistic, paragraph_languages
 from qa.config import Settings
 from qa.embedding import base_name
 from qa.eval import indexed, load_eval_set
+from qa.highlight import RUN_CHARS, RUN_SHARE, line_run
 from qa.sentence_choice import MODEL_PATH, Model
 from qa.sentence_signals import NAMES, Cues, rows
 
@@ -228,17 +229,24 @@ def held_out(recs: list[dict], columns: np.ndarray, article: dict[str, int], kin
             model = kind(*training(fit, columns))
             for r in top_records(recs):
                 if r["group"] == group and article[r["question"]] % FOLDS == fold:
-                    picks[group].append((r, int(np.argmax(model.scores(design(r, columns))))))
+                    scores = model.scores(design(r, columns))
+                    shares = np.exp(scores - scores.max())
+                    picks[group].append((r, shares / shares.sum()))
     return picks
 
 
-def accuracy(picks: list, two: bool = False) -> tuple[float, float]:
-    """(share of the picks holding an answer, mean highlight characters); ``two``: with a continuing next one."""
+def accuracy(picks: list, two: bool = False, run: tuple[float, int] | None = None) -> tuple[float, float]:
+    """(share of the picks holding an answer, mean highlight characters); ``two``: with a continuing next one;
+    ``run``: the line grown where the pick is unsure (qa.highlight.line_run, with this floor and most chars)."""
     held, chars = [], []
-    for r, i in picks:
+    for r, shares in picks:
+        i = int(np.argmax(shares))
         text = r["texts"][i]
         if two and i + 1 < len(r["texts"]) and CONTINUES.search(r["texts"][i + 1]):
             text = text + " " + r["texts"][i + 1]
+        if run is not None:
+            first, last, _ = line_run(shares, [len(t) for t in r["texts"]], i, *run)
+            text = " ".join(r["texts"][first : last + 1])
         held.append(any(a in text for a in r["answers"]))
         chars.append(len(text))
     return float(np.mean(held)), float(np.mean(chars))
@@ -287,7 +295,7 @@ def main() -> None:
     for g in groups:
         mine = [r for r in recs if r["group"] == g]
         hand_acc, hand_chars = hand(mine)
-        closest = accuracy([(r, int(np.argmax(r["alone"]))) for r in top_records(mine)])[0]
+        closest = accuracy([(r, np.array(r["alone"])) for r in top_records(mine)])[0]
         acc, chars = accuracy(picks[g])
         print(
             f"| {g} | {len(top_records(mine))} | {hand_acc:.3f} | {closest:.3f} | {acc:.3f} | "
@@ -301,6 +309,17 @@ def main() -> None:
     for g in groups:
         one = accuracy(picks[g])
         print(f"  {g}: {one[0]:.3f} -> {two[g][0]:.3f}, chars {one[1]:.0f} -> {two[g][1]:.0f}")
+
+    print("\nthe line grown where the pick is unsure (qa.highlight.line_run), held out: share holding / chars")
+    grid = [(floor, most) for floor in (0.6, 0.7, 0.8) for most in (150, 250, 350)]
+    print("| group | pick | " + " | ".join(f"{f} / {m}" for f, m in grid) + " |")
+    print("|---|---|" + "---|" * len(grid))
+    for g in groups:
+        cells = [accuracy(picks[g], run=cell) for cell in grid]
+        one = accuracy(picks[g])
+        print(f"| {g} | {one[0]:.3f} / {one[1]:.0f} | " + " | ".join(f"{a:.3f} / {c:.0f}" for a, c in cells) + " |")
+    shipped = accuracy([p for ps in picks.values() for p in ps], run=(RUN_SHARE, RUN_CHARS))
+    print(f"shipped ({RUN_SHARE} / {RUN_CHARS}), all groups: {shipped[0]:.3f} / {shipped[1]:.0f}")
 
     if args.trees:
         pointwise = held_out(recs, columns, article, Logistic)

@@ -12,6 +12,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.models import Turn
 from qa.numerals import numbers, numerals
+from qa.sentences import split_sentences
 
 JAPAN_CHAT = [Turn("user", JAPAN_QUESTION), Turn("assistant", JAPAN_ANSWER)]
 
@@ -151,14 +152,16 @@ def valdoria(tmp_path_factory: pytest.TempPathFactory, default_embedder: Embedde
         ("th", "On which day is the museum closed?", "พิพิธภัณฑ์ของเมืองปิดทุกวันจันทร์"),
     ],
 )
-def test_hindi_and_thai_passages_are_highlighted_by_their_sentence(
+def test_hindi_and_thai_passages_are_ranked_by_their_sentences_and_highlighted_whole(
     valdoria: dict[str, Answerer], language: str, question: str, sentence: str
 ) -> None:
-    """Hindi ends sentences with the danda (।), Thai with a space that also stands around numbers: the
-    highlight is the answering sentence, not the whole passage."""
+    """Hindi ends sentences with the danda (।), Thai with a space that also stands around numbers (PyThaiNLP's
+    model cuts it): the passage is still scored by its sentences, but the line is the whole passage, since on
+    hidden Hindi and Thai XQuAD a sentence line held the answer less often than the passage had (issue 23)."""
+    assert sentence in [s.text for s in split_sentences(VALDORIA[language])]  # sentences, for the ranking
     answer = valdoria[language].ask(question, 1)
-    assert answer.citations[0].highlight.text == sentence
-    assert answer.answer == sentence
+    top = answer.citations[0]
+    assert top.highlight.text == top.text == answer.answer and sentence in answer.answer
 
 
 def test_an_answer_says_how_sure_it_is(seed_answerer: Answerer, seed_index) -> None:
@@ -198,4 +201,7 @@ def test_a_when_question_whose_closest_sentence_holds_the_wrong_number_is_answer
     hit = reply.ranked[0].hit
     closest = hit.sentences[int(np.argmax(hit.sentence_vectors @ reply.query))]
     assert "40 years" in closest.text  # the trap: the closest sentence holds a number, but not the date
-    assert reply.answer.answer == "The Harwick bridge was finished on 14 May 1887, after a long dispute over the toll."
+    dated = "The Harwick bridge was finished on 14 May 1887, after a long dispute over the toll."
+    # the line holds the dated sentence whole; where the choice is unsure of it against the trap, both are shown
+    # (qa.highlight.line_run), never the trap alone
+    assert reply.answer.answer.endswith(dated)

@@ -10,7 +10,7 @@ import pytest
 from conftest import JAPAN_ANSWER, JAPAN_ANSWERS, JAPAN_QUESTION, answerer_over
 
 from qa.embedding import Embedder
-from qa.highlight import KIND_MARGIN, best_sentence, is_negated
+from qa.highlight import KIND_MARGIN, RUN_CHARS, best_sentence, is_negated, line_run
 from qa.models import Chunk, Span
 from qa.store import Hit, IndexData
 
@@ -138,3 +138,17 @@ def test_the_highlight_reads_past_a_denial_in_hindi_and_arabic(
     answerer = answerer_over(tmp_path, {"article.txt": before + answer}, default_embedder)
     reply = answerer.ask(JAPAN_QUESTION, 1)
     assert answer in reply.answer  # not the denial alone
+
+
+def test_an_unsure_answer_line_grows_into_the_sentences_it_hesitates_between() -> None:
+    """The learned choice's shares of a passage's five sentences: a sure pick is the line alone; an unsure
+    one takes in the neighbour it favours next until the line holds RUN_SHARE, within RUN_CHARS characters."""
+    short = [60] * 5
+    sure = np.array([0.05, 0.8, 0.1, 0.03, 0.02])
+    assert line_run(sure, short, 1) == (1, 1, pytest.approx(0.8))
+    torn = np.array([0.05, 0.45, 0.1, 0.35, 0.05])  # the runner-up is not adjacent: the line reads through
+    assert line_run(torn, short, 1) == (1, 3, pytest.approx(0.9))
+    between = np.array([0.3, 0.45, 0.15, 0.05, 0.05])
+    assert line_run(between, short, 1) == (0, 1, pytest.approx(0.75))
+    assert line_run(between, [RUN_CHARS // 2 + 1] * 5, 1) == (1, 1, pytest.approx(0.45))  # two would be too long
+    assert line_run(np.array([0.5, 0.5]), short, 0)[2] == pytest.approx(1.0)
