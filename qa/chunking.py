@@ -24,9 +24,10 @@ _SEPARATORS = [
 
 
 # these rules and qa.sentences', by name in the index manifest (v2: the full stops of scripts without case, Thai
-# sentences by model, every lower-case letter; v3: a short Thai word the model cuts off joins its sentence): a
-# change rebuilds every index, from the embedding cache for the texts that did not change
-SPLITTER = "recursive-sentence-v3"
+# sentences by model, every lower-case letter; v3: a short Thai word the model cuts off joins its sentence; v4:
+# no end after an initial or a title): a change rebuilds every index, from the embedding cache for the texts that
+# did not change
+SPLITTER = "recursive-sentence-v4"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Sentence boundaries with character offsets, for any script.
 
 A period ends a sentence only when what follows does not start in lower case, so Russian
-«50 тыс. американских» or English "e.g. this" stay whole. The full stops of scripts without case need no
+«50 тыс. американских» or English "e.g. this" stay whole, and never after an initial («С. Шойгу», "George W.
+Bush") or a title such as "St." or "Dr.". The full stops of scripts without case need no
 such check, nor a space after them: CJK's 。！？, the danda of Hindi, Marathi, Nepali and Bengali (। ॥), Urdu's
 ۔, the Arabic question mark ؟, Amharic's ። ፧, Burmese ။, Khmer's ។ ៕ and Armenian's ։. Thai has no full stop:
 it puts a space between sentences but also around numbers, foreign words and list items, so a stretch of Thai
@@ -20,9 +21,15 @@ from qa.models import Span
 # every lower-case letter of the Basic Multilingual Plane: Ukrainian «тис. їжі», Polish «ok. łodzi» and Turkish
 # «yak. şehir» continue their sentence as Russian «тыс. американских» does
 _LOWER = "".join(sorted({ch for ch in map(chr, range(0x10000)) if ch.islower()}))
+# a period after a lone capital is an initial ("Rajendra K. Pachauri", «С. Шойгу»), but for the Roman numerals that
+# end names ("World War I.", "Henry V."); after these a title or an abbreviation that goes before a name or a
+# number ("St. Johns River", "Dr. Müller", "Nr. 5"): none ends a sentence
+_UPPER = "".join(sorted({ch for ch in map(chr, range(0x10000)) if ch.isupper()} - set("IVX")))
+_TITLES = "Mr Mrs Ms Dr St Mt Ft Prof Rev Gen Gov Sen Capt Lt Col Sgt Nr".split()
+_NOT_AN_END = rf"(?<!\s[{_UPPER}]\.)" + "".join(rf"(?<!\b{title}\.)" for title in _TITLES)
 # a period, ! or ? and closing quotes/brackets, then whitespace and anything but a lower-case letter (qa.chunking
 # cuts passages with the same rule)
-SENTENCE_END = rf"""(?<=[.!?…])["'»”’)\]]*\s+(?=[^\s{_LOWER}])"""
+SENTENCE_END = rf"""(?<=[.!?…]){_NOT_AN_END}["'»”’)\]]*\s+(?=[^\s{_LOWER}])"""
 # the full stops of scripts without case (CJK, Devanagari and Bengali, Urdu, Arabic, Ethiopic, Burmese, Khmer,
 # Armenian), then closing quotes/brackets and any whitespace
 CASELESS_STOPS = "。！？।॥۔؟።፧။។៕։"

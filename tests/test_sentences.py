@@ -82,3 +82,25 @@ def test_an_abbreviation_before_any_lower_case_letter_does_not_end_a_sentence() 
     }
     for text, sentences in cases.items():
         assert [s.text for s in split_sentences(text)] == sentences
+
+
+def test_an_initial_or_a_title_does_not_end_a_sentence() -> None:
+    """"Rajendra K." | "Pachauri" and "charted the St." | "Johns River" were two sentences each, so neither half
+    held the answer to "who chaired the IPCC?" (docs/quality.md); a Roman numeral still ends one."""
+    cases = {
+        "Its chair was Rajendra K. Pachauri, elected in 2002. He resigned in 2015.": [
+            "Its chair was Rajendra K. Pachauri, elected in 2002.",
+            "He resigned in 2015.",
+        ],
+        "Министр обороны С. Шойгу прибыл в Токио. Переговоры начались.": [
+            "Министр обороны С. Шойгу прибыл в Токио.",
+            "Переговоры начались.",
+        ],
+        "Ribault charted the St. Johns River in 1562. Dr. Müller lived there.": [
+            "Ribault charted the St. Johns River in 1562.",
+            "Dr. Müller lived there.",
+        ],
+        "It ended with World War I. Peace followed.": ["It ended with World War I.", "Peace followed."],
+    }
+    for text, sentences in cases.items():
+        assert [s.text for s in split_sentences(text)] == sentences
