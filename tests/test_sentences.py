@@ -85,7 +85,7 @@ def test_an_abbreviation_before_any_lower_case_letter_does_not_end_a_sentence() 
 
 
 def test_an_initial_or_a_title_does_not_end_a_sentence() -> None:
-    """"Rajendra K." | "Pachauri" and "charted the St." | "Johns River" were two sentences each, so neither half
+    """ "Rajendra K." | "Pachauri" and "charted the St." | "Johns River" were two sentences each, so neither half
     held the answer to "who chaired the IPCC?" (docs/quality.md); a Roman numeral still ends one."""
     cases = {
         "Its chair was Rajendra K. Pachauri, elected in 2002. He resigned in 2015.": [
