@@ -2,8 +2,8 @@
 
 Every question is judged exactly as `qa eval` judges it (qa.eval.judge: asked, and asked again with its paragraph
 left out), over the index a `qa eval --workdir` run kept; the report is qa eval's JSON, and each question's
-(probability, margin, answered, holds) goes to ``--rows`` in fit_confidence's cache format, so a refit of the
-confidence thresholds after a pipeline change needs no second pass over the questions.
+row (probability, margin, answered, holds, the no-answer signals) goes to ``--rows`` in fit_confidence's cache
+format, so a refit of the confidence model after a pipeline change needs no second pass over the questions.
 
     python bench/eval_rows.py --contexts ../shared/data/xquad/xquad.de.json --workdir /tmp/choice-eval-de \\
         --rows /tmp/confidence-fit/de.json > /tmp/after-de.json
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts this checkout first on sys.path)
 import numpy as np
+from fit_confidence import row
 
 from qa.config import Settings
 from qa.eval import KEYS, confidence_metrics, holds_answer, indexed, judge, load_eval_set, metrics, no_answer_metrics
@@ -41,7 +42,7 @@ def main() -> None:
     result.update(p95_ms=round(float(np.percentile(times, 95)), 2), decision=rule.kind, decision_note=rule.why)
     print(json.dumps({k: result[k] for k in KEYS}))
     args.rows.parent.mkdir(parents=True, exist_ok=True)
-    rows = [(j.confidence, j.margin, not j.flagged, holds_answer(j)) for j in judged]
+    rows = [row(j.question.id, j.confidence, j.margin, not j.flagged, holds_answer(j), j.signals) for j in judged]
     args.rows.write_text(json.dumps(rows))
 
 

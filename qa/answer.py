@@ -254,7 +254,7 @@ class Answerer:
             )
             probability = self.decision.probability(signals)
             no_answer = probability < self.decision.threshold
-            sure = confidence.level(probability, margin)
+            sure = confidence.level(probability, margin, signals)
         answer = Answer(
             question=question,
             answer="" if no_answer else citations[0].highlight.text,

@@ -1,30 +1,46 @@
 """How sure an answer is: "high" where its highlight usually holds the answer, "low" where it often does not.
 
 Every answer used to look equally sure, yet the no-answer decision still answers many questions whose paragraph
-is missing, and in about one right passage in five the highlighted sentence is the wrong one (issue 23). Two
-signals say when to doubt: the no-answer model's probability that the top passage answers (qa.answerability),
-and the sentence choice's margin: where the learned choice picks the answer line (qa.sentence_choice), the
-share of the passage's choice its answer line holds (qa.highlight.Choice.sureness, 1.0 for a passage of one
-sentence), else the closest sentence's cosine minus the next closest's (``sentence_margin``); either way, a
-near tie means the highlight may be the wrong sentence. Both thresholds are fitted by bench/fit_confidence.py
-so that a "high" answer's highlight holds the answer at least 90% of the time on every
-development corpus (docs/quality.md). A corpus too small for the model (the single calibrated cut on the top
-score decides there, qa.answer) is judged by that score's lead over its cut instead.
+is missing, and in about one right passage in five the highlighted sentence is the wrong one (issue 23). Where
+the no-answer model decides, a second logistic regression (qa/data/confidence.json, fitted by
+bench/fit_confidence.py on whether the top highlight held the answer) reads what that decision read (the
+signals of qa.answerability), its probability, and the sentence choice's margin: the share of the passage's
+choice the answer line holds (qa.highlight.Choice.sureness; 1.0 for a passage of one sentence), or without the
+learned choice the closest sentence's cosine lead (``sentence_margin``). Its threshold is fitted so that a
+"high" answer's highlight holds the answer at least 90% of the time on every development corpus
+(docs/quality.md, "Confidence"). A corpus too small for the no-answer model (the single calibrated cut on the
+top score decides there, qa.answer) is judged by that score's lead over its cut and the margin instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
+from qa import answerability
 from qa.stores.base import Hit
 
-# Fitted by bench/fit_confidence.py on XQuAD de, el, zh, en and mixed, 2026-12-07 (third session), with the
-# share the answer line holds (the learned choice's pick, grown where unsure) as the margin (docs/quality.md,
-# "Confidence"): precision 0.900-0.944, share de 0.40, el 0.21, zh 0.19, en 0.65, mixed 0.39
-MIN_PROBABILITY = 0.85
+MODEL_PATH = Path(__file__).with_name("data") / "confidence.json"
+# where the no-answer model does not decide (few documents): the top score's lead over the calibrated cut, not
+# fitted, and the line's share (0.80: the margin the 2026-12-07 two-threshold fit chose with 0.85)
+MIN_SCORE_LEAD = 0.05
 MIN_MARGIN = 0.80
-MIN_SCORE_LEAD = 0.05  # over the calibrated cut, where the model does not decide (few documents); not fitted
 ALONE = 1.0  # the margin of a passage of one sentence: nothing to confuse its highlight with
+
+
+def inputs(probability: float, margin: float, signals: Mapping[str, float]) -> dict[str, float]:
+    """The confidence model's inputs: the no-answer signals, the log-odds of their probability, the margin."""
+    p = min(max(probability, 1e-4), 1 - 1e-4)
+    return {**signals, "log_odds": float(np.log(p / (1 - p))), "line_margin": margin, "line_margin_sqrt": margin**0.5}
+
+
+@lru_cache(maxsize=1)
+def model() -> answerability.Model:
+    """The shipped model (a logistic regression in qa.answerability's format; its threshold is P(holds))."""
+    return answerability.load_model(MODEL_PATH)
 
 
 def sentence_margin(hit: Hit, query: np.ndarray) -> float:
@@ -35,9 +51,10 @@ def sentence_margin(hit: Hit, query: np.ndarray) -> float:
     return float(closest[1] - closest[0])
 
 
-def level(probability: float, margin: float) -> str:
-    """ "high" or "low" from the no-answer model's probability and the sentence margin."""
-    return "high" if probability >= MIN_PROBABILITY and margin >= MIN_MARGIN else "low"
+def level(probability: float, margin: float, signals: Mapping[str, float]) -> str:
+    """ "high" or "low" from the no-answer model's signals and probability and the sentence margin."""
+    fitted = model()
+    return "high" if fitted.probability(inputs(probability, max(margin, 0.0), signals)) >= fitted.threshold else "low"
 
 
 def level_by_score(score: float, cut: float, margin: float) -> str:

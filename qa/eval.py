@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,7 @@ class Judged:
     passage_chars: int = 0  # length of the top citation's passage
     confident: bool = False  # answered with confidence "high"
     margin: float = 0.0  # the top passage's sentence margin (qa.confidence)
+    signals: dict[str, float] = field(default_factory=dict)  # the no-answer model's, where it decided
 
 
 def _squad(path: Path) -> list[tuple[int, dict]]:
@@ -285,6 +286,7 @@ def judge(answerer: Answerer, question: Question, turns: Sequence[Turn] = (), to
         len(answer.citations[0].text) if answer.citations else 0,
         answer.confidence == "high",
         reply.margin,
+        reply.signals,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import answerer_over
 
+from qa import confidence
 from qa.answer import Answerer
 from qa.answerability import FEATURES, LATENT_TERMS, MODEL_PATH, load_model
 from qa.embedding import Embedder, base_name, make_embedder
@@ -152,6 +153,19 @@ ANSWERED = [
     ("When was the bridge over the Lenna opened?", "bridge.txt", "1874"),
     ("Wann wurde die Schule gegründet?", "school.txt", "1620"),
 ]
+
+
+def test_a_sure_answer_needs_a_line_the_choice_is_sure_of(town: Answerer) -> None:
+    """The confidence model (qa/data/confidence.json) reads the no-answer signals and the line's share."""
+    reply = town.reply("Who is the harbour master of Valdoria?", 5)
+    assert reply.answer.confidence == "high" and "Ingrid Olsen" in reply.answer.answer
+    # the same passage and signals, its line torn between sentences: the highlight may be the wrong one
+    assert confidence.level(reply.confidence, 0.3, reply.signals) == "low"
+
+
+def test_an_answer_from_a_passage_that_only_looks_close_is_never_sure(town: Answerer) -> None:
+    # nothing in the town names its mayor; the closest passage names the harbour master
+    assert town.ask("Who is the mayor of Valdoria?").confidence != "high"
 
 
 @pytest.fixture(scope="module")
