@@ -78,7 +78,7 @@ def matrix(data: list[dict]) -> np.ndarray:
     """The model's inputs of each row (computed once a row and kept in it)."""
     for r in data:
         if "x" not in r:
-            values = confidence.inputs(r["probability"], max(r["margin"], 0.0), r["signals"])
+            values = confidence.inputs(r["probability"], r["margin"], r["signals"])
             r["x"] = [values[name] for name in FEATURES]
     return np.array([r["x"] for r in data], np.float64)
 

@@ -33,7 +33,7 @@ ALONE = 1.0  # the margin of a passage of one sentence: nothing to confuse its h
 
 def inputs(probability: float, margin: float, signals: Mapping[str, float]) -> dict[str, float]:
     """The confidence model's inputs: the no-answer signals, the log-odds of their probability, the margin."""
-    p = min(max(probability, 1e-4), 1 - 1e-4)
+    p, margin = min(max(probability, 1e-4), 1 - 1e-4), max(margin, 0.0)
     return {**signals, "log_odds": float(np.log(p / (1 - p))), "line_margin": margin, "line_margin_sqrt": margin**0.5}
 
 
@@ -54,7 +54,7 @@ def sentence_margin(hit: Hit, query: np.ndarray) -> float:
 def level(probability: float, margin: float, signals: Mapping[str, float]) -> str:
     """ "high" or "low" from the no-answer model's signals and probability and the sentence margin."""
     fitted = model()
-    return "high" if fitted.probability(inputs(probability, max(margin, 0.0), signals)) >= fitted.threshold else "low"
+    return "high" if fitted.probability(inputs(probability, margin, signals)) >= fitted.threshold else "low"
 
 
 def level_by_score(score: float, cut: float, margin: float) -> str:
